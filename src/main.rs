@@ -1,1 +1,75 @@
-fn main() {}
+//! `strata`: the command line. It parses arguments, calls the libraries and prints; the
+//! work itself lives in the crates under `crates/`.
+
+mod resolve;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "strata", version, about = "Container images composed from RPM repositories")]
+struct Cli {
+    /// More log output (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Resolve every image of a spec into an exact package set and write strata.lock.
+    Resolve(resolve::ResolveArgs),
+}
+
+/// Options that pick and load repositories, shared by every command that reads a spec.
+#[derive(Args, Debug, Clone)]
+pub struct RepoArgs {
+    /// Metadata cache folder [default: $STRATA_CACHE_DIR, else $XDG_CACHE_HOME/strata].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Value of $releasever in repo URLs.
+    #[arg(long, value_name = "VERSION")]
+    pub releasever: Option<String>,
+    /// Folder of .repo files for repos the spec names by id only.
+    #[arg(long, value_name = "DIR", default_value = "/etc/yum.repos.d")]
+    pub reposdir: PathBuf,
+    /// Enable repos matching this id pattern (applied after --disablerepo).
+    #[arg(long, value_name = "ID")]
+    pub enablerepo: Vec<String>,
+    /// Disable repos matching this id pattern (`*` for all).
+    #[arg(long, value_name = "ID")]
+    pub disablerepo: Vec<String>,
+    /// Check every repo's repomd.xml now, even if the cached copy has not expired.
+    #[arg(long)]
+    pub refresh: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STRATA_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
+        )
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+    let result = match cli.command {
+        Command::Resolve(args) => resolve::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

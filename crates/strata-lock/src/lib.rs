@@ -2,11 +2,14 @@
 //! resolve chose, and for every repository the repomd.xml it was chosen from.
 //!
 //! This crate owns the file format (stable key order, packages sorted, pretty JSON so diffs
-//! read well), atomic writing, and comparing two locks in words (`--locked`, `--check`).
+//! read well), atomic writing, comparing two locks in words (`--locked`, `--check`), and
+//! producing a lock from a spec (loading repos, solving each image).
 
 mod diff;
+mod resolve;
 
 pub use diff::{diff, Difference};
+pub use resolve::{resolve_spec, ResolveError, ResolveOptions};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -142,6 +145,11 @@ impl Lockfile {
     pub fn merge(&mut self, other: Lockfile) {
         self.images.extend(other.images);
         self.repos.extend(other.repos);
+        self.prune_repos();
+    }
+
+    /// Drops repos that no image's packages come from.
+    pub fn prune_repos(&mut self) {
         let used: std::collections::BTreeSet<&str> = self
             .images
             .values()

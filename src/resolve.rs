@@ -1,0 +1,156 @@
+//! `strata resolve`.
+
+use crate::RepoArgs;
+use anyhow::Context;
+use clap::Args;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use strata_lock::{diff, resolve_spec, Lockfile, ResolveOptions};
+use strata_repo::MetadataCache;
+use strata_spec::{RepoOptions, Spec};
+
+#[derive(Args, Debug)]
+pub struct ResolveArgs {
+    /// The spec (JSON).
+    spec: PathBuf,
+    /// Resolve only this image (repeatable); other images in the lock are kept.
+    #[arg(long, value_name = "NAME")]
+    image: Vec<String>,
+    /// Lock file to write [default: strata.lock beside the spec].
+    #[arg(long, value_name = "FILE")]
+    lock: Option<PathBuf>,
+    /// Print the lock as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Do not write: fail, naming every difference, unless the lock already matches.
+    #[arg(long)]
+    locked: bool,
+    #[command(flatten)]
+    repos: RepoArgs,
+}
+
+impl RepoArgs {
+    pub fn resolve_options(&self, images: Vec<String>) -> ResolveOptions {
+        ResolveOptions {
+            cache: MetadataCache::new(
+                self.cache_dir.clone().unwrap_or_else(MetadataCache::default_root),
+            ),
+            repos: RepoOptions {
+                reposdir: self.reposdir.clone(),
+                enable: self.enablerepo.clone(),
+                disable: self.disablerepo.clone(),
+            },
+            releasever: self.releasever.clone(),
+            refresh: self.refresh,
+            images,
+        }
+    }
+}
+
+/// `strata.lock` beside the spec unless told otherwise.
+pub fn lock_path(spec: &Path, explicit: Option<&Path>) -> PathBuf {
+    explicit.map(Path::to_path_buf).unwrap_or_else(|| {
+        spec.parent().unwrap_or(Path::new(".")).join("strata.lock")
+    })
+}
+
+pub fn run(args: ResolveArgs) -> anyhow::Result<ExitCode> {
+    let spec = Spec::load(&args.spec)?;
+    let lock_file = lock_path(&args.spec, args.lock.as_deref());
+    let fresh = resolve_spec(&spec, &args.repos.resolve_options(args.image.clone()))?;
+
+    let existing = if lock_file.exists() || args.locked {
+        Some(Lockfile::read(&lock_file)?)
+    } else {
+        None
+    };
+
+    if args.locked {
+        let mut old = existing.expect("read above when --locked");
+        if !args.image.is_empty() {
+            old.images.retain(|n, _| args.image.contains(n));
+        }
+        let differences = diff(&old, &fresh);
+        if !differences.is_empty() {
+            let mut msg =
+                format!("{} does not match the spec and repositories:", lock_file.display());
+            for d in &differences {
+                msg.push_str(&format!("\n  {d}"));
+            }
+            msg.push_str("\nrun `strata resolve` without --locked to update it");
+            anyhow::bail!(msg);
+        }
+    } else {
+        // Images resolved now replace their old entries; with --image the others stay,
+        // unless the spec no longer has them.
+        let mut merged = match existing {
+            Some(old) if !args.image.is_empty() => old,
+            _ => Lockfile::new(),
+        };
+        merged.merge(fresh.clone());
+        merged.images.retain(|name, _| spec.images.contains_key(name));
+        merged.prune_repos();
+        merged.write(&lock_file)?;
+    }
+
+    if args.json {
+        let mut out = std::io::stdout().lock();
+        out.write_all(fresh.to_json().as_bytes()).context("writing to stdout")?;
+    } else {
+        print_summary(&fresh, &lock_file, args.locked);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_summary(lock: &Lockfile, path: &Path, locked: bool) {
+    for (name, image) in &lock.images {
+        let download: u64 = image.packages.iter().map(|p| p.size).sum();
+        let installed: u64 = image.packages.iter().map(|p| p.installed_size).sum();
+        println!(
+            "{name}: {} packages, {} to download, {} installed",
+            image.packages.len(),
+            human_bytes(download),
+            human_bytes(installed)
+        );
+    }
+    if locked {
+        println!("{} is up to date", path.display());
+    } else {
+        println!("wrote {}", path.display());
+    }
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_beside_spec() {
+        assert_eq!(lock_path(Path::new("/a/b/images.json"), None), Path::new("/a/b/strata.lock"));
+        assert_eq!(lock_path(Path::new("images.json"), None), Path::new("strata.lock"));
+        assert_eq!(lock_path(Path::new("x.json"), Some(Path::new("/l"))), Path::new("/l"));
+    }
+
+    #[test]
+    fn bytes_read_well() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(80 * 1024 * 1024), "80.0 MiB");
+    }
+}
