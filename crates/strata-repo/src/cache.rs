@@ -259,8 +259,8 @@ fn is_local(url: &str) -> bool {
 }
 
 fn parse_primary(compressed: &[u8], name: &str) -> Result<crate::index::IndexBuilder, String> {
-    let reader = Compression::detect(name, compressed)?.reader(compressed)?;
-    crate::primary::parse(reader)
+    let compression = Compression::detect(name, compressed)?;
+    crate::decompress::on_thread(compression, compressed, |reader| crate::primary::parse(reader))?
 }
 
 impl std::fmt::Debug for LoadedRepo {

@@ -159,6 +159,9 @@ impl IndexBuilder {
         let packages = packages.min(1 << 22);
         self.pkgs.reserve_exact(packages);
         self.deps.reserve_exact(packages * 9);
+        // Measured on Debian's 63k-package primary: ~7 distinct strings and ~270 bytes of
+        // them per package.
+        self.pool.reserve(packages * 8, packages * 300);
     }
 
     pub(crate) fn intern(&mut self, s: &str) -> u32 {

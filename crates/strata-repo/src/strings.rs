@@ -24,6 +24,19 @@ impl StringPool {
         pool
     }
 
+    /// Room for about `strings` strings of `bytes` bytes in all, so the table is not
+    /// rehashed (re-hashing every string) while a large repo streams in.
+    pub(crate) fn reserve(&mut self, strings: usize, bytes: usize) {
+        self.starts.reserve(strings);
+        self.bytes.reserve(bytes);
+        let StringPool { bytes, starts, table } = self;
+        table.reserve(strings, |&other| {
+            let start = starts[other as usize] as usize;
+            let end = starts.get(other as usize + 1).map_or(bytes.len(), |e| *e as usize);
+            xxh3_64(&bytes[start..end])
+        });
+    }
+
     fn get(&self, id: u32) -> &[u8] {
         let start = self.starts[id as usize] as usize;
         let end = self.starts.get(id as usize + 1).map_or(self.bytes.len(), |e| *e as usize);

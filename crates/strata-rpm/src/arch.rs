@@ -2,8 +2,10 @@
 //!
 //! No multilib: an x86_64 image gets x86_64 and noarch packages, never i686 ones, as a
 //! container image of one arch should. `src`/`nosrc` packages are never installable.
+//! Within a family the lists follow rpm's `arch_compat` table (rpmrc), best first.
 
-/// Installable arches for `target`, best first (`noarch` last).
+/// Installable arches for `target`, best first (`noarch` last). An arch this table does
+/// not know installs only itself and noarch.
 pub fn compatible_arches(target: &str) -> Vec<&str> {
     let family: &[&'static str] = match target {
         "x86_64" => &["x86_64"],
@@ -12,14 +14,25 @@ pub fn compatible_arches(target: &str) -> Vec<&str> {
         "i486" => &["i486", "i386"],
         "i386" => &["i386"],
         "aarch64" => &["aarch64"],
+        // Hard-float only: soft-float (armv5tel...) binaries do not run on an armhfp root.
+        "armv7hnl" => &["armv7hnl", "armv7hl", "armv6hl"],
         "armv7hl" => &["armv7hl", "armv6hl"],
+        "armv6hl" => &["armv6hl"],
         "ppc64le" => &["ppc64le"],
+        "ppc64" => &["ppc64"],
         "s390x" => &["s390x"],
         "riscv64" => &["riscv64"],
+        "loongarch64" => &["loongarch64"],
         _ => &[],
     };
-    let mut out: Vec<&str> = if family.is_empty() { vec![target] } else { family.to_vec() };
-    out.push("noarch");
+    let mut out: Vec<&str> = if family.is_empty() {
+        vec![target]
+    } else {
+        family.to_vec()
+    };
+    if target != "noarch" {
+        out.push("noarch");
+    }
     out
 }
 
@@ -35,23 +48,81 @@ pub fn arch_rank(target: &str, arch: &str) -> Option<usize> {
     compatible_arches(target).iter().position(|a| *a == arch)
 }
 
-/// dnf's `$basearch` for an arch.
+/// dnf's `$basearch` for an arch (dnf's `_BASEARCH_MAP`).
 pub fn basearch(arch: &str) -> &str {
     match arch {
-        "i386" | "i486" | "i586" | "i686" | "athlon" => "i386",
+        "i386" | "i486" | "i586" | "i686" | "athlon" | "geode" | "pentium3" | "pentium4" => "i386",
+        "x86_64" | "amd64" | "ia32e" => "x86_64",
         "armv7hl" | "armv7hnl" | "armv6hl" => "armhfp",
+        "armv5tel" | "armv5tejl" | "armv6l" | "armv7l" => "arm",
+        "ppc64p7" => "ppc64",
         other => other,
     }
 }
 
 /// The machine's arch in rpm's naming.
 pub fn host_arch() -> &'static str {
-    match std::env::consts::ARCH {
+    rpm_arch_name(std::env::consts::ARCH, cfg!(target_endian = "big"))
+}
+
+/// Rust's `target_arch` names to rpm's; a separate function so every branch is testable.
+fn rpm_arch_name(rust_arch: &'static str, big_endian: bool) -> &'static str {
+    match rust_arch {
         "x86" => "i686",
+        "powerpc64" if big_endian => "ppc64",
         "powerpc64" => "ppc64le",
+        "powerpc" => "ppc",
         "arm" => "armv7hl",
+        "loongarch64" => "loongarch64",
         other => other,
     }
+}
+
+/// Whether rpm knows `arch` as a package arch. Request parsing uses it to tell
+/// `python3.11` (a name) from `python3.x86_64` (name and arch).
+pub fn is_known(arch: &str) -> bool {
+    matches!(
+        arch,
+        "noarch"
+            | "src"
+            | "nosrc"
+            | "x86_64"
+            | "amd64"
+            | "ia32e"
+            | "i386"
+            | "i486"
+            | "i586"
+            | "i686"
+            | "athlon"
+            | "geode"
+            | "pentium3"
+            | "pentium4"
+            | "aarch64"
+            | "armv5tel"
+            | "armv5tejl"
+            | "armv6l"
+            | "armv6hl"
+            | "armv7l"
+            | "armv7hl"
+            | "armv7hnl"
+            | "ppc"
+            | "ppc64"
+            | "ppc64le"
+            | "ppc64p7"
+            | "s390"
+            | "s390x"
+            | "riscv64"
+            | "loongarch64"
+            | "mips"
+            | "mipsel"
+            | "mips64"
+            | "mips64el"
+            | "sparc"
+            | "sparcv9"
+            | "sparc64"
+            | "alpha"
+            | "ia64"
+    )
 }
 
 #[cfg(test)]
@@ -60,22 +131,65 @@ mod tests {
 
     #[test]
     fn no_multilib() {
+        assert_eq!(compatible_arches("x86_64"), ["x86_64", "noarch"]);
+        assert_eq!(compatible_arches("aarch64"), ["aarch64", "noarch"]);
+        assert_eq!(
+            compatible_arches("i686"),
+            ["i686", "i586", "i486", "i386", "noarch"]
+        );
+        assert_eq!(compatible_arches("ppc64le"), ["ppc64le", "noarch"]);
+        assert_eq!(compatible_arches("s390x"), ["s390x", "noarch"]);
+        assert_eq!(
+            compatible_arches("armv7hl"),
+            ["armv7hl", "armv6hl", "noarch"]
+        );
+        assert_eq!(compatible_arches("mips64"), ["mips64", "noarch"]);
+        assert_eq!(compatible_arches("noarch"), ["noarch"]);
+    }
+
+    #[test]
+    fn ranks() {
         assert_eq!(arch_rank("x86_64", "x86_64"), Some(0));
         assert_eq!(arch_rank("x86_64", "noarch"), Some(1));
         assert_eq!(arch_rank("x86_64", "i686"), None);
         assert_eq!(arch_rank("x86_64", "src"), None);
+        assert_eq!(arch_rank("x86_64", "nosrc"), None);
+        assert_eq!(arch_rank("src", "src"), None);
         assert_eq!(arch_rank("i686", "i386"), Some(3));
         assert_eq!(arch_rank("i686", "x86_64"), None);
+        assert_eq!(arch_rank("armv7hl", "armv5tel"), None);
         assert_eq!(arch_rank("mips64", "mips64"), Some(0));
         assert_eq!(arch_rank("mips64", "noarch"), Some(1));
-        assert_eq!(compatible_arches("aarch64"), ["aarch64", "noarch"]);
     }
 
     #[test]
     fn basearch_mapping() {
         assert_eq!(basearch("i686"), "i386");
+        assert_eq!(basearch("athlon"), "i386");
+        assert_eq!(basearch("amd64"), "x86_64");
         assert_eq!(basearch("armv7hl"), "armhfp");
+        assert_eq!(basearch("armv7l"), "arm");
+        assert_eq!(basearch("ppc64p7"), "ppc64");
+        assert_eq!(basearch("ppc64le"), "ppc64le");
         assert_eq!(basearch("x86_64"), "x86_64");
-        assert!(!host_arch().is_empty());
+        assert_eq!(basearch("aarch64"), "aarch64");
+    }
+
+    #[test]
+    fn host_arch_names() {
+        assert_eq!(rpm_arch_name("x86_64", false), "x86_64");
+        assert_eq!(rpm_arch_name("aarch64", false), "aarch64");
+        assert_eq!(rpm_arch_name("x86", false), "i686");
+        assert_eq!(rpm_arch_name("powerpc64", false), "ppc64le");
+        assert_eq!(rpm_arch_name("powerpc64", true), "ppc64");
+        assert_eq!(rpm_arch_name("arm", false), "armv7hl");
+        assert_eq!(rpm_arch_name("s390x", true), "s390x");
+        assert!(is_known(host_arch()), "{}", host_arch());
+    }
+
+    #[test]
+    fn known_arches() {
+        assert!(is_known("x86_64") && is_known("noarch") && is_known("armv7hl"));
+        assert!(!is_known("11") && !is_known("el9") && !is_known(""));
     }
 }

@@ -80,7 +80,9 @@ impl Op {
 ///   satisfied by `foo = 1.0-3`); otherwise the versions are taken as equal and the
 ///   operators decide (`foo < 1.0` is *not* satisfied by `foo = 1.0-3`).
 pub fn range_overlap(a_op: Option<Op>, a: EvrRef<'_>, b_op: Option<Op>, b: EvrRef<'_>) -> bool {
-    let (Some(a_op), Some(b_op)) = (a_op, b_op) else { return true };
+    let (Some(a_op), Some(b_op)) = (a_op, b_op) else {
+        return true;
+    };
     let empty = |e: &EvrRef<'_>| e.epoch.is_none() && e.version.is_empty() && e.release.is_none();
     if empty(&a) || empty(&b) {
         return true;
@@ -92,7 +94,10 @@ pub fn range_overlap(a_op: Option<Op>, a: EvrRef<'_>, b_op: Option<Op>, b: EvrRe
     if sense == Ordering::Equal {
         sense = rpmvercmp(a.version, b.version);
         if sense == Ordering::Equal {
-            match (a.release.filter(|r| !r.is_empty()), b.release.filter(|r| !r.is_empty())) {
+            match (
+                a.release.filter(|r| !r.is_empty()),
+                b.release.filter(|r| !r.is_empty()),
+            ) {
                 (Some(ra), Some(rb)) => sense = rpmvercmp(ra, rb),
                 (Some(_), None) if b_eq => return true,
                 (None, Some(_)) if a_eq => return true,
@@ -125,7 +130,11 @@ impl<'a> DepRef<'a> {
     }
 
     pub fn to_owned(&self) -> Dep {
-        Dep { name: self.name.to_string(), op: self.op, evr: self.op.map(|_| self.evr.to_owned()) }
+        Dep {
+            name: self.name.to_string(),
+            op: self.op,
+            evr: self.op.map(|_| self.evr.to_owned()),
+        }
     }
 }
 
@@ -156,13 +165,25 @@ pub struct DepParseError {
 impl Dep {
     /// `name`, or `name OP [EPOCH:]VERSION[-RELEASE]` separated by white space.
     pub fn parse(text: &str) -> Result<Dep, DepParseError> {
-        let err = |reason: &str| DepParseError { text: text.to_string(), reason: reason.to_string() };
+        let err = |reason: &str| DepParseError {
+            text: text.to_string(),
+            reason: reason.to_string(),
+        };
         let words: Vec<&str> = text.split_whitespace().collect();
         match words.as_slice() {
-            [name] => Ok(Dep { name: name.to_string(), op: None, evr: None }),
+            [name] => Ok(Dep {
+                name: name.to_string(),
+                op: None,
+                evr: None,
+            }),
             [name, op, evr] => {
-                let op = Op::from_symbol(op).ok_or_else(|| err("the operator must be <, <=, =, >= or >"))?;
-                Ok(Dep { name: name.to_string(), op: Some(op), evr: Some(Evr::parse(evr)) })
+                let op = Op::from_symbol(op)
+                    .ok_or_else(|| err("the operator must be <, <=, =, >= or >"))?;
+                Ok(Dep {
+                    name: name.to_string(),
+                    op: Some(op),
+                    evr: Some(Evr::parse(evr)),
+                })
             }
             [] => Err(err("it is empty")),
             _ => Err(err("expected NAME or NAME OP VERSION")),
@@ -261,14 +282,116 @@ mod tests {
         assert!(!req.as_ref().matches_provide(&other.as_ref()));
     }
 
+    /// Every pairing of a pool of ranges, checked against rpm's own `rpmdsCompare`
+    /// through its Python bindings, when they are installed.
+    #[test]
+    fn agrees_with_installed_rpm() {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let Some(python) = ["/usr/bin/python3", "python3"].into_iter().find(|py| {
+            Command::new(py)
+                .args(["-c", "import rpm"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        }) else {
+            eprintln!("python3-rpm not installed: skipping the cross-check");
+            return;
+        };
+        let evrs = [
+            "1.0",
+            "1.0-1",
+            "1.0-2",
+            "0:1.0-1",
+            "1:1.0",
+            "1:0.9-5",
+            "2.0~rc1",
+            "2.0~rc1-1",
+            "2.0",
+            "2.0-1",
+            "2.0^p1-1",
+            "1.0.1",
+            "5.36.0~-0",
+            "5.36.0-7+deb12u1",
+            ":1.0",
+            "1.0-",
+        ];
+        let ops = [
+            None,
+            Some(Op::Lt),
+            Some(Op::Le),
+            Some(Op::Eq),
+            Some(Op::Ge),
+            Some(Op::Gt),
+        ];
+        let sides: Vec<(Option<Op>, &str)> = ops
+            .iter()
+            .flat_map(|op| evrs.iter().map(|e| (*op, *e)))
+            .collect();
+        let flags = |op: Option<Op>| op.map_or("0", |op| op.primary_flags());
+        let mut input = String::new();
+        for (po, pe) in &sides {
+            for (ro, re) in &sides {
+                input.push_str(&format!("{} {pe} {} {re}\n", flags(*po), flags(*ro)));
+            }
+        }
+        let script = r#"
+import rpm, sys
+F = {"0": 0, "LT": rpm.RPMSENSE_LESS, "LE": rpm.RPMSENSE_LESS | rpm.RPMSENSE_EQUAL,
+     "EQ": rpm.RPMSENSE_EQUAL, "GE": rpm.RPMSENSE_GREATER | rpm.RPMSENSE_EQUAL,
+     "GT": rpm.RPMSENSE_GREATER}
+for line in sys.stdin:
+    pf, pe, rf, re = line.split()
+    p = rpm.ds(("foo", F[pf], pe), rpm.RPMTAG_PROVIDES)
+    r = rpm.ds(("foo", F[rf], re), rpm.RPMTAG_REQUIRES)
+    print(1 if p.Compare(r) else 0)
+"#;
+        let mut child = Command::new(python)
+            .args(["-c", script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let answers: Vec<bool> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(|w| w == "1")
+            .collect();
+        assert_eq!(answers.len(), sides.len() * sides.len());
+        let mut answers = answers.into_iter();
+        for (po, pe) in &sides {
+            for (ro, re) in &sides {
+                let want = answers.next().unwrap();
+                let got = range_overlap(*po, EvrRef::parse(pe), *ro, EvrRef::parse(re));
+                assert_eq!(got, want, "provide {po:?} {pe} vs require {ro:?} {re}");
+            }
+        }
+    }
+
     #[test]
     fn parse_and_display() {
         let d = Dep::parse("bash >= 1:5.2-1").unwrap();
         assert_eq!(d.op, Some(Op::Ge));
         assert_eq!(d.evr.as_ref().unwrap().epoch, Some(1));
         assert_eq!(d.to_string(), "bash >= 1:5.2-1");
-        assert_eq!(Dep::parse("  /usr/bin/python3 ").unwrap().to_string(), "/usr/bin/python3");
-        assert!(Dep::parse("bash ~ 5").unwrap_err().to_string().contains("operator"));
+        assert_eq!(
+            Dep::parse("  /usr/bin/python3 ").unwrap().to_string(),
+            "/usr/bin/python3"
+        );
+        assert!(Dep::parse("bash ~ 5")
+            .unwrap_err()
+            .to_string()
+            .contains("operator"));
         assert!(Dep::parse("bash >=").is_err());
         assert_eq!(Op::from_primary_flags("GE"), Some(Op::Ge));
         assert_eq!(Op::from_primary_flags("XX"), None);

@@ -26,23 +26,30 @@ pub struct Evr {
 impl<'a> EvrRef<'a> {
     /// Parses `[EPOCH:]VERSION[-RELEASE]` the way rpm's `parseEVR` does: the epoch is the
     /// leading digits when a `:` follows them, the release is whatever follows the *last*
-    /// `-`. An epoch too large for `u32` is not an epoch; the text stays in the version.
+    /// `-`. An empty epoch (`:1.0`) is 0, as in rpm; one too large for `u32` saturates,
+    /// which keeps rpm's order (it compares epochs as digit strings) against any real one.
     pub fn parse(s: &'a str) -> EvrRef<'a> {
         let digits = s.bytes().take_while(u8::is_ascii_digit).count();
         let (epoch, rest) = match s.as_bytes().get(digits) {
-            Some(b':') => match s[..digits].parse::<u32>() {
-                Ok(e) => (Some(e), &s[digits + 1..]),
-                // rpm treats "" before ':' as epoch 0.
-                Err(_) if digits == 0 => (Some(0), &s[1..]),
-                Err(_) => (None, s),
-            },
+            Some(b':') => {
+                let epoch = if digits == 0 {
+                    0
+                } else {
+                    s[..digits].parse::<u32>().unwrap_or(u32::MAX)
+                };
+                (Some(epoch), &s[digits + 1..])
+            }
             _ => (None, s),
         };
         let (version, release) = match rest.rfind('-') {
             Some(i) => (&rest[..i], Some(&rest[i + 1..])),
             None => (rest, None),
         };
-        EvrRef { epoch, version, release }
+        EvrRef {
+            epoch,
+            version,
+            release,
+        }
     }
 
     pub fn to_owned(&self) -> Evr {
@@ -70,7 +77,11 @@ impl Evr {
     }
 
     pub fn as_ref(&self) -> EvrRef<'_> {
-        EvrRef { epoch: self.epoch, version: &self.version, release: self.release.as_deref() }
+        EvrRef {
+            epoch: self.epoch,
+            version: &self.version,
+            release: self.release.as_deref(),
+        }
     }
 }
 
@@ -85,7 +96,11 @@ impl Ord for Evr {
     /// (`1.0` and `1.00` are equal to rpm but are different values).
     fn cmp(&self, other: &Self) -> Ordering {
         self.as_ref().cmp_evr(&other.as_ref()).then_with(|| {
-            (self.epoch, &self.version, &self.release).cmp(&(other.epoch, &other.version, &other.release))
+            (self.epoch, &self.version, &self.release).cmp(&(
+                other.epoch,
+                &other.version,
+                &other.release,
+            ))
         })
     }
 }
@@ -160,15 +175,27 @@ pub fn rpmvercmp(a: &str, b: &str) -> Ordering {
             j += 1;
             continue;
         }
-        let (Some(first), Some(_)) = (ca, cb) else { break };
+        let (Some(first), Some(_)) = (ca, cb) else {
+            break;
+        };
 
         let numeric = first.is_ascii_digit();
-        let in_segment = |c: &u8| if numeric { c.is_ascii_digit() } else { c.is_ascii_alphabetic() };
+        let in_segment = |c: &u8| {
+            if numeric {
+                c.is_ascii_digit()
+            } else {
+                c.is_ascii_alphabetic()
+            }
+        };
         let end_a = i + a[i..].iter().take_while(|c| in_segment(c)).count();
         let end_b = j + b[j..].iter().take_while(|c| in_segment(c)).count();
         if end_b == j {
             // Segments of different kinds: numeric is newer.
-            return if numeric { Ordering::Greater } else { Ordering::Less };
+            return if numeric {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            };
         }
         let (mut sa, mut sb) = (&a[i..end_a], &b[j..end_b]);
         if numeric {
@@ -301,6 +328,13 @@ mod tests {
         ("1g.fc17", "1g.fc17", 0),
         ("1g.fc17", "1.fc17", 1),
         ("1.fc17", "1g.fc17", -1),
+        // The non-ASCII cases: such characters are separators, so these are all equal.
+        ("1.1.α", "1.1.α", 0),
+        ("1.1.α", "1.1.β", 0),
+        ("1.1.β", "1.1.α", 0),
+        ("1.1.αα", "1.1.α", 0),
+        ("1.1.α", "1.1.ββ", 0),
+        ("1.1.ββ", "1.1.αα", 0),
     ];
 
     #[test]
@@ -328,14 +362,48 @@ mod tests {
     #[test]
     fn parse_forms() {
         let e = EvrRef::parse("3:20221126-1+deb12u1");
-        assert_eq!(e, EvrRef { epoch: Some(3), version: "20221126", release: Some("1+deb12u1") });
+        assert_eq!(
+            e,
+            EvrRef {
+                epoch: Some(3),
+                version: "20221126",
+                release: Some("1+deb12u1")
+            }
+        );
         let e = EvrRef::parse("1.0");
-        assert_eq!(e, EvrRef { epoch: None, version: "1.0", release: None });
+        assert_eq!(
+            e,
+            EvrRef {
+                epoch: None,
+                version: "1.0",
+                release: None
+            }
+        );
         // The release follows the *last* dash.
         let e = EvrRef::parse("2022-09-12-1");
         assert_eq!((e.version, e.release), ("2022-09-12", Some("1")));
         assert_eq!(EvrRef::parse(":1.0").epoch, Some(0));
-        assert_eq!(EvrRef::parse("99999999999:1").epoch, None);
+        assert_eq!(
+            EvrRef::parse("99999999999:1"),
+            EvrRef {
+                epoch: Some(u32::MAX),
+                version: "1",
+                release: None
+            }
+        );
+        assert_eq!(
+            EvrRef::parse("1.0-"),
+            EvrRef {
+                epoch: None,
+                version: "1.0",
+                release: Some("")
+            }
+        );
+        assert_eq!(EvrRef::parse(""), EvrRef::default());
+        assert_eq!(
+            Evr::parse("2:1.0-1").as_ref().to_owned(),
+            Evr::parse("2:1.0-1")
+        );
         assert_eq!(EvrRef::parse("1:2.0-3").to_string(), "1:2.0-3");
         assert_eq!(EvrRef::parse("0:2.0-3").to_string(), "2.0-3");
     }
@@ -346,7 +414,11 @@ mod tests {
         assert_eq!(p("1:1.0-1").cmp_evr(&p("2.0-1")), Ordering::Greater);
         assert_eq!(p("0:1.0-1").cmp_evr(&p("1.0-1")), Ordering::Equal);
         assert_eq!(p("1.0-2").cmp_evr(&p("1.0-10")), Ordering::Less);
-        let mut v = vec![Evr::parse("1.0-1"), Evr::parse("1:0.1-1"), Evr::parse("1.0~rc1-1")];
+        let mut v = [
+            Evr::parse("1.0-1"),
+            Evr::parse("1:0.1-1"),
+            Evr::parse("1.0~rc1-1"),
+        ];
         v.sort();
         let shown: Vec<String> = v.iter().map(|e| e.to_string()).collect();
         assert_eq!(shown, ["1.0~rc1-1", "1.0-1", "1:0.1-1"]);
@@ -360,7 +432,10 @@ mod tests {
             return;
         };
         assert!(out.status.success());
-        let parts = ["0", "1", "01", "10", "a", "b", "rc", "~", "^", ".", "_", "+", "~rc", "^git", "2"];
+        let parts = [
+            "0", "1", "01", "10", "a", "b", "Z", "rc", "~", "^", ".", "_", "+", "~rc", "^git", "2",
+            "00", "α",
+        ];
         // A fixed pseudo-random sequence keeps the test reproducible.
         let mut seed: u64 = 0x9e3779b97f4a7c15;
         let mut next = || {
@@ -371,9 +446,11 @@ mod tests {
         };
         let mut make = || -> String {
             let n = 1 + (next() % 4) as usize;
-            (0..n).map(|_| parts[(next() % parts.len() as u64) as usize]).collect()
+            (0..n)
+                .map(|_| parts[(next() % parts.len() as u64) as usize])
+                .collect()
         };
-        let pairs: Vec<(String, String)> = (0..300).map(|_| (make(), make())).collect();
+        let pairs: Vec<(String, String)> = (0..500).map(|_| (make(), make())).collect();
         let lua: String = pairs
             .iter()
             .map(|(a, b)| format!("print(rpm.vercmp('{a}','{b}') .. ' ')"))
@@ -385,7 +462,10 @@ mod tests {
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        let results: Vec<i32> = text.split_whitespace().map(|w| w.parse().unwrap()).collect();
+        let results: Vec<i32> = text
+            .split_whitespace()
+            .map(|w| w.parse().unwrap())
+            .collect();
         assert_eq!(results.len(), pairs.len(), "rpm printed: {text}");
         for ((a, b), want) in pairs.iter().zip(results) {
             let got = rpmvercmp(a, b) as i32;

@@ -174,6 +174,9 @@ impl ImageSpec {
                 return Err(format!("tag `{tag}` is not a valid OCI tag"));
             }
         }
+        if let Some(arch) = self.arch.as_deref().filter(|a| !strata_rpm::arch::is_known(a)) {
+            return Err(format!("arch `{arch}` is not an rpm arch (x86_64, aarch64, ppc64le, s390x, i686, ...)"));
+        }
         for k in self.env.keys() {
             if k.is_empty() || k.contains('=') {
                 return Err(format!("env name `{k}` is not valid"));
@@ -184,15 +187,7 @@ impl ImageSpec {
 
     /// The host arch in rpm's naming, used when `arch` is absent.
     pub fn arch_or_host(&self) -> String {
-        self.arch.clone().unwrap_or_else(|| {
-            match std::env::consts::ARCH {
-                "x86" => "i686",
-                "powerpc64" => "ppc64le",
-                "arm" => "armv7hl",
-                other => other,
-            }
-            .to_string()
-        })
+        self.arch.clone().unwrap_or_else(|| strata_rpm::arch::host_arch().to_string())
     }
 }
 
@@ -229,6 +224,8 @@ mod tests {
         assert!(image(r#"{"packages": []}"#).unwrap_err().contains("empty"));
         assert!(image(r#"{"packages": ["x"], "tag": "a:b"}"#).unwrap_err().contains("tag"));
         assert!(image(r#"{"packages": ["x"], "scriptlets": "sometimes"}"#).is_err());
+        assert!(image(r#"{"packages": ["x"], "arch": "x86-64"}"#).unwrap_err().contains("x86-64"));
+        assert!(image(r#"{"packages": ["x"], "arch": "aarch64"}"#).is_ok());
         assert_eq!(image(r#"{"packages": ["x"], "scriptlets": "skip"}"#).unwrap().scriptlets, Some(ScriptletPolicy::Skip));
     }
 }

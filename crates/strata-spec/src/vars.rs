@@ -13,12 +13,7 @@ pub struct Vars {
 impl Vars {
     /// Variables for `arch` with dnf's `$basearch` mapping (i686 → i386, armv7hl → armhfp).
     pub fn for_arch(arch: &str) -> Vars {
-        let basearch = match arch {
-            "i386" | "i486" | "i586" | "i686" | "athlon" => "i386",
-            "armv7hl" | "armv7hnl" => "armhfp",
-            "armv6l" | "armv7l" => "arm",
-            other => other,
-        };
+        let basearch = strata_rpm::arch::basearch(arch);
         Vars { arch: arch.into(), basearch: basearch.into(), ..Default::default() }
     }
 
