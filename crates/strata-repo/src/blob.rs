@@ -58,6 +58,9 @@ impl Blob {
         // SAFETY: cache files are written once to a temporary name and renamed into place,
         // never modified afterwards, so the mapping does not change under us.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| BlobError(e.to_string()))?;
+        // Lookups jump around the file; without this the kernel maps large runs around each
+        // touched page, and a solve that reads a few hundred KB would keep tens of MB resident.
+        let _ = map.advise(memmap2::Advice::Random);
         Blob::validate(Backing::Mapped(map), kind, version)
     }
 

@@ -53,7 +53,7 @@ pub struct LoadedRepo {
     pub revision: Option<String>,
     pub index: RepoIndex,
     filelists: FilelistsSource,
-    loaded_filelists: OnceLock<Result<Option<FileIndex>, String>>,
+    loaded_filelists: OnceLock<Result<Option<FileIndex>, RepoError>>,
 }
 
 enum FilelistsSource {
@@ -171,26 +171,36 @@ impl MetadataCache {
             src.mirrorlist.as_deref(),
             src.metalink.as_deref(),
         )?;
-        let mut last_err = None;
+        // The error reported when every mirror fails: a mirror that answered with bad data
+        // says more than one that could not be reached.
+        let mut last_err: Option<RepoError> = None;
+        let note = |e: RepoError, last: &mut Option<RepoError>| {
+            let keep_old = matches!(e, RepoError::Unreachable { .. })
+                && last.as_ref().is_some_and(|o| !matches!(o, RepoError::Unreachable { .. }));
+            if !keep_old {
+                *last = Some(e);
+            }
+        };
         for base in &mirrors.baseurls {
             let url = join_url(base, "repodata/repomd.xml");
             let bytes = match self.fetcher.get(&src.id, &url) {
                 Ok(b) => b,
                 Err(e) => {
-                    last_err = Some(e);
+                    note(e, &mut last_err);
                     continue;
                 }
             };
             if let Some(size) = mirrors.repomd_size.filter(|s| *s != bytes.len() as u64) {
-                last_err = Some(RepoError::Corrupt {
+                let e = RepoError::Corrupt {
                     repo: src.id.clone(),
                     file: url,
                     detail: format!("{} bytes, the metalink says {size}", bytes.len()),
-                });
+                };
+                note(e, &mut last_err);
                 continue;
             }
             if let Some(e) = metalink_mismatch(&src.id, &url, &bytes, &mirrors.repomd_hashes) {
-                last_err = Some(e);
+                note(e, &mut last_err);
                 continue;
             }
             if !local {
@@ -301,28 +311,29 @@ impl LoadedRepo {
         match loaded {
             Ok(Some(fi)) => Ok(fi.owners(path)),
             Ok(None) => Ok(Vec::new()),
-            Err(detail) => Err(RepoError::Corrupt {
-                repo: self.id.clone(),
-                file: "filelists".into(),
-                detail: detail.clone(),
-            }),
+            Err(e) => Err(e.clone()),
         }
     }
 
-    fn load_filelists(&self) -> Result<Option<FileIndex>, String> {
+    fn load_filelists(&self) -> Result<Option<FileIndex>, RepoError> {
+        let corrupt = |file: String, detail: String| RepoError::Corrupt { repo: self.id.clone(), file, detail };
         match &self.filelists {
             FilelistsSource::None => Ok(None),
-            FilelistsSource::InMemory(xml) => FileIndex::build(&xml[..], &self.index).map(Some),
+            FilelistsSource::InMemory(xml) => {
+                FileIndex::build(&xml[..], &self.index).map(Some).map_err(|d| corrupt("filelists.xml".into(), d))
+            }
             FilelistsSource::Remote { data, cache_file, fetcher } => {
                 if let Ok(fi) = FileIndex::open(cache_file) {
                     return Ok(Some(fi));
                 }
                 tracing::info!(repo = %self.id, "loading filelists for a file dependency");
-                let bytes = fetch_verified(fetcher, &self.id, &self.baseurl, data).map_err(|e| e.to_string())?;
-                let reader = Compression::detect(&data.location, &bytes)?.reader(&bytes[..])?;
-                let fi = FileIndex::build(reader, &self.index)
-                    .map_err(|e| format!("{}: {e}", join_url(&self.baseurl, &data.location)))?;
-                write_atomic(cache_file, fi.bytes()).map_err(|e| format!("{}: {e}", cache_file.display()))?;
+                let bytes = fetch_verified(fetcher, &self.id, &self.baseurl, data)?;
+                let url = join_url(&self.baseurl, &data.location);
+                let reader = Compression::detect(&data.location, &bytes)
+                    .and_then(|c| c.reader(&bytes[..]))
+                    .map_err(|d| corrupt(url.clone(), d))?;
+                let fi = FileIndex::build(reader, &self.index).map_err(|d| corrupt(url, d))?;
+                write_atomic(cache_file, fi.bytes()).map_err(|e| RepoError::cache(cache_file, e))?;
                 Ok(Some(fi))
             }
         }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum RepoError {
     #[error("repo `{repo}`: cannot fetch {url}: {detail}")]
     Unreachable { repo: String, url: String, detail: String },

@@ -13,7 +13,7 @@ pub type PkgId = u32;
 
 const KIND: u32 = 1;
 /// Bump whenever the layout below changes: old cache files are then rebuilt.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// Dependency kinds, in the order their ranges are stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,7 +99,8 @@ const S_BY_NAME: usize = 6;
 const S_PROVIDES: usize = 7;
 const S_FILE_OWNERS: usize = 8;
 const S_NAMES: usize = 9;
-const SECTIONS: usize = 10;
+const S_OBSOLETES: usize = 10;
+const SECTIONS: usize = 11;
 
 /// A dependency as the parser hands it over (borrowed from the XML event).
 pub(crate) struct RawDep<'a> {
@@ -240,6 +241,12 @@ impl IndexBuilder {
             provides.extend(range.map(|d| [deps[d as usize].name, d]));
         }
         provides.sort_unstable();
+        let mut obsoletes: Vec<[u32; 2]> = Vec::new();
+        for p in &pkgs {
+            let range = p.deps[DepKind::Obsoletes as usize]..p.deps[DepKind::Obsoletes as usize + 1];
+            obsoletes.extend(range.map(|d| [deps[d as usize].name, d]));
+        }
+        obsoletes.sort_unstable();
         let mut owners: Vec<[u32; 2]> = Vec::new();
         for (i, p) in pkgs.iter().enumerate() {
             owners.extend(files[p.files.range()].iter().map(|f| [*f, i as u32]));
@@ -256,7 +263,8 @@ impl IndexBuilder {
         w.push(&by_name)?;
         w.push(&provides)?;
         w.push(&owners)?;
-        w.push(&names)
+        w.push(&names)?;
+        w.push(&obsoletes)
     }
 
     /// Writes the index to `path` atomically and maps it.
@@ -307,7 +315,7 @@ impl RepoIndex {
         blob.array::<PkgRec>(S_PKGS)?;
         blob.array::<DepRec>(S_DEPS)?;
         blob.array::<u32>(S_FILES)?;
-        for s in [S_BY_NAME, S_PROVIDES, S_FILE_OWNERS] {
+        for s in [S_BY_NAME, S_PROVIDES, S_FILE_OWNERS, S_OBSOLETES] {
             blob.array::<[u32; 2]>(s)?;
         }
         blob.array::<u32>(S_NAMES)?;
@@ -371,12 +379,21 @@ impl RepoIndex {
 
     /// Every (package, provide) whose provide name equals `cap` (explicit provides only).
     pub fn whatprovides(&self, cap: &str) -> impl Iterator<Item = (PkgId, DepRef<'_>)> + '_ {
+        self.deps_named(S_PROVIDES, DepKind::Provides, cap)
+    }
+
+    /// Every (package, obsoletes entry) naming `name`: the packages that may obsolete it.
+    pub fn whatobsoletes(&self, name: &str) -> impl Iterator<Item = (PkgId, DepRef<'_>)> + '_ {
+        self.deps_named(S_OBSOLETES, DepKind::Obsoletes, name)
+    }
+
+    fn deps_named(&self, table: usize, kind: DepKind, name: &str) -> impl Iterator<Item = (PkgId, DepRef<'_>)> + '_ {
         let deps = self.deps();
         let pkgs = self.pkgs();
-        self.lookup(S_PROVIDES, cap).iter().filter_map(move |e| {
+        self.lookup(table, name).iter().filter_map(move |e| {
             let d = e[1];
-            // Provides ranges are in package order, so the owner is found by binary search.
-            let owner = pkgs.partition_point(|p| p.deps[DepKind::Provides as usize + 1] <= d) as PkgId;
+            // Each kind's ranges are in package order, so the owner is found by binary search.
+            let owner = pkgs.partition_point(|p| p.deps[kind as usize + 1] <= d) as PkgId;
             let dep = deps.get(d as usize)?;
             self.valid_pkg(owner).then(|| (owner, self.dep_ref(dep)))
         })

@@ -319,6 +319,9 @@ mod tests {
         assert_eq!(idx.whatprovides("greeter").map(|(i, _)| i).collect::<Vec<_>>(), [0]);
         assert_eq!(idx.file_owners("/usr/bin/hello").collect::<Vec<_>>(), [0]);
         assert_eq!(idx.file_owners("/usr/bin/none").count(), 0);
+        let obs: Vec<(u32, String)> = idx.whatobsoletes("greeting-old").map(|(i, d)| (i, d.to_string())).collect();
+        assert_eq!(obs, [(1, "greeting-old".to_string())]);
+        assert_eq!(idx.whatobsoletes("hello").count(), 0);
         assert_eq!(idx.names().collect::<Vec<_>>(), ["greeting-data", "hello"]);
     }
 

@@ -149,7 +149,6 @@ struct State {
     /// Capability name → every visible (solvable, provide) pair, before range checks.
     providers: HashMap<String, Rc<[(SolvableId, ProvideRange)]>>,
     /// Obsoleted name → packages obsoleting it; built on first use by a full scan.
-    obsoleters: Option<HashMap<String, Vec<(usize, PkgId)>>>,
     /// Packages with any Supplements; built on first use by a full scan.
     supplementers: Option<Rc<[(usize, PkgId)]>>,
     /// The first repository error met while loading file lists; the solve is cancelled
@@ -432,31 +431,20 @@ impl<'p, 'r> Catalog<'p, 'r> {
         names
     }
 
-    /// Visible packages with an `Obsoletes` on `name`. The index has no reverse map of
-    /// obsoletes, so the first call scans every package once; only requests by name ask.
+    /// Visible packages with an `Obsoletes` on `name`, from the index's reverse map (so a
+    /// solve never reads every package's obsoletes).
     pub(crate) fn obsoleters(&self, name: &str) -> Vec<SolvableId> {
-        if self.state.borrow().obsoleters.is_none() {
-            let mut map: HashMap<String, Vec<(usize, PkgId)>> = HashMap::new();
-            for (ri, pr) in self.pool.iter().enumerate() {
-                let index = &pr.repo.index;
-                for id in 0..index.len() as PkgId {
-                    for dep in index.package(id).obsoletes() {
-                        map.entry(dep.name.to_owned()).or_default().push((ri, id));
+        let mut out: Vec<SolvableId> = Vec::new();
+        for (ri, pr) in self.pool.iter().enumerate() {
+            for (id, _) in pr.repo.index.whatobsoletes(name) {
+                if let Some(s) = self.solvable_of(ri, id) {
+                    if !out.contains(&s) {
+                        out.push(s);
                     }
                 }
             }
-            self.state.borrow_mut().obsoleters = Some(map);
         }
-        let hits: Vec<(usize, PkgId)> = self
-            .state
-            .borrow()
-            .obsoleters
-            .as_ref()
-            .and_then(|m| m.get(name).cloned())
-            .unwrap_or_default();
-        hits.into_iter()
-            .filter_map(|(r, id)| self.solvable_of(r, id))
-            .collect()
+        out
     }
 
     /// Visible packages that have Supplements (for weak dependencies), in pool order.
