@@ -58,7 +58,10 @@ pub fn lock_path(spec: &Path, explicit: Option<&Path>) -> PathBuf {
 pub fn run(args: ResolveArgs) -> anyhow::Result<ExitCode> {
     let spec = Spec::load(&args.spec)?;
     let lock_file = lock_path(&args.spec, args.lock.as_deref());
-    let fresh = resolve_spec(&spec, &args.repos.resolve_options(args.image.clone()))?;
+    let progress = Spinner::start(!args.json, "loading repository metadata and resolving");
+    let fresh = resolve_spec(&spec, &args.repos.resolve_options(args.image.clone()));
+    progress.finish();
+    let fresh = fresh?;
 
     let existing = if lock_file.exists() || args.locked {
         Some(Lockfile::read(&lock_file)?)
@@ -101,6 +104,27 @@ pub fn run(args: ResolveArgs) -> anyhow::Result<ExitCode> {
         print_summary(&fresh, &lock_file, args.locked);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A spinner on stderr while work of unknown length runs; nothing at all unless stderr is a
+/// terminal, so scripts and `--json` consumers see clean output.
+pub struct Spinner(Option<indicatif::ProgressBar>);
+
+impl Spinner {
+    pub fn start(wanted: bool, message: &str) -> Spinner {
+        if !wanted || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            return Spinner(None);
+        }
+        let bar = indicatif::ProgressBar::new_spinner().with_message(message.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(100));
+        Spinner(Some(bar))
+    }
+
+    pub fn finish(self) {
+        if let Some(bar) = self.0 {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 fn print_summary(lock: &Lockfile, path: &Path, locked: bool) {
