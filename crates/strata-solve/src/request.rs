@@ -72,7 +72,7 @@ fn versioned(p: &Provider<'_, '_>, words: &[&str]) -> Meaning {
     let [name, op, evr] = words else {
         return Meaning::Bad("expected `NAME`, `NAME OP VERSION` or a NEVRA".to_owned());
     };
-    let Some(op) = parse_op(op) else {
+    let Some(op) = Op::from_symbol(op) else {
         return Meaning::Bad(format!("unknown operator `{op}` (use <, <=, =, >=, >)"));
     };
     let Some(evr) = parse_evr(evr) else {
@@ -194,17 +194,6 @@ fn nevra(p: &Provider<'_, '_>, item: &str) -> Option<ConditionalRequirement> {
     None
 }
 
-pub(crate) fn parse_op(op: &str) -> Option<Op> {
-    Some(match op {
-        "<" => Op::Lt,
-        "<=" | "=<" => Op::Le,
-        "=" | "==" => Op::Eq,
-        ">=" | "=>" => Op::Ge,
-        ">" => Op::Gt,
-        _ => return None,
-    })
-}
-
 /// `[EPOCH:]VERSION[-RELEASE]`; `None` when a part is empty or the epoch is not a number.
 pub(crate) fn parse_evr(s: &str) -> Option<Evr> {
     let (epoch, rest) = match s.split_once(':') {
@@ -249,12 +238,5 @@ mod tests {
         assert!(parse_evr("1-").is_none());
         assert!(parse_evr("").is_none());
         assert!(parse_evr("1/2").is_none());
-    }
-
-    #[test]
-    fn operators() {
-        assert_eq!(parse_op(">="), Some(Op::Ge));
-        assert_eq!(parse_op("=<"), Some(Op::Le));
-        assert_eq!(parse_op("~>"), None);
     }
 }
