@@ -439,3 +439,86 @@ fn shipped_example_builds_and_resolves() {
         rpm_test_install(&locked_files(&image_packages(&lock, &image), &repos), &dir);
     }
 }
+
+#[test]
+fn cache_dir_comes_from_strata_cache_dir_and_never_home() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = copy_corpus_spec(BASE, tmp.path());
+    let cache = tmp.path().join("env-cache");
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    // No --cache-dir: the environment variable alone must place the cache.
+    let out = run(strata(&cache)
+        .env("HOME", &home)
+        .env_remove("XDG_CACHE_HOME")
+        .arg("resolve")
+        .arg(&spec)
+        .args(["--image", "busybox"]));
+    assert_ok("resolve with STRATA_CACHE_DIR", &out);
+    assert!(
+        std::fs::read_dir(&cache).map(|mut d| d.next().is_some()).unwrap_or(false),
+        "nothing was cached in STRATA_CACHE_DIR ({})",
+        cache.display()
+    );
+    assert!(!home.join(".cache").exists(), "the cache went to $HOME despite STRATA_CACHE_DIR");
+}
+
+// --- repo selection: .repo files, --enablerepo / --disablerepo ---------------------------
+
+#[test]
+fn disabling_updates_gives_the_base_versions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = copy_corpus_spec(UPDATES, tmp.path());
+    let lock = resolve_json(&spec, &tmp.path().join("cache"), &["--disablerepo", "updates"]);
+    for image in image_names(&spec) {
+        assert_matches_manifest(&lock, &image, |_| "base".to_string());
+    }
+    // Disabled by pattern, then one re-enabled: the updates win again.
+    let lock = resolve_json(
+        &spec,
+        &tmp.path().join("cache"),
+        &["--disablerepo", "*", "--enablerepo", "base", "--enablerepo", "updates"],
+    );
+    let bash = image_packages(&lock, "baseimage").into_iter().find(|p| p.name == "bash").unwrap();
+    assert_eq!((bash.release.as_str(), bash.repo.as_str()), ("2+b13.1", "updates"));
+}
+
+#[test]
+fn repos_named_by_id_are_read_from_reposdir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reposdir = tmp.path().join("yum.repos.d");
+    std::fs::create_dir_all(&reposdir).unwrap();
+    std::fs::write(
+        reposdir.join("corpus.repo"),
+        format!(
+            "[base]\nname=Corpus base\nbaseurl=file://{}\nenabled=1\ngpgcheck=0\n\n\
+             [updates]\nname=Corpus updates\nbaseurl=file://{}\nenabled=1\ngpgcheck=0\n",
+            corpus_repo("base").display(),
+            corpus_repo("updates").display()
+        ),
+    )
+    .unwrap();
+    let by_id = write_json(
+        &tmp.path().join("by-id.json"),
+        &serde_json::json!({
+            "repos": [{"id": "base"}, {"id": "updates"}],
+            "images": {"web": {"packages": ["nginx-light"]}}
+        }),
+    );
+    let cache = tmp.path().join("cache");
+    let lock = resolve_json(&by_id, &cache, &["--reposdir", reposdir.to_str().unwrap()]);
+
+    // Same answer as the spec that spells the baseurls out.
+    let spelled = copy_corpus_spec(UPDATES, tmp.path());
+    let reference = resolve_json(&spelled, &cache, &["--image", "web"]);
+    assert_eq!(image_packages(&lock, "web"), image_packages(&reference, "web"));
+
+    // An id that no .repo file defines is an error naming it.
+    let missing = write_json(
+        &tmp.path().join("missing.json"),
+        &serde_json::json!({"repos": [{"id": "epel"}], "images": {"x": {"packages": ["bash"]}}}),
+    );
+    let out = resolve(&missing, &cache, &["--reposdir", reposdir.to_str().unwrap()]);
+    let err = assert_fails("a repo id no .repo file defines", &out);
+    assert!(err.contains("epel"), "the error must name the repo id:\n{err}");
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs the system tools the tests and benchmarks check strata against, when missing:
+#   rpm (rpm, rpmbuild), createrepo-c, dnf, libsolv-tools (testsolv, rpmmd2solv), zstd and
+#   GNU time (/usr/bin/time, for the benchmark's peak memory).
+# The end-to-end tests fail, rather than skip, when one of them is missing, so CI runs this
+# first. Debian/Ubuntu only (apt-get); uses sudo when not root. Safe to run again: when every
+# tool is present it neither updates the apt index nor installs anything.
+set -euo pipefail
+
+# command:package pairs; a package is installed when its command is missing.
+tools=(rpm:rpm rpmbuild:rpm createrepo_c:createrepo-c dnf:dnf testsolv:libsolv-tools
+       rpmmd2solv:libsolv-tools zstd:zstd /usr/bin/time:time)
+
+missing=()
+for pair in "${tools[@]}"; do
+    cmd="${pair%%:*}" pkg="${pair#*:}"
+    if ! command -v "$cmd" >/dev/null 2>&1; then
+        # Several commands come from one package: list it once.
+        [[ " ${missing[*]-} " == *" $pkg "* ]] || missing+=("$pkg")
+    fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+    echo "install-deps.sh: rpm, createrepo-c, dnf, libsolv-tools, zstd and time are present"
+    exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "install-deps.sh: missing ${missing[*]}, and there is no apt-get here; install them" \
+         "with the system's package manager" >&2
+    exit 1
+fi
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        echo "install-deps.sh: need root (or sudo) to install ${missing[*]}" >&2
+        exit 1
+    fi
+}
+
+echo "install-deps.sh: installing ${missing[*]}"
+as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+# With recommends, as the corpus was built and validated (dnf's plugins come that way).
+as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
