@@ -13,7 +13,7 @@ pub type PkgId = u32;
 
 const KIND: u32 = 1;
 /// Bump whenever the layout below changes: old cache files are then rebuilt.
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 
 /// Dependency kinds, in the order their ranges are stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,7 +100,10 @@ const S_PROVIDES: usize = 7;
 const S_FILE_OWNERS: usize = 8;
 const S_NAMES: usize = 9;
 const S_OBSOLETES: usize = 10;
-const SECTIONS: usize = 11;
+/// Strings a solve never reads (summaries, locations, checksums, source RPMs) live in their
+/// own pool at the end of the file, so their pages are never faulted in by a resolve.
+const S_COLD_STRINGS: usize = 11; // three sections
+const SECTIONS: usize = 14;
 
 /// A dependency as the parser hands it over (borrowed from the XML event).
 pub(crate) struct RawDep<'a> {
@@ -134,6 +137,7 @@ pub(crate) struct RawPackage {
 /// Accumulates packages while primary.xml streams by.
 pub(crate) struct IndexBuilder {
     pub pool: StringPool,
+    cold: StringPool,
     pkgs: Vec<PkgRec>,
     deps: Vec<DepRec>,
     files: Vec<u32>,
@@ -146,6 +150,7 @@ impl IndexBuilder {
     pub(crate) fn new() -> IndexBuilder {
         IndexBuilder {
             pool: StringPool::new(),
+            cold: StringPool::new(),
             pkgs: Vec::new(),
             deps: Vec::new(),
             files: Vec::new(),
@@ -162,11 +167,17 @@ impl IndexBuilder {
         self.deps.reserve_exact(packages * 9);
         // Measured on Debian's 63k-package primary: ~7 distinct strings and ~270 bytes of
         // them per package.
-        self.pool.reserve(packages * 8, packages * 300);
+        self.pool.reserve(packages * 5, packages * 130);
+        self.cold.reserve(packages * 4, packages * 170);
     }
 
     pub(crate) fn intern(&mut self, s: &str) -> u32 {
         self.pool.intern(s)
+    }
+
+    /// Interns a string only reports and downloads read (see `S_COLD_STRINGS`).
+    pub(crate) fn intern_cold(&mut self, s: &str) -> u32 {
+        self.cold.intern(s)
     }
 
     pub(crate) fn add_dep(&mut self, kind: DepKind, d: RawDep<'_>) {
@@ -228,7 +239,7 @@ impl IndexBuilder {
 
     /// Writes the index, freeing each part as soon as it is out, to keep the peak low.
     pub(crate) fn write_to<W: std::io::Write + std::io::Seek>(self, w: &mut BlobWriter<W>) -> std::io::Result<()> {
-        let IndexBuilder { pool, pkgs, deps, files, .. } = self;
+        let IndexBuilder { pool, cold, pkgs, deps, files, .. } = self;
         // Lookup tables: pairs sorted by key id, searched by binary search on the id.
         let mut by_name: Vec<[u32; 2]> = pkgs.iter().enumerate().map(|(i, p)| [p.name, i as u32]).collect();
         by_name.sort_unstable();
@@ -264,7 +275,8 @@ impl IndexBuilder {
         w.push(&provides)?;
         w.push(&owners)?;
         w.push(&names)?;
-        w.push(&obsoletes)
+        w.push(&obsoletes)?;
+        cold.write(w)
     }
 
     /// Writes the index to `path` atomically and maps it.
@@ -312,6 +324,7 @@ impl RepoIndex {
     /// the content is not hashed here.
     fn checked(blob: Blob) -> Result<RepoIndex, BlobError> {
         StringTable::read(&blob, S_STRINGS)?;
+        StringTable::read(&blob, S_COLD_STRINGS)?;
         blob.array::<PkgRec>(S_PKGS)?;
         blob.array::<DepRec>(S_DEPS)?;
         blob.array::<u32>(S_FILES)?;
@@ -439,6 +452,10 @@ impl<'a> Package<'a> {
         self.index.strings().get(id)
     }
 
+    fn cold(&self, id: u32) -> &'a str {
+        StringTable::read(&self.index.blob, S_COLD_STRINGS).expect("checked at open").get(id)
+    }
+
     pub fn id(&self) -> PkgId {
         self.id
     }
@@ -456,14 +473,14 @@ impl<'a> Package<'a> {
         }
     }
     pub fn location(&self) -> &'a str {
-        self.s(self.rec.location)
+        self.cold(self.rec.location)
     }
     pub fn location_base(&self) -> Option<&'a str> {
-        Some(self.s(self.rec.location_base)).filter(|s| !s.is_empty())
+        Some(self.cold(self.rec.location_base)).filter(|s| !s.is_empty())
     }
     /// `(type, value)`, e.g. `("sha256", "ab12…")`: the package's pkgid.
     pub fn checksum(&self) -> (&'a str, &'a str) {
-        (self.s(self.rec.checksum_type), self.s(self.rec.checksum))
+        (self.cold(self.rec.checksum_type), self.cold(self.rec.checksum))
     }
     pub fn size_package(&self) -> u64 {
         self.rec.size_package
@@ -472,13 +489,13 @@ impl<'a> Package<'a> {
         self.rec.size_installed
     }
     pub fn sourcerpm(&self) -> &'a str {
-        self.s(self.rec.sourcerpm)
+        self.cold(self.rec.sourcerpm)
     }
     pub fn buildtime(&self) -> u64 {
         self.rec.buildtime
     }
     pub fn summary(&self) -> &'a str {
-        self.s(self.rec.summary)
+        self.cold(self.rec.summary)
     }
 
     fn deps_of(&self, kind: DepKind) -> impl Iterator<Item = DepRef<'a>> + 'a {

@@ -69,7 +69,7 @@ pub(crate) fn parse<R: std::io::BufRead>(input: R) -> Result<IndexBuilder, Strin
                         for a in attrs(e) {
                             let (k, v) = a?;
                             if k == b"type" {
-                                pkg.checksum_type = b.intern(&v);
+                                pkg.checksum_type = b.intern_cold(&v);
                             }
                         }
                     }
@@ -106,8 +106,8 @@ pub(crate) fn parse<R: std::io::BufRead>(input: R) -> Result<IndexBuilder, Strin
                         for a in attrs(e) {
                             let (k, v) = a?;
                             match k {
-                                b"href" => pkg.location = b.intern(&v),
-                                b"xml:base" => pkg.location_base = b.intern(&v),
+                                b"href" => pkg.location = b.intern_cold(&v),
+                                b"xml:base" => pkg.location_base = b.intern_cold(&v),
                                 _ => {}
                             }
                         }
@@ -210,9 +210,9 @@ fn finish_field(b: &mut IndexBuilder, pkg: &mut RawPackage, field: Field, value:
     match field {
         Field::Name => pkg.name = b.intern(value),
         Field::Arch => pkg.arch = b.intern(value),
-        Field::Checksum => pkg.checksum = b.intern(value),
-        Field::Summary => pkg.summary = b.intern(value),
-        Field::SourceRpm => pkg.sourcerpm = b.intern(value),
+        Field::Checksum => pkg.checksum = b.intern_cold(value),
+        Field::Summary => pkg.summary = b.intern_cold(value),
+        Field::SourceRpm => pkg.sourcerpm = b.intern_cold(value),
         Field::File => b.add_file(value),
         Field::None => {}
     }

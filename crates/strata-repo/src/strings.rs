@@ -81,7 +81,8 @@ impl StringPool {
         let n = self.starts.len();
         let mut offsets = self.starts;
         offsets.push(self.bytes.len() as u32);
-        let slots_len = (n * 2).next_power_of_two().max(2);
+        // At most two thirds full: linear probes stay short and always reach an empty slot.
+        let slots_len = (n + n / 2 + 1).next_power_of_two().max(2);
         let mask = slots_len - 1;
         let mut slots = vec![0u32; slots_len];
         drop(self.table);
@@ -133,7 +134,7 @@ impl<'a> StringTable<'a> {
     pub(crate) fn lookup(&self, s: &str) -> Option<u32> {
         let mask = self.slots.len() - 1;
         let mut i = xxh3_64(s.as_bytes()) as usize & mask;
-        // The table is at most half full, so the probe ends at an empty slot.
+        // The table is at most two thirds full, so the probe ends at an empty slot.
         for _ in 0..self.slots.len() {
             match self.slots[i] {
                 0 => return None,
