@@ -135,6 +135,43 @@ impl Blob {
     }
 }
 
+/// Reads just the header and section table of a blob file (for files read with `pread`
+/// rather than mapped), with the same checks as [`Blob::open`] minus the content.
+pub(crate) fn read_table(file: &std::fs::File, kind: u32, version: u32) -> Result<Vec<(u64, u64)>, BlobError> {
+    use std::os::unix::fs::FileExt;
+    let bad = |m: &str| BlobError(m.to_string());
+    let len = file.metadata().map_err(|e| BlobError(e.to_string()))?.len();
+    let mut head = [0u8; HEADER_LEN];
+    file.read_exact_at(&mut head, 0).map_err(|_| bad("not a strata index file"))?;
+    let word = |i: usize| u32::from_le_bytes(head[i..i + 4].try_into().unwrap());
+    let dword = |i: usize| u64::from_le_bytes(head[i..i + 8].try_into().unwrap());
+    if head[..8] != MAGIC {
+        return Err(bad("not a strata index file"));
+    }
+    if word(8) != kind || word(12) != version {
+        return Err(bad("index of another kind or format version"));
+    }
+    if dword(16) != len {
+        return Err(bad("index file is truncated"));
+    }
+    let count = word(32) as usize;
+    if count > MAX_SECTIONS {
+        return Err(bad("index file has too many sections"));
+    }
+    let mut table = vec![0u8; count * 16];
+    file.read_exact_at(&mut table, HEADER_LEN as u64).map_err(|_| bad("index section table is truncated"))?;
+    (0..count)
+        .map(|i| {
+            let off = u64::from_le_bytes(table[i * 16..i * 16 + 8].try_into().unwrap());
+            let n = u64::from_le_bytes(table[i * 16 + 8..i * 16 + 16].try_into().unwrap());
+            if off.checked_add(n).is_none_or(|end| end > len) {
+                return Err(bad("index section out of bounds"));
+            }
+            Ok((off, n))
+        })
+        .collect()
+}
+
 /// Writes a blob section by section straight to its destination, so building an index
 /// never holds a second copy of it in memory. The section table and header are filled in
 /// last (the writer seeks back).

@@ -3,6 +3,7 @@
 //! stored as one blob that a warm run maps and reads in place.
 
 use crate::blob::{blob_bytes, write_atomic, write_blob_file, Blob, BlobError, BlobWriter, Span};
+use crate::cold::{self, ColdStore};
 use crate::strings::{StringPool, StringTable, EMPTY};
 use crate::RepoError;
 use bytemuck::{Pod, Zeroable};
@@ -100,10 +101,7 @@ const S_PROVIDES: usize = 7;
 const S_FILE_OWNERS: usize = 8;
 const S_NAMES: usize = 9;
 const S_OBSOLETES: usize = 10;
-/// Strings a solve never reads (summaries, locations, checksums, source RPMs) live in their
-/// own pool at the end of the file, so their pages are never faulted in by a resolve.
-const S_COLD_STRINGS: usize = 11; // three sections
-const SECTIONS: usize = 14;
+const SECTIONS: usize = 11;
 
 /// A dependency as the parser hands it over (borrowed from the XML event).
 pub(crate) struct RawDep<'a> {
@@ -175,7 +173,7 @@ impl IndexBuilder {
         self.pool.intern(s)
     }
 
-    /// Interns a string only reports and downloads read (see `S_COLD_STRINGS`).
+    /// Interns a string only reports and downloads read (kept in the sidecar, see `cold`).
     pub(crate) fn intern_cold(&mut self, s: &str) -> u32 {
         self.cold.intern(s)
     }
@@ -237,9 +235,13 @@ impl IndexBuilder {
         self.pending_files.clear();
     }
 
+    fn take_cold(&mut self) -> StringPool {
+        std::mem::replace(&mut self.cold, StringPool::new())
+    }
+
     /// Writes the index, freeing each part as soon as it is out, to keep the peak low.
     pub(crate) fn write_to<W: std::io::Write + std::io::Seek>(self, w: &mut BlobWriter<W>) -> std::io::Result<()> {
-        let IndexBuilder { pool, cold, pkgs, deps, files, .. } = self;
+        let IndexBuilder { pool, pkgs, deps, files, .. } = self;
         // Lookup tables: pairs sorted by key id, searched by binary search on the id.
         let mut by_name: Vec<[u32; 2]> = pkgs.iter().enumerate().map(|(i, p)| [p.name, i as u32]).collect();
         by_name.sort_unstable();
@@ -275,26 +277,41 @@ impl IndexBuilder {
         w.push(&provides)?;
         w.push(&owners)?;
         w.push(&names)?;
-        w.push(&obsoletes)?;
-        cold.write(w)
+        w.push(&obsoletes)
     }
 
-    /// Writes the index to `path` atomically and maps it.
-    pub(crate) fn write_file(self, path: &Path) -> Result<RepoIndex, RepoError> {
+    /// Writes the index to `path` (and its cold strings beside it) atomically and maps it.
+    /// The sidecar goes first: an index file is only ever seen with its sidecar complete.
+    pub(crate) fn write_file(mut self, path: &Path) -> Result<RepoIndex, RepoError> {
+        let cold = self.take_cold();
+        let cold_path = cold_path(path);
+        write_blob_file(&cold_path, 3, |w| cold.write(w), cold::KIND, VERSION)
+            .map_err(|e| RepoError::cache(&cold_path, e))?;
         write_blob_file(path, SECTIONS, |w| self.write_to(w), KIND, VERSION).map_err(|e| RepoError::cache(path, e))?;
         RepoIndex::open(path)
     }
 
-    pub(crate) fn into_memory(self) -> Result<RepoIndex, RepoError> {
+    pub(crate) fn into_memory(mut self) -> Result<RepoIndex, RepoError> {
+        let cold = self.take_cold();
+        let cold_bytes = blob_bytes(3, |w| cold.write(w), cold::KIND, VERSION);
+        let cold = Blob::from_bytes(cold_bytes, cold::KIND, VERSION)
+            .and_then(ColdStore::memory)
+            .map_err(|e| corrupt("index", e))?;
         let bytes = blob_bytes(SECTIONS, |w| self.write_to(w), KIND, VERSION);
-        RepoIndex::checked(Blob::from_bytes(bytes, KIND, VERSION).map_err(|e| corrupt("index", e))?)
+        RepoIndex::checked(Blob::from_bytes(bytes, KIND, VERSION).map_err(|e| corrupt("index", e))?, cold)
             .map_err(|e| corrupt("index", e))
     }
+}
+
+/// The sidecar of cold strings for the index at `path`.
+fn cold_path(path: &Path) -> std::path::PathBuf {
+    path.with_extension("cold")
 }
 
 /// The index of one repository's primary metadata. Immutable; cheap to open.
 pub struct RepoIndex {
     blob: Blob,
+    cold: ColdStore,
 }
 
 fn corrupt(what: &str, e: BlobError) -> RepoError {
@@ -312,19 +329,24 @@ impl RepoIndex {
     /// Maps a cached index file; a damaged or outdated file is an error (callers rebuild).
     pub fn open(path: &Path) -> Result<RepoIndex, RepoError> {
         let blob = Blob::open(path, KIND, VERSION).map_err(|e| RepoError::cache(path, e))?;
-        RepoIndex::checked(blob).map_err(|e| RepoError::cache(path, e))
+        let cold_path = cold_path(path);
+        let cold = ColdStore::open(&cold_path, VERSION).map_err(|e| RepoError::cache(&cold_path, e))?;
+        RepoIndex::checked(blob, cold).map_err(|e| RepoError::cache(path, e))
     }
 
     /// Hashes the whole file against the digest stored when it was written.
     pub fn verify(&self) -> Result<(), RepoError> {
-        self.blob.verify().map_err(|e| corrupt("index", e))
+        self.blob.verify().map_err(|e| corrupt("index", e))?;
+        let cold = self.cold.bytes().map_err(|e| corrupt("index", BlobError(e.to_string())))?;
+        Blob::from_bytes(cold, cold::KIND, VERSION)
+            .and_then(|b| b.verify())
+            .map_err(|e| corrupt("index", e))
     }
 
     /// O(1) consistency checks (section sizes and alignment); see `Blob::verify` for why
     /// the content is not hashed here.
-    fn checked(blob: Blob) -> Result<RepoIndex, BlobError> {
+    fn checked(blob: Blob, cold: ColdStore) -> Result<RepoIndex, BlobError> {
         StringTable::read(&blob, S_STRINGS)?;
-        StringTable::read(&blob, S_COLD_STRINGS)?;
         blob.array::<PkgRec>(S_PKGS)?;
         blob.array::<DepRec>(S_DEPS)?;
         blob.array::<u32>(S_FILES)?;
@@ -332,11 +354,15 @@ impl RepoIndex {
             blob.array::<[u32; 2]>(s)?;
         }
         blob.array::<u32>(S_NAMES)?;
-        Ok(RepoIndex { blob })
+        Ok(RepoIndex { blob, cold })
     }
 
     /// Writes the index atomically (temporary file, then rename).
+    /// Writes the index and its cold-string sidecar (`path` with extension `.cold`).
     pub fn write(&self, path: &Path) -> Result<(), RepoError> {
+        let cold_path = cold_path(path);
+        let cold = self.cold.bytes().map_err(|e| RepoError::cache(&cold_path, e))?;
+        write_atomic(&cold_path, &cold).map_err(|e| RepoError::cache(&cold_path, e))?;
         write_atomic(path, self.blob_bytes()).map_err(|e| RepoError::cache(path, e))
     }
 
@@ -453,7 +479,7 @@ impl<'a> Package<'a> {
     }
 
     fn cold(&self, id: u32) -> &'a str {
-        StringTable::read(&self.index.blob, S_COLD_STRINGS).expect("checked at open").get(id)
+        self.index.cold.get(id)
     }
 
     pub fn id(&self) -> PkgId {

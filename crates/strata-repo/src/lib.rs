@@ -8,6 +8,7 @@
 
 mod blob;
 mod cache;
+mod cold;
 mod decompress;
 mod error;
 mod fetch;

@@ -162,5 +162,6 @@ fn concurrent_loads_share_one_cache() {
     assert_eq!(lens, [174; 4]);
     let files = tree(&root);
     assert_eq!(files.iter().filter(|f| f.ends_with("primary.idx")).count(), 1, "{files:?}");
-    assert!(files.iter().all(|f| f.ends_with(".idx")), "temporary files left: {files:?}");
+    assert_eq!(files.iter().filter(|f| f.ends_with("primary.cold")).count(), 1, "{files:?}");
+    assert!(files.iter().all(|f| f.ends_with(".idx") || f.ends_with(".cold")), "temporary files left: {files:?}");
 }
