@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system tools the tests and benchmarks check strata against, when missing:
 #   rpm (rpm, rpmbuild), createrepo-c, dnf, libsolv-tools (testsolv, rpmmd2solv), zstd and
-#   GNU time (/usr/bin/time, for the benchmark's peak memory).
+#   GNU time (/usr/bin/time, for the benchmark's peak memory), umoci and skopeo (they read the
+#   images and archives strata-oci writes).
 # The end-to-end tests fail, rather than skip, when one of them is missing, so CI runs this
 # first. Debian/Ubuntu only (apt-get); uses sudo when not root. Safe to run again: when every
 # tool is present it neither updates the apt index nor installs anything.
@@ -9,7 +10,7 @@ set -euo pipefail
 
 # command:package pairs; a package is installed when its command is missing.
 tools=(rpm:rpm rpmbuild:rpm createrepo_c:createrepo-c dnf:dnf testsolv:libsolv-tools
-       rpmmd2solv:libsolv-tools zstd:zstd /usr/bin/time:time)
+       rpmmd2solv:libsolv-tools zstd:zstd /usr/bin/time:time umoci:umoci skopeo:skopeo)
 
 missing=()
 for pair in "${tools[@]}"; do
@@ -21,7 +22,7 @@ for pair in "${tools[@]}"; do
 done
 
 if [ "${#missing[@]}" -eq 0 ]; then
-    echo "install-deps.sh: rpm, createrepo-c, dnf, libsolv-tools, zstd and time are present"
+    echo "install-deps.sh: rpm, createrepo-c, dnf, libsolv-tools, zstd, time, umoci and skopeo are present"
     exit 0
 fi
 

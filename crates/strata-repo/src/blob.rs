@@ -95,7 +95,7 @@ impl Blob {
         for i in 0..count {
             let off = dword(table_start + i * 16) as usize;
             let len = dword(table_start + i * 16 + 8) as usize;
-            if off % 8 != 0 || off.checked_add(len).is_none_or(|end| end > bytes.len()) {
+            if !off.is_multiple_of(8) || off.checked_add(len).is_none_or(|end| end > bytes.len()) {
                 return Err(bad("index section out of bounds"));
             }
             sections.push((off, len));

@@ -40,7 +40,8 @@ pub fn read_reposdir(dir: &Path) -> Result<Vec<RepoEntry>, RepoFileError> {
 pub(crate) fn parse_repo_file(file: &Path, text: &str) -> Result<Vec<RepoEntry>, RepoFileError> {
     let err = |line: usize, message: String| RepoFileError::Syntax { file: file.into(), line, message };
     // First gather (section, key, value) with continuation lines folded in.
-    let mut sections: Vec<(usize, String, Vec<(usize, String, String)>)> = Vec::new();
+    type Keys = Vec<(usize, String, String)>;
+    let mut sections: Vec<(usize, String, Keys)> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let lineno = i + 1;
         let trimmed = raw.trim();
