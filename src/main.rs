@@ -1,7 +1,11 @@
 //! `strata`: the command line. It parses arguments, calls the libraries and prints; the
 //! work itself lives in the crates under `crates/`.
 
+mod compose;
+mod fetch;
+mod images;
 mod resolve;
+mod sandbox;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -21,6 +25,14 @@ struct Cli {
 enum Command {
     /// Resolve every image of a spec into an exact package set and write strata.lock.
     Resolve(resolve::ResolveArgs),
+    /// Build every image of a spec (resolving first unless --locked) into the image store.
+    Compose(compose::ComposeArgs),
+    /// List the images in the store.
+    Images(images::ImagesArgs),
+    /// Show an image's config, layers and installed packages.
+    Inspect(images::InspectArgs),
+    /// Write images to a docker-archive (`docker load`) or oci-archive file.
+    Save(images::SaveArgs),
 }
 
 /// Options that pick and load repositories, shared by every command that reads a spec.
@@ -65,6 +77,10 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Resolve(args) => resolve::run(args),
+        Command::Compose(args) => compose::run(args),
+        Command::Images(args) => images::images(args),
+        Command::Inspect(args) => images::inspect(args),
+        Command::Save(args) => images::save(args),
     };
     match result {
         Ok(code) => code,

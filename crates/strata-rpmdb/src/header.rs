@@ -311,6 +311,30 @@ impl<'a> Header<'a> {
         }
     }
 
+    /// Values of an INT16 entry, widened.
+    pub fn u16s(&self, tag: u32) -> Vec<u16> {
+        match self.entry(tag) {
+            Some(e) if e.ty == DataType::Int16 => self
+                .data(e)
+                .chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Values of an INT64 entry.
+    pub fn u64s(&self, tag: u32) -> Vec<u64> {
+        match self.entry(tag) {
+            Some(e) if e.ty == DataType::Int64 => self
+                .data(e)
+                .chunks_exact(8)
+                .map(|c| u64::from_be_bytes(c.try_into().unwrap_or([0; 8])))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Region check: the first entry is `region_tag`, its trailer claims every entry and
     /// the whole store. rpm keeps such a region byte for byte when it installs, which is
     /// what lets the signatures over it still verify in the rpmdb.

@@ -20,6 +20,8 @@
 //! smallest path and link every other path to that one — same files, any add order.
 
 mod path;
+mod tree;
+pub use tree::MtimePolicy;
 #[cfg(test)]
 pub(crate) mod tests;
 

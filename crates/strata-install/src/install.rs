@@ -1,0 +1,291 @@
+//! The transaction: order, conflicts, `%pretrans`, then per package `%pre`, files, `%post`
+//! and `%filetriggerin`, then `%posttrans` and `%transfiletriggerin`, as rpm 4.18 runs them.
+
+use crate::rootfs::{Attrs, RootFs};
+use crate::scripts::{ScriptInvocation, ScriptRunner};
+use crate::users::IdMap;
+use crate::{find_conflicts, install_order, Error};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::path::Path;
+use strata_package::{parse_caps_text, FileEntry, FileKind, FileTrigger, Package, ScriptletKind, TriggerKind};
+use strata_rpmdb::FileState;
+
+#[derive(Clone, Debug, Default)]
+pub struct InstallOptions {
+    /// Leave out `%doc` files (rpm's `--nodocs`).
+    pub no_docs: bool,
+    /// Keep only files of these languages (plus language-neutral ones); `None` keeps all.
+    pub langs: Option<Vec<String>>,
+}
+
+/// What installing one package left behind.
+#[derive(Debug)]
+pub struct InstalledPackage {
+    /// Index into the caller's package list.
+    pub index: usize,
+    pub nevra: String,
+    /// One state per header file, for the rpmdb.
+    pub file_states: Vec<FileState>,
+}
+
+/// An entry placed from a payload, with the stamp it had right after placement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placed {
+    pub package: usize,
+    pub mtime: u32,
+    pub is_dir: bool,
+    /// `(inode, ctime sec, ctime nsec)` after placement; a later change means a scriptlet
+    /// (or a later package) touched the entry.
+    pub stamp: (u64, i64, i64),
+}
+
+#[derive(Debug, Default)]
+pub struct InstallReport {
+    /// In install order (the rpmdb's order).
+    pub packages: Vec<InstalledPackage>,
+    /// Every payload path placed, by absolute path.
+    pub placed: BTreeMap<String, Placed>,
+    /// Scriptlet output and warnings, in order: the build log.
+    pub log: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+struct Txn<'a> {
+    root: &'a Path,
+    fs: RootFs,
+    runner: Option<&'a dyn ScriptRunner>,
+    ids: Option<IdMap>,
+    report: InstallReport,
+}
+
+/// Installs `packages` into `root` (an existing directory, normally empty). Scriptlets run
+/// through `runner`; `None` skips them all.
+pub fn install(root: &Path, packages: &[Package], opts: &InstallOptions, runner: Option<&dyn ScriptRunner>) -> Result<InstallReport, Error> {
+    let files: Vec<Vec<FileEntry>> = packages.iter().map(Package::files).collect::<Result<_, _>>()?;
+    let nevras: Vec<String> = packages.iter().map(Package::nevra).collect();
+    let named: Vec<(String, Vec<FileEntry>)> = nevras.iter().cloned().zip(files.iter().cloned()).collect();
+    let conflicts = find_conflicts(&named);
+    if !conflicts.is_empty() {
+        return Err(Error::Conflicts(conflicts));
+    }
+    let order = install_order(packages);
+    let mut t = Txn { root, fs: RootFs::open(root)?, runner, ids: None, report: InstallReport::default() };
+
+    for &i in &order {
+        t.scriptlet(&packages[i], &nevras[i], ScriptletKind::PreTrans)?;
+    }
+    let triggers: Vec<Vec<FileTrigger>> = packages.iter().map(Package::file_triggers).collect();
+    let mut installed: Vec<usize> = Vec::new();
+    for &i in &order {
+        if !t.scriptlet(&packages[i], &nevras[i], ScriptletKind::Pre)? {
+            let failed = t.report.log.last().cloned().unwrap_or_default();
+            return Err(Error::PreFailed { package: nevras[i].clone(), what: "%pre".into(), status: "non-zero exit".into(), output: failed });
+        }
+        let states = t.place(i, &packages[i], &files[i], opts)?;
+        t.report.packages.push(InstalledPackage { index: i, nevra: nevras[i].clone(), file_states: states });
+        installed.push(i);
+        t.scriptlet(&packages[i], &nevras[i], ScriptletKind::Post)?;
+        // %filetriggerin: triggers of every installed package fire on this package's files;
+        // this package's own triggers also fire on files installed before it.
+        let mut runs: Vec<(u32, usize, usize, Vec<String>)> = Vec::new();
+        for &q in &installed {
+            for (k, trig) in triggers[q].iter().enumerate().filter(|(_, tr)| tr.kind == TriggerKind::In) {
+                let sources: Vec<usize> = if q == i { installed.clone() } else { vec![i] };
+                let matched: Vec<String> = sources.iter().flat_map(|&s| t.matching(s, &files[s], trig)).collect();
+                if !matched.is_empty() {
+                    runs.push((trig.priority, q, k, matched));
+                }
+            }
+        }
+        runs.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        for (_, q, k, matched) in runs {
+            t.trigger(&nevras[q], "%filetriggerin", &triggers[q][k], &matched)?;
+        }
+    }
+    for &i in &installed {
+        t.scriptlet(&packages[i], &nevras[i], ScriptletKind::PostTrans)?;
+    }
+    let mut trans: Vec<(u32, usize, usize)> = Vec::new();
+    for &q in &installed {
+        for (k, trig) in triggers[q].iter().enumerate().filter(|(_, tr)| tr.kind == TriggerKind::TransIn) {
+            trans.push((trig.priority, q, k));
+        }
+    }
+    trans.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    for (_, q, k) in trans {
+        let trig = &triggers[q][k];
+        let matched: Vec<String> = installed.iter().flat_map(|&s| t.matching(s, &files[s], trig)).collect();
+        if !matched.is_empty() {
+            t.trigger(&nevras[q], "%transfiletriggerin", trig, &matched)?;
+        }
+    }
+    Ok(t.report)
+}
+
+impl Txn<'_> {
+    fn ids(&mut self) -> Result<&IdMap, Error> {
+        if self.ids.is_none() {
+            let passwd = self.fs.read("/etc/passwd")?;
+            let group = self.fs.read("/etc/group")?;
+            self.ids = Some(IdMap::from_files(passwd.as_deref(), group.as_deref()));
+        }
+        Ok(self.ids.as_ref().expect("just set"))
+    }
+
+    /// Installed files of package `index` under any of the trigger's prefixes.
+    fn matching(&self, index: usize, files: &[FileEntry], trig: &FileTrigger) -> Vec<String> {
+        files
+            .iter()
+            .filter(|f| self.report.placed.get(&f.path).is_some_and(|p| p.package == index))
+            .filter(|f| trig.prefixes.iter().any(|p| f.path.starts_with(p.as_str())))
+            .map(|f| f.path.clone())
+            .collect()
+    }
+
+    /// Runs one scriptlet; `Ok(false)` when it failed (the caller applies rpm's rule).
+    fn scriptlet(&mut self, pkg: &Package, nevra: &str, kind: ScriptletKind) -> Result<bool, Error> {
+        let Some(script) = pkg.scriptlet(kind) else { return Ok(true) };
+        let Some(runner) = self.runner else { return Ok(true) };
+        if script.is_lua() {
+            self.report.warnings.push(format!("{nevra}: {} is a Lua scriptlet, which strata cannot run yet; skipped", kind.label()));
+            return Ok(true);
+        }
+        let inv = ScriptInvocation { package: nevra, what: kind.label(), program: &script.program, body: &script.body, args: vec!["1".into()], stdin: Vec::new() };
+        let ok = self.run(runner, &inv)?;
+        if !ok && kind != ScriptletKind::Pre && kind != ScriptletKind::PreTrans {
+            self.report.warnings.push(format!("{nevra}: {} failed; continuing as rpm does (see the build log)", kind.label()));
+            return Ok(true);
+        }
+        Ok(ok)
+    }
+
+    fn trigger(&mut self, nevra: &str, what: &str, trig: &FileTrigger, files: &[String]) -> Result<(), Error> {
+        let Some(runner) = self.runner else { return Ok(()) };
+        if trig.script.is_lua() {
+            self.report.warnings.push(format!("{nevra}: {what} is a Lua scriptlet, which strata cannot run yet; skipped"));
+            return Ok(());
+        }
+        let mut stdin = files.join("\n").into_bytes();
+        stdin.push(b'\n');
+        let inv = ScriptInvocation { package: nevra, what, program: &trig.script.program, body: &trig.script.body, args: vec!["1".into(), "0".into()], stdin };
+        if !self.run(runner, &inv)? {
+            self.report.warnings.push(format!("{nevra}: {what} failed; continuing as rpm does (see the build log)"));
+        }
+        Ok(())
+    }
+
+    fn run(&mut self, runner: &dyn ScriptRunner, inv: &ScriptInvocation<'_>) -> Result<bool, Error> {
+        let outcome = runner.run(self.root, inv).map_err(|e| Error::Scriptlet(format!("{}: cannot run {}: {e}", inv.package, inv.what)))?;
+        let mut line = format!("{} {}: {}", inv.package, inv.what, outcome.status);
+        if !outcome.output.trim().is_empty() {
+            line.push('\n');
+            line.push_str(outcome.output.trim_end());
+        }
+        self.report.log.push(line);
+        // A scriptlet may have added users or replaced directories.
+        self.ids = None;
+        self.fs.invalidate();
+        Ok(outcome.success)
+    }
+
+    fn keep(f: &FileEntry, opts: &InstallOptions) -> bool {
+        if opts.no_docs && f.flags.is_doc() {
+            return false;
+        }
+        match &opts.langs {
+            Some(langs) if !f.lang.is_empty() => f.lang.split('|').any(|l| langs.iter().any(|k| k == l || k == "all")),
+            _ => true,
+        }
+    }
+
+    /// Writes one package's payload; returns its file states.
+    fn place(&mut self, index: usize, pkg: &Package, files: &[FileEntry], opts: &InstallOptions) -> Result<Vec<FileState>, Error> {
+        let nevra = pkg.nevra();
+        let fail = |message: String| Error::Install { package: nevra.clone(), message };
+        let mut states: Vec<FileState> = files.iter().map(|f| if Self::keep(f, opts) { FileState::Normal } else { FileState::NotInstalled }).collect();
+        let mut seen = vec![false; files.len()];
+        // Hardlink sets: the first written path of each (device, inode), and members that
+        // arrived before their content.
+        let mut link_head: HashMap<(u32, u32), String> = HashMap::new();
+        let mut link_wait: HashMap<(u32, u32), Vec<usize>> = HashMap::new();
+        let mut payload = pkg.payload()?;
+        while let Some((i, entry)) = payload.next_file()? {
+            let i = i as usize;
+            seen[i] = true;
+            let f = &files[i];
+            if states[i] != FileState::Normal || f.flags.is_ghost() {
+                continue;
+            }
+            let attrs = self.attrs(f).map_err(|m| fail(m))?;
+            let key = (f.device, f.inode);
+            let io = |e: std::io::Error| fail(e.to_string());
+            match f.kind {
+                FileKind::Regular if entry.size == 0 && f.size > 0 => {
+                    // A hardlink member whose content comes with another member.
+                    match link_head.get(&key) {
+                        Some(head) => self.fs.hardlink(&f.path, head).map_err(io)?,
+                        None => link_wait.entry(key).or_default().push(i),
+                    }
+                }
+                FileKind::Regular => {
+                    let written = self.fs.write_file(&f.path, &mut payload.content(), &attrs).map_err(io)?;
+                    if written != f.size {
+                        return Err(fail(format!("{}: payload has {written} bytes, header says {}", f.path, f.size)));
+                    }
+                    link_head.insert(key, f.path.clone());
+                    for w in link_wait.remove(&key).unwrap_or_default() {
+                        self.fs.hardlink(&files[w].path, &f.path).map_err(io)?;
+                        self.record(index, &files[w])?;
+                    }
+                }
+                FileKind::Symlink => {
+                    let mut target = f.link_target.clone();
+                    if target.is_empty() {
+                        payload.content().read_to_string(&mut target).map_err(io)?;
+                    }
+                    self.fs.symlink(&f.path, &target, &attrs).map_err(io)?;
+                }
+                FileKind::Directory => self.fs.dir(&f.path, &attrs).map_err(io)?,
+                _ => self.fs.special(&f.path, f.mode, u64::from(f.rdev), &attrs).map_err(io)?,
+            }
+            if !(f.kind == FileKind::Regular && entry.size == 0 && f.size > 0 && !link_head.contains_key(&key)) {
+                self.record(index, f)?;
+            }
+            if f.path == "/etc/passwd" || f.path == "/etc/group" {
+                self.ids = None;
+            }
+        }
+        if let Some(w) = link_wait.values().flatten().next() {
+            return Err(fail(format!("{}: hardlink without content in the payload", files[*w].path)));
+        }
+        for (i, f) in files.iter().enumerate() {
+            if !seen[i] && !f.flags.is_ghost() && states[i] == FileState::Normal {
+                return Err(fail(format!("{} is in the header but not in the payload (truncated or corrupt package)", f.path)));
+            }
+            if f.flags.is_ghost() && states[i] == FileState::NotInstalled {
+                states[i] = FileState::NotInstalled;
+            }
+        }
+        Ok(states)
+    }
+
+    fn record(&mut self, index: usize, f: &FileEntry) -> Result<(), Error> {
+        let stamp = self.fs.stamp(&f.path)?;
+        self.report.placed.insert(f.path.clone(), Placed { package: index, mtime: f.mtime, is_dir: f.kind == FileKind::Directory, stamp });
+        Ok(())
+    }
+
+    fn attrs(&mut self, f: &FileEntry) -> Result<Attrs, String> {
+        let ids = self.ids().map_err(|e| e.to_string())?;
+        let (uid, gid) = (ids.uid(&f.user), ids.gid(&f.group));
+        if uid.is_none() {
+            self.report.warnings.push(format!("{}: user {} does not exist, using root", f.path, f.user));
+        }
+        if gid.is_none() {
+            self.report.warnings.push(format!("{}: group {} does not exist, using root", f.path, f.group));
+        }
+        let caps = if f.caps.is_empty() { None } else { parse_caps_text(&f.caps).map_err(|e| format!("{}: {e}", f.path))? };
+        Ok(Attrs { uid: uid.unwrap_or(0), gid: gid.unwrap_or(0), perms: f.perms(), mtime: f.mtime, caps })
+    }
+}

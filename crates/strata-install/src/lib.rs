@@ -1,0 +1,36 @@
+//! `strata-install` lays RPM packages into an image root the way `rpm -i --root` would:
+//! in dependency order, with owners mapped through the image's own `/etc/passwd` and
+//! `/etc/group`, modes, setuid bits, symlinks, hardlinks and file capabilities as the
+//! header says, `%ghost` files left out, optional doc and language filtering, file
+//! conflicts refused, every write kept inside the root, and scriptlets and file triggers
+//! run in rpm's order through a [`ScriptRunner`] (a sandbox supplied by the caller).
+//!
+//! It does not write the rpmdb (that is `strata-rpmdb`) nor turn the root into layers.
+
+mod conflicts;
+mod install;
+mod order;
+pub mod rootfs;
+mod scripts;
+mod users;
+
+pub use conflicts::find_conflicts;
+pub use install::{install, InstallOptions, InstallReport, InstalledPackage, Placed};
+pub use order::install_order;
+pub use scripts::{ScriptInvocation, ScriptOutcome, ScriptRunner};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Package(#[from] strata_package::Error),
+    #[error("{package}: {message}")]
+    Install { package: String, message: String },
+    #[error("file conflicts:\n{}", .0.join("\n"))]
+    Conflicts(Vec<String>),
+    #[error("{package}: {what} failed ({status}); rpm would not install the package\n{output}")]
+    PreFailed { package: String, what: String, status: String, output: String },
+    #[error("{0}")]
+    Scriptlet(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,202 @@
+//! A streaming reader for rpm's cpio payloads: the SVR4 "newc" format (`070701`, and
+//! `070702` with checksums) and rpm ≥ 4.12's stripped format (`07070X`) used for packages
+//! with files over 4 GiB, whose entries carry only an index into the header's file list.
+//!
+//! Content is never buffered: after [`CpioReader::next_entry`] the entry's bytes can be
+//! read through [`CpioReader::content`]; whatever is left unread is skipped on the next call.
+
+use std::io::{self, Read};
+
+const NEWC_HEADER: usize = 110;
+const STRIPPED_HEADER: usize = 14;
+/// rpm refuses longer names too (PATH_MAX); anything larger is corruption.
+const MAX_NAME: usize = 4096;
+
+/// One entry's header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CpioEntry {
+    /// The name as stored (rpm writes `./usr/bin/bash`); empty for stripped entries.
+    pub name: Vec<u8>,
+    /// For stripped entries: the file's index in the header's file list.
+    pub index: Option<u32>,
+    pub mode: u32,
+    pub ino: u32,
+    pub nlink: u32,
+    pub mtime: u32,
+    /// Content bytes that follow the header (0 for all but one member of a hardlink set).
+    pub size: u64,
+}
+
+pub struct CpioReader<R> {
+    inner: R,
+    remaining: u64,
+    pad: u64,
+    finished: bool,
+}
+
+fn hex_field(h: &[u8], i: usize) -> io::Result<u32> {
+    let s = &h[6 + 8 * i..6 + 8 * (i + 1)];
+    let text = std::str::from_utf8(s).map_err(|_| bad("non-hex header field"))?;
+    u32::from_str_radix(text, 16).map_err(|_| bad("non-hex header field"))
+}
+
+fn bad(msg: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("cpio payload: {msg}"))
+}
+
+fn pad4(n: u64) -> u64 {
+    (4 - n % 4) % 4
+}
+
+impl<R: Read> CpioReader<R> {
+    pub fn new(inner: R) -> Self {
+        CpioReader { inner, remaining: 0, pad: 0, finished: false }
+    }
+
+    /// The next entry, or `None` after the `TRAILER!!!` entry. A stream that ends early is
+    /// an `UnexpectedEof` error, so a truncated payload can never look complete.
+    pub fn next_entry(&mut self) -> io::Result<Option<CpioEntry>> {
+        if self.finished {
+            return Ok(None);
+        }
+        self.skip(self.remaining + self.pad)?;
+        self.remaining = 0;
+        self.pad = 0;
+        let mut magic = [0u8; 6];
+        self.inner.read_exact(&mut magic)?;
+        match &magic {
+            b"070701" | b"070702" => self.newc(magic),
+            b"07070X" => {
+                let mut rest = [0u8; STRIPPED_HEADER - 6];
+                self.inner.read_exact(&mut rest)?;
+                let text = std::str::from_utf8(&rest).map_err(|_| bad("bad stripped header"))?;
+                let index = u32::from_str_radix(text, 16).map_err(|_| bad("bad stripped header"))?;
+                // Size comes from the header's file list: the caller sets it.
+                Ok(Some(CpioEntry { name: Vec::new(), index: Some(index), mode: 0, ino: 0, nlink: 0, mtime: 0, size: 0 }))
+            }
+            _ => Err(bad(&format!("bad entry magic {:?}", String::from_utf8_lossy(&magic)))),
+        }
+    }
+
+    fn newc(&mut self, magic: [u8; 6]) -> io::Result<Option<CpioEntry>> {
+        let mut h = [0u8; NEWC_HEADER];
+        h[..6].copy_from_slice(&magic);
+        self.inner.read_exact(&mut h[6..])?;
+        let field = |i| hex_field(&h, i);
+        let (ino, mode, nlink, mtime, size, namesize) = (field(0)?, field(1)?, field(4)?, field(5)?, field(6)?, field(11)?);
+        let namesize = namesize as usize;
+        if namesize == 0 || namesize > MAX_NAME {
+            return Err(bad(&format!("implausible name size {namesize}")));
+        }
+        let mut name = vec![0u8; namesize];
+        self.inner.read_exact(&mut name)?;
+        if name.pop() != Some(0) {
+            return Err(bad("entry name is not NUL-terminated"));
+        }
+        self.skip(pad4((NEWC_HEADER + namesize) as u64))?;
+        if name == b"TRAILER!!!" {
+            self.finished = true;
+            return Ok(None);
+        }
+        self.remaining = u64::from(size);
+        self.pad = pad4(u64::from(size));
+        Ok(Some(CpioEntry { name, index: None, mode, ino, nlink, mtime, size: u64::from(size) }))
+    }
+
+    /// For stripped entries: how many content bytes follow (from the header's file list).
+    pub fn set_content_size(&mut self, size: u64) {
+        self.remaining = size;
+        self.pad = pad4(size);
+    }
+
+    /// The current entry's content; reads past its end return 0.
+    pub fn content(&mut self) -> Content<'_, R> {
+        Content { reader: self }
+    }
+
+    fn skip(&mut self, n: u64) -> io::Result<()> {
+        let copied = io::copy(&mut (&mut self.inner).take(n), &mut io::sink())?;
+        if copied != n {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "cpio payload ends early"));
+        }
+        Ok(())
+    }
+}
+
+pub struct Content<'a, R> {
+    reader: &'a mut CpioReader<R>,
+}
+
+impl<R: Read> Read for Content<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let r = &mut *self.reader;
+        if r.remaining == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        let want = buf.len().min(r.remaining.min(usize::MAX as u64) as usize);
+        let got = r.inner.read(&mut buf[..want])?;
+        if got == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "cpio payload ends inside a file"));
+        }
+        r.remaining -= got as u64;
+        Ok(got)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn newc(name: &str, mode: u32, data: &[u8]) -> Vec<u8> {
+        let mut v = format!(
+            "070701{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}",
+            1, mode, 0, 0, 1, 0, data.len(), 0, 0, 0, 0, name.len() + 1, 0
+        )
+        .into_bytes();
+        v.extend_from_slice(name.as_bytes());
+        v.push(0);
+        while v.len() % 4 != 0 {
+            v.push(0);
+        }
+        v.extend_from_slice(data);
+        while v.len() % 4 != 0 {
+            v.push(0);
+        }
+        v
+    }
+
+    #[test]
+    fn reads_entries_and_skips_unread_content() {
+        let mut archive = newc("./a", 0o100644, b"hello");
+        archive.extend(newc("./b", 0o100600, b"world!"));
+        archive.extend(newc("TRAILER!!!", 0, b""));
+        let mut r = CpioReader::new(&archive[..]);
+        let a = r.next_entry().unwrap().unwrap();
+        assert_eq!((a.name.as_slice(), a.size), (&b"./a"[..], 5));
+        let b = r.next_entry().unwrap().unwrap();
+        let mut s = String::new();
+        r.content().read_to_string(&mut s).unwrap();
+        assert_eq!((b.mode, s.as_str()), (0o100600, "world!"));
+        assert!(r.next_entry().unwrap().is_none());
+        assert!(r.next_entry().unwrap().is_none());
+    }
+
+    #[test]
+    fn truncation_and_garbage_are_errors() {
+        let mut archive = newc("./a", 0o100644, b"hello");
+        archive.extend(newc("TRAILER!!!", 0, b""));
+        for cut in [3, 50, 113, 118, archive.len() - 1] {
+            let mut r = CpioReader::new(&archive[..cut]);
+            let err = (|| -> io::Result<()> {
+                while let Some(_) = r.next_entry()? {
+                    io::copy(&mut r.content(), &mut io::sink())?;
+                }
+                Ok(())
+            })();
+            assert!(err.is_err(), "cut at {cut} must fail");
+        }
+        let mut garbage = archive.clone();
+        garbage[0] = b'X';
+        assert!(CpioReader::new(&garbage[..]).next_entry().is_err());
+    }
+}

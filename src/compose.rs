@@ -1,0 +1,196 @@
+//! `strata compose`: lock (resolve or read), fetch, then compose every selected image.
+
+use crate::resolve::{lock_path, Spinner};
+use crate::RepoArgs;
+use anyhow::{bail, Context};
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use strata_compose::{compose_image, ComposeOptions, Composed};
+use strata_lock::{inputs_digest, resolve_spec, Lockfile};
+use strata_oci::compress::Compression;
+use strata_oci::store::Store;
+use strata_spec::{ScriptletPolicy, Spec, Vars};
+
+#[derive(Args, Debug)]
+pub struct ComposeArgs {
+    /// The spec (JSON).
+    spec: PathBuf,
+    /// Compose only this image (repeatable).
+    #[arg(long, value_name = "NAME")]
+    image: Vec<String>,
+    /// Use strata.lock as it is (no resolve); fail if it does not match the spec.
+    #[arg(long)]
+    locked: bool,
+    /// Lock file [default: strata.lock beside the spec].
+    #[arg(long, value_name = "FILE")]
+    lock: Option<PathBuf>,
+    #[command(flatten)]
+    store: StoreArg,
+    /// Rebuild even if the stored image was built from the same inputs.
+    #[arg(long)]
+    force: bool,
+    /// Layer compression.
+    #[arg(long, value_enum, default_value = "gzip")]
+    compression: CompressionArg,
+    /// Print the results as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    repos: RepoArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StoreArg {
+    /// Image store (an OCI image layout) [default: $STRATA_STORE, else $XDG_DATA_HOME/strata/store].
+    #[arg(long, value_name = "DIR", global = true)]
+    pub store: Option<PathBuf>,
+}
+
+impl StoreArg {
+    pub fn path(&self) -> PathBuf {
+        if let Some(p) = &self.store {
+            return p.clone();
+        }
+        if let Some(p) = std::env::var_os("STRATA_STORE").filter(|p| !p.is_empty()) {
+            return p.into();
+        }
+        let data = std::env::var_os("XDG_DATA_HOME")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into())).join(".local/share"));
+        data.join("strata").join("store")
+    }
+
+    pub fn open(&self) -> anyhow::Result<Store> {
+        let p = self.path();
+        Store::open(&p).with_context(|| format!("opening image store {}", p.display()))
+    }
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum CompressionArg {
+    Gzip,
+    Zstd,
+}
+
+pub fn run(args: ComposeArgs) -> anyhow::Result<ExitCode> {
+    let spec = Spec::load(&args.spec)?;
+    let selected: Vec<String> = spec.select_images(&args.image)?.into_iter().map(|(n, _)| n.to_string()).collect();
+    let lock_file = lock_path(&args.spec, args.lock.as_deref());
+    let lock = if args.locked {
+        let lock = Lockfile::read(&lock_file)?;
+        let repo_opts = args.repos.resolve_options(vec![]).repos;
+        for name in &selected {
+            let image = &spec.images[name];
+            let Some(locked) = lock.images.get(name) else {
+                bail!("{} has no entry for image {name}; run `strata resolve` first", lock_file.display());
+            };
+            let arch = image.arch_or_host();
+            let mut vars = Vars::for_arch(&arch);
+            vars.releasever = args.repos.releasever.clone();
+            let repos = spec.repos(&repo_opts, &vars)?;
+            if locked.inputs != inputs_digest(image, &arch, &repos) {
+                bail!("{} is stale for image {name}: the spec changed since it was resolved; run `strata resolve`", lock_file.display());
+            }
+        }
+        lock
+    } else {
+        let spinner = Spinner::start(!args.json, "resolving");
+        let fresh = resolve_spec(&spec, &args.repos.resolve_options(selected.clone()));
+        spinner.finish();
+        let fresh = fresh?;
+        let mut merged = if lock_file.exists() { Lockfile::read(&lock_file).unwrap_or_else(|_| Lockfile::new()) } else { Lockfile::new() };
+        merged.merge(fresh);
+        merged.images.retain(|name, _| spec.images.contains_key(name));
+        merged.prune_repos();
+        merged.write(&lock_file)?;
+        merged
+    };
+
+    let cache_root = args.repos.cache_dir.clone().unwrap_or_else(strata_repo::MetadataCache::default_root);
+    let rpms = crate::fetch::fetch_for(&lock, &selected, &cache_root, !args.json)?;
+    let store_path = args.store.path();
+    let store = Store::open_or_create(&store_path).with_context(|| format!("opening image store {}", store_path.display()))?;
+    let needs_scriptlets = selected.iter().any(|n| spec.images[n].scriptlets != Some(ScriptletPolicy::Skip));
+    let sandbox = if needs_scriptlets { Some(crate::sandbox::SandboxRunner::new()?) } else { None };
+    let sde = source_date_epoch()?;
+    let opts = ComposeOptions {
+        store: &store,
+        work_dir: cache_root.join("staging"),
+        source_date_epoch: sde,
+        runner: sandbox.as_ref().map(|s| s as &dyn strata_install::ScriptRunner),
+        compression: match args.compression {
+            CompressionArg::Gzip => Compression::default(),
+            CompressionArg::Zstd => Compression::zstd(),
+        },
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        force: args.force,
+    };
+    let mut results: Vec<Composed> = Vec::new();
+    for name in &selected {
+        let spinner = Spinner::start(!args.json, &format!("composing {name}"));
+        let r = compose_image(name, &spec.images[name], &lock.images[name], &rpms, &opts);
+        spinner.finish();
+        let r = r.with_context(|| format!("composing image {name}"))?;
+        write_log(&cache_root, &r)?;
+        for w in &r.warnings {
+            eprintln!("warning: {name}: {w}");
+        }
+        if !args.json {
+            println!(
+                "{}  {}  {} packages  {}  {}",
+                r.reference,
+                short(&r.image_id),
+                r.packages,
+                crate::resolve::human_bytes(r.size),
+                if r.reused { "up to date" } else { "built" }
+            );
+        }
+        results.push(r);
+    }
+    if args.json {
+        let out: serde_json::Map<String, serde_json::Value> = results
+            .iter()
+            .map(|r| {
+                (
+                    r.name.clone(),
+                    serde_json::json!({"reference": r.reference, "manifest": r.manifest_digest, "image_id": r.image_id,
+                        "packages": r.packages, "layers": r.layers, "size": r.size, "reused": r.reused, "warnings": r.warnings}),
+                )
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"images": out, "store": store_path}))?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The scriptlet log of a build, beside the cache: `logs/NAME.log` (last build of NAME).
+fn write_log(cache_root: &std::path::Path, r: &Composed) -> anyhow::Result<()> {
+    if r.reused {
+        return Ok(());
+    }
+    let dir = cache_root.join("logs");
+    std::fs::create_dir_all(&dir)?;
+    let mut text = String::new();
+    for l in r.log.iter().chain(r.warnings.iter()) {
+        text.push_str(l);
+        text.push('\n');
+    }
+    let tmp = dir.join(format!(".{}.log.tmp", r.name));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, dir.join(format!("{}.log", r.name)))?;
+    Ok(())
+}
+
+pub fn short(digest: &str) -> &str {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    &hex[..hex.len().min(12)]
+}
+
+fn source_date_epoch() -> anyhow::Result<Option<u64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => Ok(Some(v.trim().parse().with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds"))?)),
+        _ => Ok(None),
+    }
+}

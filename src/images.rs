@@ -1,0 +1,145 @@
+//! `strata images`, `strata inspect`, `strata save`: reading the image store.
+
+use crate::compose::{short, StoreArg};
+use anyhow::{bail, Context};
+use clap::Args;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use strata_oci::archive::{image_id, save_docker_archive, save_oci_archive, LayerForm};
+use strata_oci::compress::codec_of_media_type;
+use strata_oci::store::{ResolvedImage, Store};
+
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    #[command(flatten)]
+    store: StoreArg,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn images(args: ImagesArgs) -> anyhow::Result<ExitCode> {
+    let store = args.store.open()?;
+    let mut rows = Vec::new();
+    for entry in store.list()? {
+        let img = store.resolve(&entry.reference.to_string())?;
+        let size: u64 = img.manifest.layers().iter().map(|l| l.size()).sum();
+        rows.push((entry.reference.to_string(), image_id(&img).to_string(), img.config.created().clone().unwrap_or_default(), size));
+    }
+    if args.json {
+        let v: Vec<_> = rows.iter().map(|(r, id, c, s)| serde_json::json!({"reference": r, "image_id": id, "created": c, "size": s})).collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("{:<40} {:<12} {:<22} SIZE", "IMAGE", "IMAGE ID", "CREATED");
+        for (r, id, c, s) in rows {
+            println!("{r:<40} {:<12} {c:<22} {}", short(&id), crate::resolve::human_bytes(s));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// NAME[:TAG] or manifest digest.
+    image: String,
+    #[command(flatten)]
+    store: StoreArg,
+}
+
+/// Config, layers and the package list read from the image's own rpmdb.
+pub fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
+    let store = args.store.open()?;
+    let img = store.resolve(&args.image)?;
+    let packages = packages_of(&store, &img)?;
+    let doc = serde_json::json!({
+        "reference": img.reference.as_ref().map(|r| r.to_string()),
+        "manifest": img.manifest_descriptor.digest().to_string(),
+        "image_id": image_id(&img).to_string(),
+        "annotations": img.manifest.annotations(),
+        "config": img.config,
+        "layers": img.manifest.layers(),
+        "packages": packages,
+    });
+    println!("{}", serde_json::to_string_pretty(&doc)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// NEVRAs from the rpmdb in the topmost layer that has one.
+fn packages_of(store: &Store, img: &ResolvedImage) -> anyhow::Result<Vec<String>> {
+    for layer in img.manifest.layers().iter().rev() {
+        let codec = codec_of_media_type(layer.media_type()).with_context(|| format!("layer media type {}", layer.media_type()))?;
+        let blob = store.open_blob(layer.digest())?;
+        let mut tar = tar::Archive::new(codec.decoder(std::io::BufReader::new(blob))?);
+        for entry in tar.entries()? {
+            let mut entry = entry?;
+            let path = entry.path()?.to_string_lossy().into_owned();
+            if path.ends_with(strata_rpmdb::DB_FILE) && !path.contains(".wh.") {
+                let dir = tempfile::tempdir()?;
+                let db = dir.path().join(strata_rpmdb::DB_FILE);
+                let mut bytes = Vec::new();
+                entry.read_to_end(&mut bytes)?;
+                std::fs::write(&db, bytes)?;
+                let mut names: Vec<String> = strata_rpmdb::read_installed(&db)?.into_iter().map(|r| r.nevra.to_string()).collect();
+                names.sort();
+                return Ok(names);
+            }
+        }
+    }
+    Ok(Vec::new())
+}
+
+#[derive(Args, Debug)]
+pub struct SaveArgs {
+    /// NAME[:TAG] (repeatable for docker-archive).
+    #[arg(required = true)]
+    images: Vec<String>,
+    /// Output file (`-` for stdout).
+    #[arg(short, long, value_name = "FILE")]
+    output: PathBuf,
+    #[arg(long, value_enum, default_value = "docker-archive")]
+    format: SaveFormat,
+    #[command(flatten)]
+    store: StoreArg,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum SaveFormat {
+    DockerArchive,
+    OciArchive,
+}
+
+pub fn save(args: SaveArgs) -> anyhow::Result<ExitCode> {
+    let store = args.store.open()?;
+    let refs: Vec<&str> = args.images.iter().map(String::as_str).collect();
+    for r in &refs {
+        store.resolve(r)?;
+    }
+    if args.output.as_os_str() == "-" {
+        let out = std::io::BufWriter::new(std::io::stdout().lock());
+        write_archive(&store, &refs, args.format, out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let dir = args.output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("creating a file in {}", dir.display()))?;
+    let out = write_archive(&store, &refs, args.format, std::io::BufWriter::new(tmp))?;
+    let tmp = out.into_inner().map_err(|e| e.into_error())?;
+    tmp.as_file().sync_all()?;
+    // Temp files are created 0600; an archive is an ordinary output file.
+    std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+    tmp.persist(&args.output).with_context(|| format!("writing {}", args.output.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_archive<W: std::io::Write>(store: &Store, refs: &[&str], format: SaveFormat, out: W) -> anyhow::Result<W> {
+    Ok(match format {
+        // Uncompressed layers: docker 20.10 `load` wants plain tars in docker-archive.
+        SaveFormat::DockerArchive => save_docker_archive(store, refs, LayerForm::Uncompressed, out)?,
+        SaveFormat::OciArchive => {
+            if refs.len() != 1 {
+                bail!("an oci-archive holds one image; give one NAME");
+            }
+            save_oci_archive(store, refs, out)?
+        }
+    })
+}
