@@ -109,7 +109,10 @@ pub fn compose_image(name: &str, spec: &ImageSpec, locked: &LockedImage, rpms: &
     if runner.is_none() && spec.scriptlets != Some(ScriptletPolicy::Skip) {
         return Err(fail("no scriptlet sandbox available; set \"scriptlets\": \"skip\" to build without running scriptlets".into()));
     }
-    let report = install(root, &packages, &install_opts, runner)?;
+    let mut report = install(root, &packages, &install_opts, runner)?;
+    for path in crate::normalize::remove_volatile(root)? {
+        report.log.push(format!("removed {path} (differs on every run; see strata-compose normalize)"));
+    }
 
     // The rpmdb, in install order, with fixed install time.
     let installed: Vec<InstalledPackage> = report

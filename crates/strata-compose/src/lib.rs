@@ -10,6 +10,7 @@
 mod config;
 mod dbpath;
 mod image;
+mod normalize;
 
 pub use image::{compose_image, ComposeOptions, Composed, RpmLocator};
 

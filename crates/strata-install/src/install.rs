@@ -203,7 +203,7 @@ impl Txn<'_> {
     fn place(&mut self, index: usize, pkg: &Package, files: &[FileEntry], opts: &InstallOptions) -> Result<Vec<FileState>, Error> {
         let nevra = pkg.nevra();
         let fail = |message: String| Error::Install { package: nevra.clone(), message };
-        let mut states: Vec<FileState> = files.iter().map(|f| if Self::keep(f, opts) { FileState::Normal } else { FileState::NotInstalled }).collect();
+        let states: Vec<FileState> = files.iter().map(|f| if Self::keep(f, opts) { FileState::Normal } else { FileState::NotInstalled }).collect();
         let mut seen = vec![false; files.len()];
         // Hardlink sets: the first written path of each (device, inode), and members that
         // arrived before their content.
@@ -217,7 +217,7 @@ impl Txn<'_> {
             if states[i] != FileState::Normal || f.flags.is_ghost() {
                 continue;
             }
-            let attrs = self.attrs(f).map_err(|m| fail(m))?;
+            let attrs = self.attrs(f).map_err(&fail)?;
             let key = (f.device, f.inode);
             let io = |e: std::io::Error| fail(e.to_string());
             match f.kind {
@@ -262,9 +262,6 @@ impl Txn<'_> {
         for (i, f) in files.iter().enumerate() {
             if !seen[i] && !f.flags.is_ghost() && states[i] == FileState::Normal {
                 return Err(fail(format!("{} is in the header but not in the payload (truncated or corrupt package)", f.path)));
-            }
-            if f.flags.is_ghost() && states[i] == FileState::NotInstalled {
-                states[i] = FileState::NotInstalled;
             }
         }
         Ok(states)

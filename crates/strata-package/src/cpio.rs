@@ -188,7 +188,7 @@ mod tests {
         for cut in [3, 50, 113, 118, archive.len() - 1] {
             let mut r = CpioReader::new(&archive[..cut]);
             let err = (|| -> io::Result<()> {
-                while let Some(_) = r.next_entry()? {
+                while r.next_entry()?.is_some() {
                     io::copy(&mut r.content(), &mut io::sink())?;
                 }
                 Ok(())
