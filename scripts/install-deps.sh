@@ -2,7 +2,8 @@
 # Installs the system tools the tests and benchmarks check strata against, when missing:
 #   rpm (rpm, rpmbuild), createrepo-c, dnf, libsolv-tools (testsolv, rpmmd2solv), zstd and
 #   GNU time (/usr/bin/time, for the benchmark's peak memory), umoci and skopeo (they read the
-#   images and archives strata-oci writes).
+#   images and archives strata-oci writes), docker.io, podman and runc (the composed images
+#   must load and run under both), libcap2-bin (getcap, to check file capabilities).
 # The end-to-end tests fail, rather than skip, when one of them is missing, so CI runs this
 # first. Debian/Ubuntu only (apt-get); uses sudo when not root. Safe to run again: when every
 # tool is present it neither updates the apt index nor installs anything.
@@ -10,7 +11,8 @@ set -euo pipefail
 
 # command:package pairs; a package is installed when its command is missing.
 tools=(rpm:rpm rpmbuild:rpm createrepo_c:createrepo-c dnf:dnf testsolv:libsolv-tools
-       rpmmd2solv:libsolv-tools zstd:zstd /usr/bin/time:time umoci:umoci skopeo:skopeo)
+       rpmmd2solv:libsolv-tools zstd:zstd /usr/bin/time:time umoci:umoci skopeo:skopeo
+       dockerd:docker.io podman:podman runc:runc getcap:libcap2-bin)
 
 missing=()
 for pair in "${tools[@]}"; do
@@ -22,7 +24,7 @@ for pair in "${tools[@]}"; do
 done
 
 if [ "${#missing[@]}" -eq 0 ]; then
-    echo "install-deps.sh: rpm, createrepo-c, dnf, libsolv-tools, zstd, time, umoci and skopeo are present"
+    echo "install-deps.sh: every tool the tests need is present"
     exit 0
 fi
 

@@ -8,6 +8,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod engines;
+
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -39,6 +41,8 @@ pub fn require_tool(tool: &str) {
         "rpm" | "rpmbuild" => "rpm",
         "createrepo_c" => "createrepo-c",
         "dnf" => "dnf",
+        "dockerd" => "docker.io",
+        "getcap" => "libcap2-bin",
         other => other,
     };
     let found = std::env::var_os("PATH")

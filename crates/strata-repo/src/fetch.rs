@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Fetches URLs; one per process is enough (the HTTP agent pools connections per host).
-pub(crate) struct Fetcher {
+pub struct Fetcher {
     /// Built on first HTTP use: loading the system trust store costs a few milliseconds and
     /// local-only runs never need it.
     agent: OnceLock<ureq::Agent>,
@@ -44,10 +44,16 @@ const COPY_BUF: usize = 64 * 1024;
 const MAX_PREALLOC: u64 = 64 << 20;
 
 impl Fetcher {
-    pub(crate) fn new() -> Fetcher {
+    pub fn new() -> Fetcher {
+        Fetcher::with_backoff(vec![Duration::from_millis(200), Duration::from_millis(800)])
+    }
+
+    /// A Fetcher that pauses `backoff[i]` before retry `i` of a transient failure, so
+    /// `backoff.len() + 1` attempts in all.
+    pub fn with_backoff(backoff: Vec<Duration>) -> Fetcher {
         Fetcher {
             agent: OnceLock::new(),
-            backoff: vec![Duration::from_millis(200), Duration::from_millis(800)],
+            backoff,
         }
     }
 
@@ -92,16 +98,33 @@ impl Fetcher {
     ///
     /// `dest` is only created once a server has answered with a success status, so a 404
     /// leaves no empty file behind; a retry after a cut-off body starts the file over.
-    // The package download path calls this; until it lands in this crate only tests do.
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) fn get_to_file(&self, repo: &str, url: &str, dest: &Path) -> Result<u64, RepoError> {
+    pub fn get_to_file(&self, repo: &str, url: &str, dest: &Path) -> Result<u64, RepoError> {
+        self.download(repo, url, dest, &mut |_, _| Ok(()))
+    }
+
+    /// [`get_to_file`](Self::get_to_file) that also hands `on_data` each chunk with its offset
+    /// in `dest` before writing it, so a caller can hash and show progress as bytes arrive.
+    /// Offset 0 after earlier chunks means a retry started the file over. An error from
+    /// `on_data` stops the download without retrying and is returned as [`RepoError::Cache`].
+    pub fn download(
+        &self,
+        repo: &str,
+        url: &str,
+        dest: &Path,
+        on_data: &mut dyn FnMut(u64, &[u8]) -> std::io::Result<()>,
+    ) -> Result<u64, RepoError> {
         let dest_err = |e: std::io::Error| RepoError::cache(dest, e);
         match classify(url) {
             Location::Local(path) => {
                 let mut src =
                     File::open(&path).map_err(|e| unreachable(repo, url, io_detail(&e)))?;
                 let mut out = File::create(dest).map_err(dest_err)?;
-                let n = copy_local(&mut src, &mut out).map_err(|e| match e {
+                let mut w = Observed {
+                    inner: &mut out,
+                    offset: 0,
+                    on_data: &mut *on_data,
+                };
+                let n = copy_local(&mut src, &mut w).map_err(|e| match e {
                     CopyError::Read(e) => unreachable(repo, url, io_detail(&e)),
                     CopyError::Write(e) => dest_err(e),
                 })?;
@@ -124,7 +147,11 @@ impl Fetcher {
                         None => file
                             .insert(File::create(dest).map_err(|e| Failure::Local(dest_err(e)))?),
                     };
-                    let mut w = std::io::BufWriter::with_capacity(COPY_BUF, &*out);
+                    let mut w = Observed {
+                        inner: std::io::BufWriter::with_capacity(COPY_BUF, &*out),
+                        offset: 0,
+                        on_data: &mut *on_data,
+                    };
                     let n = copy_body(&mut resp, &mut w, |e| Failure::Local(dest_err(e)))?;
                     w.flush().map_err(|e| Failure::Local(dest_err(e)))?;
                     check_length(n, declared)?;
@@ -295,6 +322,26 @@ fn check_length(got: u64, declared: Option<u64>) -> Result<(), Failure> {
     }
 }
 
+/// Shows every chunk to `on_data` before passing it on.
+struct Observed<'a, W> {
+    inner: W,
+    offset: u64,
+    on_data: &'a mut dyn FnMut(u64, &[u8]) -> std::io::Result<()>,
+}
+
+impl<W: Write> Write for Observed<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        (self.on_data)(self.offset, buf)?;
+        self.inner.write_all(buf)?;
+        self.offset += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 enum CopyError {
     Read(std::io::Error),
     Write(std::io::Error),
@@ -383,7 +430,7 @@ pub(crate) fn split_scheme(s: &str) -> Option<(&str, &str)> {
 /// host-absolute: repodata hrefs are always relative to the repo. An `href` that is itself a
 /// URL (a package's `xml:base` mirror) is returned as is. A query string on an http(s) base
 /// (token-authenticated repos) stays at the end, after the joined path.
-pub(crate) fn join_url(base: &str, href: &str) -> String {
+pub fn join_url(base: &str, href: &str) -> String {
     if base.is_empty() || split_scheme(href).is_some() {
         return href.to_string();
     }

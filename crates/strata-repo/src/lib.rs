@@ -22,4 +22,5 @@ mod xml;
 
 pub use cache::{LoadOptions, LoadedRepo, MetadataCache, RepoSource};
 pub use error::RepoError;
+pub use fetch::{join_url, Fetcher};
 pub use index::{Package, PkgId, RepoIndex};
