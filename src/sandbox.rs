@@ -21,12 +21,12 @@ impl ScriptRunner for SandboxRunner {
         let mut cmd = Command::new(program).args(rest);
         // rpm: interpreter [its args] script-file arg1 [arg2]; `-p` programs get no file.
         if !inv.body.is_empty() {
-            cmd = cmd.file("scriptlet", inv.body.as_bytes().to_vec()).arg(format!("{FILES_DIR}/scriptlet"));
+            cmd = cmd.file("scriptlet", inv.body.as_bytes().to_vec(), 0o700).arg(format!("{FILES_DIR}/scriptlet"));
         }
         let cmd = cmd.args(&inv.args).stdin_bytes(inv.stdin.clone()).env("HOME", "/root").env("LC_ALL", "C");
         let out = strata_sandbox::run(root, &cmd).map_err(|e| e.to_string())?;
         let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
         output.push_str(&String::from_utf8_lossy(&out.stderr));
-        Ok(ScriptOutcome { success: out.success(), status: out.status(), output })
+        Ok(ScriptOutcome { success: out.status.success(), status: out.status.to_string(), output })
     }
 }

@@ -99,7 +99,7 @@ fn composed_image_is_installed_as_rpm_would() {
 
     // The build log names each scriptlet run.
     let log = std::fs::read_to_string(env.cache().join("logs/checks.log")).unwrap();
-    for what in ["ca-certificates", "%post: exit 0", "redis-server", "%pre: exit 0", "libc-bin", "%transfiletriggerin: exit 0"] {
+    for what in ["ca-certificates", "%post: exit code 0", "redis-server", "%pre: exit code 0", "libc-bin", "%transfiletriggerin: exit code 0"] {
         assert!(log.contains(what), "log lacks {what}:\n{log}");
     }
 
