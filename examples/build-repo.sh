@@ -20,6 +20,12 @@ for tool in rpmbuild createrepo_c; do
         exit 1
     fi
 done
+# The example shell package wraps a statically linked busybox.
+busybox_bin=""
+for b in /bin/busybox /usr/bin/busybox; do
+    if [ -x "$b" ] && ! ldd "$b" >/dev/null 2>&1; then busybox_bin="$b"; break; fi
+done
+[ -n "$busybox_bin" ] || { echo "build-repo.sh: no static busybox (on Debian: apt-get install -y busybox-static)" >&2; exit 1; }
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -41,6 +47,7 @@ for spec in "$here"/rpms/*.spec; do
         --define "_binary_filedigest_algorithm 8" \
         --define "__os_install_post %{nil}" \
         --define "debug_package %{nil}" \
+        --define "busybox_bin $busybox_bin" \
         "$spec" >"$work/rpmbuild.log" 2>&1 || {
             cat "$work/rpmbuild.log" >&2
             echo "build-repo.sh: rpmbuild failed for $spec" >&2

@@ -3,7 +3,11 @@
 #   1. installs rpm and createrepo-c when missing (Debian/Ubuntu; sudo when not root),
 #   2. builds strata (release),
 #   3. builds the example RPM repository from examples/rpms/ (examples/build-repo.sh),
-#   4. resolves examples/spec.json into examples/strata.lock and prints a summary.
+#   4. resolves examples/spec.json into examples/strata.lock and prints a summary,
+#   5. composes every image into a store (examples/repo/out/store; needs root, like
+#      rpm --root: files get their owners, scriptlets run in namespaces), lists and inspects
+#      them, saves one as a docker-archive and runs it (podman or docker when installed,
+#      else the sandbox's chroot).
 #
 # Usage: examples/demo.sh
 # Environment: STRATA_CACHE_DIR (metadata cache; default: a folder under examples/repo/).
@@ -21,6 +25,7 @@ as_root() {
 missing=()
 command -v rpmbuild >/dev/null || missing+=(rpm)
 command -v createrepo_c >/dev/null || missing+=(createrepo-c)
+command -v busybox >/dev/null || missing+=(busybox-static)
 if [ "${#missing[@]}" -gt 0 ]; then
     step "installing ${missing[*]}"
     if ! command -v apt-get >/dev/null; then
@@ -66,4 +71,34 @@ PY
 else
     cat "$here/repo/out/lock.json"
 fi
-step "done: $here/strata.lock is up to date with examples/spec.json"
+
+store="$here/repo/out/store"
+step "strata compose examples/spec.json --store $store"
+as_root env STRATA_CACHE_DIR="$STRATA_CACHE_DIR" "$strata" compose "$here/spec.json" --locked --store "$store"
+
+step "strata images"
+as_root "$strata" images --store "$store"
+
+step "strata inspect hello-full (packages from the image's own rpmdb)"
+as_root "$strata" inspect hello-full --store "$store" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("\n".join(d["packages"]))'
+
+archive="$here/repo/out/hello-full.tar"
+step "strata save hello-full -o $archive (docker-archive)"
+as_root "$strata" save hello-full --store "$store" -o "$archive"
+
+step "running hello-full"
+if command -v podman >/dev/null; then
+    as_root podman load -q -i "$archive"
+    as_root podman run --rm localhost/hello-full:latest
+    as_root podman run --rm --entrypoint /bin/cat localhost/hello-full:latest /etc/motd
+else
+    rootfs="$(mktemp -d)"
+    tar -xOf "$archive" manifest.json >/dev/null
+    for layer in $(tar -xOf "$archive" manifest.json | python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)[0]["Layers"]))'); do
+        tar -xOf "$archive" "$layer" | as_root tar -x -C "$rootfs"
+    done
+    as_root chroot "$rootfs" /usr/bin/hello
+    as_root chroot "$rootfs" /bin/cat /etc/motd
+    as_root rm -rf "$rootfs"
+fi
+step "done: examples/strata.lock and the images in $store are up to date with examples/spec.json"

@@ -156,17 +156,24 @@ fn archives_are_readable_by_skopeo() {
 }
 
 #[test]
-fn skipped_scriptlets_leave_their_work_undone() {
+fn skipped_scriptlets_and_docs_leave_their_files_out() {
     let env = Env::new();
     let spec = checks_spec(env.path());
     let mut v = read_json(&spec);
     v["images"]["checks"]["scriptlets"] = Value::from("skip");
+    v["images"]["checks"]["docs"] = Value::from(false);
     write_json(&spec, &v);
     let store = env.path().join("store");
     env.compose_json(&spec, &store, &["--image", "checks"]);
     let root = unpack(&store, "checks:latest", &env.path().join("bundle"));
     assert!(!root.join("etc/ssl/certs/ca-certificates.crt").exists());
     assert!(!std::fs::read_to_string(root.join("etc/passwd")).unwrap().contains("redis"));
+    // %doc files are gone, %license files stay, and rpm knows they were left out.
+    assert!(!root.join("usr/share/man/man1/bash.1.gz").exists());
+    assert!(root.join("usr/share/doc/bash/copyright").exists());
+    let home = rpm_home(env.path());
+    let va = rpm_in(&root, &home, &["-Va"]);
+    assert!(stdout(&va).trim().is_empty(), "rpm -Va after docs: false:\n{}", stdout(&va));
 }
 
 #[test]
@@ -246,4 +253,22 @@ fn build_conflict_repo(dir: &Path) -> PathBuf {
     }
     assert_ok("createrepo_c", &run(Command::new("createrepo_c").arg("--quiet").arg(&repo)));
     repo
+}
+
+#[test]
+fn shipped_example_composes_and_its_image_runs() {
+    let env = Env::new();
+    let repo = env.path().join("repo");
+    assert_ok("examples/build-repo.sh", &run(Command::new(project_root().join("examples/build-repo.sh")).arg(&repo)));
+    let mut v = read_json(&project_root().join("examples/spec.json"));
+    v["repos"][0]["baseurl"] = Value::from(repo.to_str().unwrap());
+    let spec = write_json(&env.path().join("spec.json"), &v);
+    let store = env.path().join("store");
+    env.compose_json(&spec, &store, &[]);
+    let root = unpack(&store, "hello-full:latest", &env.path().join("bundle"));
+    let out = run(Command::new("chroot").arg(&root).arg("/usr/bin/hello"));
+    assert_ok("hello in the composed image", &out);
+    assert!(!stdout(&out).trim().is_empty());
+    // motd's %post ran with the image's own (busybox) shell.
+    assert_eq!(std::fs::read_to_string(root.join("etc/motd")).unwrap(), "Built by strata.\n");
 }

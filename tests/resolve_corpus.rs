@@ -412,7 +412,7 @@ fn shipped_example_builds_and_resolves() {
     // Newest greeting-data wins; /bin/sh comes from example-sh; weak deps stay out.
     assert_eq!(
         evrs("hello"),
-        expect(&[("example-sh", "0:1.0-1"), ("greeting-data", "0:1.1-1"), ("hello", "0:2.0-1")])
+        expect(&[("example-sh", "0:1.0-2"), ("greeting-data", "0:1.1-1"), ("hello", "0:2.0-1")])
     );
     // Weak deps on: hello-docs; the rich dep picks banner-font-small (epoch 1);
     // "nc >= 2" only matches nc-modern, and its conflict keeps nc-classic out.
@@ -421,7 +421,7 @@ fn shipped_example_builds_and_resolves() {
         expect(&[
             ("banner", "0:0.3-2"),
             ("banner-font-small", "1:1.2-1"),
-            ("example-sh", "0:1.0-1"),
+            ("example-sh", "0:1.0-2"),
             ("greeting-data", "0:1.1-1"),
             ("hello", "0:2.0-1"),
             ("hello-docs", "0:2.0-1"),
