@@ -22,8 +22,14 @@ impl Env {
     fn cache(&self) -> PathBuf {
         self.path().join("cache")
     }
+    /// strata with this test's own cache and staging dir (never the machine's /dev/shm).
+    fn strata(&self) -> Command {
+        let mut c = strata(&self.cache());
+        c.env("STRATA_STAGING_DIR", self.path().join("staging"));
+        c
+    }
     fn compose(&self, spec: &Path, store: &Path, args: &[&str]) -> std::process::Output {
-        run(strata(&self.cache()).arg("compose").arg(spec).arg("--store").arg(store).args(args))
+        run(self.strata().arg("compose").arg(spec).arg("--store").arg(store).args(args))
     }
     #[track_caller]
     fn compose_json(&self, spec: &Path, store: &Path, args: &[&str]) -> Value {
@@ -184,7 +190,7 @@ fn killed_compose_resumes_and_never_lists_a_partial_image() {
     // Resolve first so the kill lands in the compose work itself.
     assert_ok("resolve", &resolve(&spec, &env.cache(), &[]));
     for delay_ms in [300u64, 1200] {
-        let mut child = strata(&env.cache()).arg("compose").arg(&spec).arg("--store").arg(&store).args(["--locked", "--image", "nodejs"]).spawn().unwrap();
+        let mut child = env.strata().arg("compose").arg(&spec).arg("--store").arg(&store).args(["--locked", "--image", "nodejs"]).spawn().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let _ = child.kill();
         let _ = child.wait();
@@ -203,7 +209,7 @@ fn killed_compose_resumes_and_never_lists_a_partial_image() {
     }
     let out = env.compose_json(&spec, &store, &["--locked", "--image", "nodejs"]);
     assert_eq!(out["images"]["nodejs"]["packages"], 43);
-    let staging = env.cache().join("staging");
+    let staging = env.path().join("staging");
     let left: Vec<_> = std::fs::read_dir(&staging).unwrap().flatten().map(|e| e.file_name()).collect();
     assert!(left.is_empty(), "staging roots of killed builds are cleaned: {left:?}");
 }

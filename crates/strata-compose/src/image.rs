@@ -109,7 +109,9 @@ pub fn compose_image(name: &str, spec: &ImageSpec, locked: &LockedImage, rpms: &
     if runner.is_none() && spec.scriptlets != Some(ScriptletPolicy::Skip) {
         return Err(fail("no scriptlet sandbox available; set \"scriptlets\": \"skip\" to build without running scriptlets".into()));
     }
+    let t = std::time::Instant::now();
     let mut report = install(root, &packages, &install_opts, runner)?;
+    tracing::info!(image = name, secs = t.elapsed().as_secs_f64(), "installed into the staging root");
     for path in crate::normalize::remove_volatile(root)? {
         report.log.push(format!("removed {path} (differs on every run; see strata-compose normalize)"));
     }
@@ -140,10 +142,12 @@ pub fn compose_image(name: &str, spec: &ImageSpec, locked: &LockedImage, rpms: &
         }
         if disk >= 0 && (disk as u64) <= created { disk as u64 } else { created }
     };
+    let t = std::time::Instant::now();
     let mut layer = opts.store.new_layer();
     layer.set_default_mtime(created);
     layer.add_tree(root, &mtimes, &|_| false)?;
     let info = opts.store.put_layer(layer, WriteOptions { compression: opts.compression, threads: opts.threads })?;
+    tracing::info!(image = name, secs = t.elapsed().as_secs_f64(), bytes = info.size, "layer written");
 
     let history = vec![format!("strata compose: {} packages ({})", locked.packages.len(), name)];
     let cfg = config(spec, &lock_digest(locked), &locked.arch, created, vec![info.diff_id.clone()], history)?;
@@ -164,25 +168,26 @@ pub fn compose_image(name: &str, spec: &ImageSpec, locked: &LockedImage, rpms: &
     })
 }
 
-/// A staging root under the work dir, removed when dropped. A build killed with -9 leaves
-/// its staging dir behind; the next build removes every staging dir whose lock no live
-/// build holds.
+/// A staging root under the work dir, removed when dropped. Its lock file is taken before
+/// the directory exists, so [`remove_stale_staging`] never mistakes a starting build for a
+/// dead one.
 struct Staging {
-    dir: Option<tempfile::TempDir>,
+    dir: PathBuf,
     root: PathBuf,
-    _lock: std::fs::File,
+    lock: Option<tempfile::NamedTempFile>,
 }
 
 impl Staging {
     fn new(work: &Path, name: &str) -> Result<Staging, Error> {
         std::fs::create_dir_all(work)?;
-        remove_stale(work);
-        let dir = tempfile::Builder::new().prefix(&format!(".staging-{name}-")).tempdir_in(work)?;
-        let lock = std::fs::File::create(dir.path().with_extension("lock"))?;
-        rustix_flock(&lock, false)?;
-        let root = dir.path().join("root");
+        let lock = tempfile::Builder::new().prefix(&format!(".staging-{name}-")).suffix(".lock").tempfile_in(work)?;
+        flock(lock.as_file(), false)?;
+        let lock_name = lock.path().to_string_lossy().into_owned();
+        let dir = PathBuf::from(lock_name.strip_suffix(".lock").unwrap_or(&lock_name));
+        std::fs::create_dir(&dir)?;
+        let root = dir.join("root");
         std::fs::create_dir(&root)?;
-        Ok(Staging { dir: Some(dir), root, _lock: lock })
+        Ok(Staging { dir, root, lock: Some(lock) })
     }
 
     fn root(&self) -> &Path {
@@ -192,25 +197,25 @@ impl Staging {
 
 impl Drop for Staging {
     fn drop(&mut self) {
-        if let Some(dir) = self.dir.take() {
-            let lock = dir.path().with_extension("lock");
-            let _ = dir.close();
-            let _ = std::fs::remove_file(lock);
-        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        // Dropping the NamedTempFile unlinks the lock file and releases the lock.
+        drop(self.lock.take());
     }
 }
 
-fn remove_stale(work: &Path) {
+/// Removes staging roots left by killed builds: every `.staging-*` directory whose lock no
+/// live build holds. Call once before starting builds.
+pub fn remove_stale_staging(work: &Path) {
     let Ok(rd) = std::fs::read_dir(work) else { return };
     for e in rd.flatten() {
-        let p = e.path();
-        let is_staging = e.file_name().to_string_lossy().starts_with(".staging-") && p.extension().is_none_or(|x| x != "lock");
-        if !is_staging {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(".staging-") || name.ends_with(".lock") {
             continue;
         }
-        let lock_path = p.with_extension("lock");
+        let p = e.path();
+        let lock_path = PathBuf::from(format!("{}.lock", p.display()));
         let Ok(lock) = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path) else { continue };
-        if rustix_flock(&lock, true).is_ok() {
+        if flock(&lock, true).is_ok() {
             tracing::info!("removing staging root {} left by an interrupted build", p.display());
             let _ = std::fs::remove_dir_all(&p);
             let _ = std::fs::remove_file(&lock_path);
@@ -218,7 +223,7 @@ fn remove_stale(work: &Path) {
     }
 }
 
-fn rustix_flock(file: &std::fs::File, nonblocking: bool) -> std::io::Result<()> {
+fn flock(file: &std::fs::File, nonblocking: bool) -> std::io::Result<()> {
     use std::os::fd::AsFd;
     let op = if nonblocking { rustix::fs::FlockOperation::NonBlockingLockExclusive } else { rustix::fs::FlockOperation::LockExclusive };
     rustix::fs::flock(file.as_fd(), op).map_err(std::io::Error::from)

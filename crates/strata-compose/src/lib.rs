@@ -12,7 +12,7 @@ mod dbpath;
 mod image;
 mod normalize;
 
-pub use image::{compose_image, ComposeOptions, Composed, RpmLocator};
+pub use image::{compose_image, remove_stale_staging, ComposeOptions, Composed, RpmLocator};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

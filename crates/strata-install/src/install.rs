@@ -190,7 +190,8 @@ impl Txn<'_> {
     }
 
     fn keep(f: &FileEntry, opts: &InstallOptions) -> bool {
-        if opts.no_docs && f.flags.is_doc() {
+        // rpm's --nodocs: a file flagged both %doc and %license is a license, and stays.
+        if opts.no_docs && f.flags.is_doc() && !f.flags.has(strata_package::FileFlags::LICENSE) {
             return false;
         }
         match &opts.langs {
