@@ -8,6 +8,8 @@
 #   classic  per image: `dnf --installroot R install <the same locked NEVRAs>` with
 #            scriptlets on (RPMs from the local repos, metadata cache warm from an untimed
 #            first run), then `tar -C R -c . | gzip` (one layer). Times summed; peak = max.
+#            The installroots are on the same tmpfs (/dev/shm) strata stages on, when there
+#            is one, so neither side pays for disk the other avoids.
 # Wall time and peak RSS from /usr/bin/time -f '%e %M'. Table to stdout and to
 # bench/results/compose.txt.
 #
@@ -60,18 +62,23 @@ dnf_opts=(--releasever 12 --disablerepo='*' --repofrompath "base,file://$corpus/
 echo "warming dnf's metadata cache (untimed)" >&2
 HOME="$work/home" dnf "${dnf_opts[@]}" --installroot "$work/warm-root" makecache >/dev/null 2>&1 || true
 rm -rf "$work/warm-root"
+roots="$work"
+if [ -d /dev/shm ] && [ "$(stat -f -c %T /dev/shm)" = tmpfs ]; then
+    roots="$(mktemp -d /dev/shm/strata-bench-XXXXXX)"
+    trap 'rm -rf "$work" "$roots"' EXIT
+fi
 c_wall=0 c_peak=0 rows=()
 for img in $images; do
     nevras=$(python3 -c "import json;l=json.load(open('$work/strata.lock'));print(' '.join(p['name']+'-'+p['version']+'-'+p['release']+'.'+p['arch'] for p in l['images']['$img']['packages']))")
-    measure env HOME="$work/home" dnf "${dnf_opts[@]}" --installroot "$work/root-$img" install $nevras
+    measure env HOME="$work/home" dnf "${dnf_opts[@]}" --installroot "$roots/root-$img" install $nevras
     d_wall=$wall d_peak=$peak
-    measure sh -c "tar -C '$work/root-$img' --numeric-owner --xattrs -c . | gzip > '$work/$img.tar.gz'"
+    measure sh -c "tar -C '$roots/root-$img' --numeric-owner --xattrs -c . | gzip > '$work/$img.tar.gz'"
     t_wall=$wall
     rows+=("$(printf '%-10s | dnf --installroot %6.2f s | tar|gzip %6.2f s' "$img" "$d_wall" "$t_wall")")
     c_wall=$(python3 -c "print(round($c_wall + $d_wall + $t_wall, 2))")
     [ "$d_peak" -gt "$c_peak" ] && c_peak=$d_peak
     [ "$peak" -gt "$c_peak" ] && c_peak=$peak
-    rm -rf "$work/root-$img"
+    rm -rf "$roots/root-$img"
 done
 
 {

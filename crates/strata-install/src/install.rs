@@ -287,3 +287,44 @@ impl Txn<'_> {
         Ok(Attrs { uid: uid.unwrap_or(0), gid: gid.unwrap_or(0), perms: f.perms(), mtime: f.mtime, caps })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_package::FileFlags;
+
+    fn file(flags: u32, lang: &str) -> FileEntry {
+        FileEntry {
+            path: "/usr/share/x".into(),
+            kind: FileKind::Regular,
+            mode: 0o100644,
+            size: 1,
+            user: "root".into(),
+            group: "root".into(),
+            mtime: 0,
+            flags: FileFlags(flags),
+            digest: String::new(),
+            link_target: String::new(),
+            caps: String::new(),
+            lang: lang.into(),
+            device: 1,
+            inode: 1,
+            rdev: 0,
+        }
+    }
+
+    #[test]
+    fn docs_and_languages_are_filtered_as_rpm_does() {
+        let nodocs = InstallOptions { no_docs: true, langs: None };
+        assert!(!Txn::keep(&file(FileFlags::DOC, ""), &nodocs));
+        assert!(Txn::keep(&file(FileFlags::DOC | FileFlags::LICENSE, ""), &nodocs), "%license stays");
+        assert!(Txn::keep(&file(FileFlags::CONFIG, ""), &nodocs));
+        let en = InstallOptions { no_docs: false, langs: Some(vec!["en".into(), "de".into()]) };
+        assert!(Txn::keep(&file(0, ""), &en), "language-neutral files stay");
+        assert!(Txn::keep(&file(0, "de"), &en));
+        assert!(!Txn::keep(&file(0, "fr"), &en));
+        assert!(Txn::keep(&file(0, "fr|de"), &en));
+        let all = InstallOptions { no_docs: false, langs: Some(vec!["all".into()]) };
+        assert!(Txn::keep(&file(0, "fr"), &all));
+    }
+}
