@@ -4,7 +4,8 @@
 #   GNU time (/usr/bin/time, for the benchmark's peak memory), umoci and skopeo (they read the
 #   images and archives strata-oci writes), docker.io, podman and runc (the composed images
 #   must load and run under both), libcap2-bin (getcap, to check file capabilities),
-#   busybox-static (the sandbox tests build tiny roots from it).
+#   busybox-static (the sandbox tests build tiny roots from it), gpg and gpgconf (the
+#   signature tests sign packages with rpmsign under a throwaway key).
 # The end-to-end tests fail, rather than skip, when one of them is missing, so CI runs this
 # first. Debian/Ubuntu only (apt-get); uses sudo when not root. Safe to run again: when every
 # tool is present it neither updates the apt index nor installs anything.
@@ -13,7 +14,8 @@ set -euo pipefail
 # command:package pairs; a package is installed when its command is missing.
 tools=(rpm:rpm rpmbuild:rpm createrepo_c:createrepo-c dnf:dnf testsolv:libsolv-tools
        rpmmd2solv:libsolv-tools zstd:zstd /usr/bin/time:time umoci:umoci skopeo:skopeo
-       dockerd:docker.io podman:podman runc:runc getcap:libcap2-bin busybox:busybox-static)
+       dockerd:docker.io podman:podman runc:runc getcap:libcap2-bin busybox:busybox-static
+       gpg:gpg gpgconf:gpgconf)
 
 missing=()
 for pair in "${tools[@]}"; do

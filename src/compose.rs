@@ -10,7 +10,7 @@ use strata_compose::{compose_image, ComposeOptions, Composed};
 use strata_lock::{inputs_digest, resolve_spec, Lockfile};
 use strata_oci::compress::Compression;
 use strata_oci::store::Store;
-use strata_spec::{ScriptletPolicy, Spec, Vars};
+use strata_spec::{RepoEntry, ScriptletPolicy, Spec, Vars};
 
 #[derive(Args, Debug)]
 pub struct ComposeArgs {
@@ -33,7 +33,7 @@ pub struct ComposeArgs {
     /// Layer compression.
     #[arg(long, value_enum, default_value = "gzip")]
     compression: CompressionArg,
-    /// Compose from repos with gpgcheck on although strata cannot verify signatures yet.
+    /// Do not verify RPM signatures, even for repos with gpgcheck on.
     #[arg(long)]
     nogpgcheck: bool,
     /// Print the results as JSON on stdout.
@@ -111,9 +111,9 @@ pub fn run(args: ComposeArgs) -> anyhow::Result<ExitCode> {
         merged
     };
 
-    check_gpg(&spec, &args, &selected)?;
+    let repos = spec_repos(&spec, &args, &selected)?;
     let cache_root = args.repos.cache_dir.clone().unwrap_or_else(strata_repo::MetadataCache::default_root);
-    let rpms = crate::fetch::fetch_for(&lock, &selected, &cache_root, !args.json)?;
+    let rpms = crate::fetch::fetch_for(&lock, &selected, &repos, &cache_root, !args.json)?;
     let store_path = args.store.path();
     let store = Store::open_or_create(&store_path).with_context(|| format!("opening image store {}", store_path.display()))?;
     let needs_scriptlets = selected.iter().any(|n| spec.images[n].scriptlets != Some(ScriptletPolicy::Skip));
@@ -193,23 +193,23 @@ pub fn run(args: ComposeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Signature checking is not implemented yet: rather than skip it silently for a repo that
-/// asks for it, refuse unless the user says `--nogpgcheck`.
-fn check_gpg(spec: &Spec, args: &ComposeArgs, selected: &[String]) -> anyhow::Result<()> {
-    if args.nogpgcheck {
-        return Ok(());
-    }
+/// The spec's repos for the selected images (all arches), `gpgcheck` off with `--nogpgcheck`.
+fn spec_repos(spec: &Spec, args: &ComposeArgs, selected: &[String]) -> anyhow::Result<Vec<RepoEntry>> {
     let repo_opts = args.repos.resolve_options(vec![]).repos;
+    let mut out: Vec<RepoEntry> = Vec::new();
     for name in selected {
         let mut vars = Vars::for_arch(&spec.images[name].arch_or_host());
         vars.releasever = args.repos.releasever.clone();
-        for repo in spec.repos(&repo_opts, &vars)? {
-            if repo.gpgcheck() {
-                bail!("repo {} has gpgcheck on, and strata cannot verify RPM signatures yet; pass --nogpgcheck to compose without verifying them", repo.id);
+        for mut repo in spec.repos(&repo_opts, &vars)? {
+            if args.nogpgcheck {
+                repo.gpgcheck = Some(false);
+            }
+            if !out.iter().any(|r| r.id == repo.id) {
+                out.push(repo);
             }
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 /// The scriptlet log of a build, beside the cache: `logs/NAME.log` (last build of NAME).

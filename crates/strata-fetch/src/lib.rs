@@ -1,179 +1,233 @@
-//! `strata-fetch` gets every RPM a lock names onto local disk, verified: a content-addressed
-//! cache (`DIR/<checksum type>/<hex>`) shared by all builds, parallel downloads, each file
-//! checked against the lock's size and checksum before it enters the cache (temp file,
-//! fsync, rename), retries for corrupt or cut-off downloads, then a refusal naming the URL.
-//! A file in the cache is therefore always complete and correct.
+//! Getting every RPM a lock names onto local disk, verified.
+//!
+//! This crate owns the RPM cache: a content-addressed directory (`DIR/sha256/<hex>`, one file
+//! per package, named by the checksum the lock recorded), filled by parallel downloads from
+//! http(s), `file://` or plain paths. A file enters the cache only after its size and checksum
+//! match the lock (and, for repos with `gpgcheck`, its header signature verifies), through a
+//! temporary file that is fsynced and renamed, so neither a corrupt download nor a killed run
+//! ever leaves a file a later run would trust.
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+mod cache;
+mod digest;
+mod error;
+mod gpg;
+mod temp;
+
+pub use cache::RpmCache;
+pub use error::{FetchError, PackageError};
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
 use strata_lock::{Checksum, Lockfile};
-use strata_repo::{join_url, Fetcher};
 
-/// One RPM to fetch.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One RPM to get into the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchJob {
-    /// NEVRA, for messages.
+    /// What messages call the package: its NEVRA.
     pub name: String,
+    /// The repo id, for messages and the gpgcheck error.
     pub repo: String,
+    /// `http(s)://...`, `file:///...` or an absolute path.
     pub url: String,
+    /// From the lock; names the cache file, so the type must be one repodata uses
+    /// (`sha256`, `sha512`, `sha384`, `sha224`, `sha1` or its old name `sha`).
     pub checksum: Checksum,
+    /// Size of the `.rpm` in bytes, from the lock.
     pub size: u64,
+    /// The repo's keys when it has `gpgcheck=1`; `None` skips signature checks.
+    pub gpg_keys: Option<Vec<GpgKey>>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    #[error("{}", .0.join("\n"))]
-    Failed(Vec<String>),
-    #[error("RPM cache {path}: {source}")]
-    Cache { path: PathBuf, source: std::io::Error },
+/// A repo's `gpgkey`: a file, or the key itself (ASCII-armored or binary, one or more keys).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum GpgKey {
+    File(PathBuf),
+    Data(Vec<u8>),
 }
 
-/// Progress of a fetch; the CLI draws a bar, tests and `--json` pass [`NoProgress`].
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    /// Downloads at once.
+    pub jobs: usize,
+    /// Re-hash cached files instead of trusting name + size (a cached file was verified when
+    /// it was written; this guards against later damage on disk).
+    pub verify_cached: bool,
+    /// Pauses before retrying a download that arrived with the wrong size or checksum; its
+    /// length is the number of retries. Transport failures (5xx, dropped connections) are
+    /// retried by the [`strata_repo::Fetcher`] with its own schedule.
+    pub backoff: Vec<Duration>,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        FetchOptions {
+            jobs: 4,
+            verify_cached: false,
+            backoff: vec![Duration::from_millis(200), Duration::from_millis(800)],
+        }
+    }
+}
+
+/// Told what [`RpmCache::fetch_all`] is doing; called from worker threads.
 pub trait Progress: Sync {
-    fn start(&self, _jobs: usize, _bytes: u64) {}
-    /// One package is available; `downloaded` is false for a cache hit.
-    fn done(&self, _name: &str, _bytes: u64, _downloaded: bool) {}
+    /// Once, first: the number of jobs and the bytes that are not in the cache yet.
+    fn start(&self, total_jobs: usize, total_bytes: u64);
+    /// New bytes of `name` arrived (a retry that starts over reports nothing until it has
+    /// passed what earlier attempts got).
+    fn advance(&self, name: &str, bytes: u64);
+    /// `name` is in the cache and verified; `cached` when no download was needed. Not called
+    /// for a job that failed.
+    fn done_one(&self, name: &str, cached: bool);
+    /// Once, last, also when jobs failed.
+    fn finish(&self);
+}
+
+/// A [`Progress`] that shows nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start(&self, _: usize, _: u64) {}
+    fn advance(&self, _: &str, _: u64) {}
+    fn done_one(&self, _: &str, _: bool) {}
     fn finish(&self) {}
 }
 
-pub struct NoProgress;
-impl Progress for NoProgress {}
-
-/// Attempts per package before a corrupt or cut-off download is refused (the HTTP layer
-/// also retries transient network errors within each attempt).
-const ATTEMPTS: usize = 3;
-
-/// The jobs for `images` of a lock, one per distinct checksum, in a stable order.
-pub fn jobs_for(lock: &Lockfile, images: &[String]) -> Vec<FetchJob> {
-    let mut jobs: BTreeMap<(String, String), FetchJob> = BTreeMap::new();
-    for name in images {
-        let Some(image) = lock.images.get(name) else { continue };
-        for p in &image.packages {
-            let base = lock.repos.get(&p.repo).map(|r| r.baseurl.as_str()).unwrap_or("");
-            jobs.entry((p.checksum.kind.clone(), p.checksum.value.clone())).or_insert_with(|| FetchJob {
+/// The jobs that fetch every package of `images` (all images when empty), each checksum once
+/// (the first image and repo naming it win). `gpg_keys` is left `None`: the lock does not
+/// record repo options, so the caller sets it from the spec's repos.
+pub fn jobs_for(lock: &Lockfile, images: &[impl AsRef<str>]) -> Result<Vec<FetchJob>, FetchError> {
+    let names: Vec<&str> = if images.is_empty() {
+        lock.images.keys().map(String::as_str).collect()
+    } else {
+        images.iter().map(AsRef::as_ref).collect()
+    };
+    let mut seen = HashSet::new();
+    let mut jobs = Vec::new();
+    for image in names {
+        let locked = lock
+            .images
+            .get(image)
+            .ok_or_else(|| FetchError::UnknownImage {
+                image: image.to_string(),
+                known: lock.images.keys().cloned().collect(),
+            })?;
+        for p in &locked.packages {
+            let key = (
+                digest::canonical_kind(&p.checksum.kind),
+                p.checksum.value.to_ascii_lowercase(),
+            );
+            if !seen.insert(key) {
+                continue;
+            }
+            let repo = lock
+                .repos
+                .get(&p.repo)
+                .ok_or_else(|| FetchError::UnknownRepo {
+                    package: p.nevra(),
+                    repo: p.repo.clone(),
+                })?;
+            jobs.push(FetchJob {
                 name: p.nevra(),
                 repo: p.repo.clone(),
-                url: join_url(base, &p.location),
+                url: strata_repo::join_url(&repo.baseurl, &p.location),
                 checksum: p.checksum.clone(),
                 size: p.size,
+                gpg_keys: None,
             });
         }
     }
-    jobs.into_values().collect()
-}
-
-pub struct RpmCache {
-    root: PathBuf,
-    fetcher: Fetcher,
-}
-
-impl RpmCache {
-    pub fn open(root: impl Into<PathBuf>) -> RpmCache {
-        RpmCache { root: root.into(), fetcher: Fetcher::new() }
-    }
-
-    /// Where the file with `checksum` lives (present or not).
-    pub fn path_of(&self, checksum: &Checksum) -> PathBuf {
-        self.root.join(&checksum.kind).join(&checksum.value)
-    }
-
-    /// Makes every job's file present and verified; returns checksum value → path. All
-    /// jobs are attempted; the error lists every package that failed.
-    pub fn fetch_all(&self, jobs: &[FetchJob], workers: usize, progress: &dyn Progress) -> Result<HashMap<String, PathBuf>, FetchError> {
-        progress.start(jobs.len(), jobs.iter().map(|j| j.size).sum());
-        let next = AtomicUsize::new(0);
-        let results = Mutex::new(HashMap::new());
-        let errors = Mutex::new(Vec::new());
-        std::thread::scope(|s| {
-            for _ in 0..workers.clamp(1, 16).min(jobs.len().max(1)) {
-                s.spawn(|| loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(job) = jobs.get(i) else { break };
-                    match self.fetch_one(job) {
-                        Ok((path, downloaded)) => {
-                            progress.done(&job.name, job.size, downloaded);
-                            results.lock().expect("results").insert(job.checksum.value.clone(), path);
-                        }
-                        Err(e) => errors.lock().expect("errors").push(e),
-                    }
-                });
-            }
-        });
-        progress.finish();
-        let mut errors = errors.into_inner().expect("errors");
-        if !errors.is_empty() {
-            errors.sort();
-            return Err(FetchError::Failed(errors));
-        }
-        Ok(results.into_inner().expect("results"))
-    }
-
-    fn fetch_one(&self, job: &FetchJob) -> Result<(PathBuf, bool), String> {
-        let dest = self.path_of(&job.checksum);
-        if std::fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == job.size) {
-            return Ok((dest, false));
-        }
-        if !matches!(job.checksum.kind.as_str(), "sha256" | "sha512" | "sha1" | "sha") {
-            return Err(format!("{}: checksum type {} is not supported", job.name, job.checksum.kind));
-        }
-        let dir = dest.parent().expect("cache path has a parent");
-        std::fs::create_dir_all(dir).map_err(|e| format!("RPM cache {}: {e}", dir.display()))?;
-        let mut last = String::new();
-        for _ in 0..ATTEMPTS {
-            // In the cache dir, so the final rename is atomic; removed on every failure path.
-            let tmp = tempfile::Builder::new().prefix(".part-").tempfile_in(dir).map_err(|e| format!("RPM cache {}: {e}", dir.display()))?;
-            if let Err(e) = self.fetcher.get_to_file(&job.repo, &job.url, tmp.path()) {
-                last = format!("{}: {e}", job.name);
-                continue;
-            }
-            match verify(tmp.path(), job) {
-                Ok(()) => {
-                    tmp.as_file().sync_all().map_err(|e| format!("RPM cache: {e}"))?;
-                    tmp.persist(&dest).map_err(|e| format!("RPM cache {}: {}", dest.display(), e.error))?;
-                    return Ok((dest, true));
-                }
-                Err(why) => last = format!("{} from {}: {why}; refused, nothing cached", job.name, job.url),
-            }
-        }
-        Err(last)
-    }
-}
-
-/// Size first (cheap, catches truncation), then the checksum.
-fn verify(path: &Path, job: &FetchJob) -> Result<(), String> {
-    let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let size = f.metadata().map_err(|e| e.to_string())?.len();
-    if size != job.size {
-        return Err(format!("{size} bytes, the lock says {} (truncated or wrong file)", job.size));
-    }
-    let got = hash(&mut f, &job.checksum.kind).map_err(|e| e.to_string())?;
-    if got != job.checksum.value {
-        return Err(format!("{} checksum mismatch: expected {}, got {got}", job.checksum.kind, job.checksum.value));
-    }
-    Ok(())
-}
-
-fn hash(r: &mut dyn Read, kind: &str) -> std::io::Result<String> {
-    fn run<D: sha2::Digest>(r: &mut dyn Read) -> std::io::Result<String> {
-        let mut d = D::new();
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let n = r.read(&mut buf)?;
-            if n == 0 {
-                return Ok(hex::encode(d.finalize()));
-            }
-            d.update(&buf[..n]);
-        }
-    }
-    match kind {
-        "sha512" => run::<sha2::Sha512>(r),
-        "sha1" | "sha" => run::<sha1::Sha1>(r),
-        _ => run::<sha2::Sha256>(r),
-    }
+    Ok(jobs)
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use super::*;
+    use strata_lock::{LockedImage, LockedPackage, LockedRepo};
+
+    fn pkg(name: &str, repo: &str, sum: &str) -> LockedPackage {
+        LockedPackage {
+            name: name.into(),
+            epoch: 0,
+            version: "1".into(),
+            release: "1".into(),
+            arch: "x86_64".into(),
+            repo: repo.into(),
+            location: format!("Packages/{name}-1-1.x86_64.rpm"),
+            checksum: Checksum {
+                kind: "sha256".into(),
+                value: sum.repeat(64),
+            },
+            size: 10,
+            installed_size: 20,
+            sourcerpm: String::new(),
+        }
+    }
+
+    fn lock() -> Lockfile {
+        let mut l = Lockfile::new();
+        let image = |pkgs| LockedImage {
+            inputs: String::new(),
+            arch: "x86_64".into(),
+            packages: pkgs,
+        };
+        l.images.insert(
+            "a".into(),
+            image(vec![pkg("bash", "base", "a"), pkg("zlib", "base", "b")]),
+        );
+        l.images.insert(
+            "b".into(),
+            image(vec![pkg("zlib", "mirror", "B"), pkg("curl", "http", "c")]),
+        );
+        l.repos.insert(
+            "base".into(),
+            LockedRepo {
+                repomd_checksum: String::new(),
+                baseurl: "/srv/base/".into(),
+            },
+        );
+        l.repos.insert(
+            "mirror".into(),
+            LockedRepo {
+                repomd_checksum: String::new(),
+                baseurl: "/srv/mirror".into(),
+            },
+        );
+        l.repos.insert(
+            "http".into(),
+            LockedRepo {
+                repomd_checksum: String::new(),
+                baseurl: "http://h/r?t=1".into(),
+            },
+        );
+        l
+    }
+
+    #[test]
+    fn jobs_are_deduplicated_by_checksum() {
+        let jobs = jobs_for(&lock(), &["a", "b"]).unwrap();
+        let names: Vec<_> = jobs.iter().map(|j| j.name.as_str()).collect();
+        // zlib is in both images under the same checksum (in other case): fetched once.
+        assert_eq!(
+            names,
+            ["bash-1-1.x86_64", "zlib-1-1.x86_64", "curl-1-1.x86_64"]
+        );
+        assert_eq!(jobs[0].url, "/srv/base/Packages/bash-1-1.x86_64.rpm");
+        assert_eq!(jobs[1].repo, "base");
+        assert_eq!(jobs[2].url, "http://h/r/Packages/curl-1-1.x86_64.rpm?t=1");
+        assert_eq!(jobs_for(&lock(), &[] as &[&str]).unwrap(), jobs);
+        let only_b = jobs_for(&lock(), &[String::from("b")]).unwrap();
+        assert_eq!(only_b[0].url, "/srv/mirror/Packages/zlib-1-1.x86_64.rpm");
+    }
+
+    #[test]
+    fn unknown_names_are_errors() {
+        let e = jobs_for(&lock(), &["web"]).unwrap_err().to_string();
+        assert!(e.contains("`web`") && e.contains("a, b"), "{e}");
+        let mut l = lock();
+        l.repos.remove("http");
+        let e = jobs_for(&l, &["b"]).unwrap_err().to_string();
+        assert!(e.contains("curl-1-1.x86_64") && e.contains("`http`"), "{e}");
+    }
+}

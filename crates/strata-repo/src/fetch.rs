@@ -43,6 +43,12 @@ const COPY_BUF: usize = 64 * 1024;
 /// Upper bound of what a Content-Length may make us preallocate; the body still grows past it.
 const MAX_PREALLOC: u64 = 64 << 20;
 
+impl Default for Fetcher {
+    fn default() -> Fetcher {
+        Fetcher::new()
+    }
+}
+
 impl Fetcher {
     pub fn new() -> Fetcher {
         Fetcher::with_backoff(vec![Duration::from_millis(200), Duration::from_millis(800)])
@@ -76,7 +82,7 @@ impl Fetcher {
     }
 
     /// The whole body of `url`: `file://...`, an absolute path `/...`, or `http(s)://...`.
-    pub(crate) fn get(&self, repo: &str, url: &str) -> Result<Vec<u8>, RepoError> {
+    pub fn get(&self, repo: &str, url: &str) -> Result<Vec<u8>, RepoError> {
         match classify(url) {
             Location::Local(path) => {
                 std::fs::read(&path).map_err(|e| unreachable(repo, url, io_detail(&e)))
@@ -713,6 +719,47 @@ pub(crate) mod tests {
             3
         );
         assert_eq!(std::fs::read(&dest).unwrap(), b"new");
+    }
+
+    #[test]
+    fn download_shows_each_chunk_and_restarts_at_offset_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("x.rpm");
+        let cut = Reply {
+            status: 200,
+            body: b"0123".to_vec(),
+            declared: Some(10),
+        };
+        let (base, _) = serve(vec![cut, reply(200, b"abcdefghij")]);
+        let mut seen = Vec::new();
+        let n = fast()
+            .download("r", &format!("{base}/x"), &dest, &mut |off, chunk| {
+                seen.push((off, chunk.to_vec()));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(n, 10);
+        assert_eq!(seen.first().unwrap(), &(0, b"0123".to_vec()));
+        let restart = seen.iter().rposition(|(off, _)| *off == 0).unwrap();
+        assert!(restart > 0, "the retry starts again at offset 0");
+        let again: Vec<u8> = seen[restart..]
+            .iter()
+            .flat_map(|(_, c)| c.clone())
+            .collect();
+        assert_eq!(again, b"abcdefghij");
+
+        // An error from the callback stops at once, without a retry.
+        let (base, hits) = serve(vec![reply(200, b"abc"), reply(200, b"abc")]);
+        let e = fast()
+            .download("r", &format!("{base}/x"), &dest, &mut |_, _| {
+                Err(std::io::Error::other("enough"))
+            })
+            .unwrap_err();
+        assert!(
+            matches!(&e, RepoError::Cache { path, .. } if *path == dest),
+            "{e:?}"
+        );
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
     }
 
     #[test]
