@@ -15,7 +15,8 @@ set -euo pipefail
 tools=(rpm:rpm rpmbuild:rpm createrepo_c:createrepo-c dnf:dnf testsolv:libsolv-tools
        rpmmd2solv:libsolv-tools zstd:zstd /usr/bin/time:time umoci:umoci skopeo:skopeo
        dockerd:docker.io podman:podman runc:runc getcap:libcap2-bin busybox:busybox-static
-       gpg:gpg gpgconf:gpgconf)
+       gpg:gpg gpgconf:gpgconf slirp4netns:slirp4netns ip:iproute2
+       /usr/lib/podman/netavark:netavark)
 
 missing=()
 for pair in "${tools[@]}"; do

@@ -8,7 +8,7 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
-pub mod engines;
+pub mod runtime;
 
 use serde_json::Value;
 use std::collections::BTreeMap;
