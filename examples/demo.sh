@@ -6,8 +6,8 @@
 #   4. resolves examples/spec.json into examples/strata.lock and prints a summary,
 #   5. composes every image into a store (examples/repo/out/store; needs root, like
 #      rpm --root: files get their owners, scriptlets run in namespaces), lists and inspects
-#      them, saves one as a docker-archive and runs it (podman or docker when installed,
-#      else the sandbox's chroot).
+#      them, saves one as a docker-archive and runs the program in it (chrooted into its
+#      unpacked layers, so no container engine is needed).
 #
 # Usage: examples/demo.sh
 # Environment: STRATA_CACHE_DIR (metadata cache; default: a folder under examples/repo/).
@@ -86,19 +86,13 @@ archive="$here/repo/out/hello-full.tar"
 step "strata save hello-full -o $archive (docker-archive)"
 as_root "$strata" save hello-full --store "$store" -o "$archive"
 
-step "running hello-full"
-if command -v podman >/dev/null; then
-    as_root podman load -q -i "$archive"
-    as_root podman run --rm localhost/hello-full:latest
-    as_root podman run --rm --entrypoint /bin/cat localhost/hello-full:latest /etc/motd
-else
-    rootfs="$(mktemp -d)"
-    tar -xOf "$archive" manifest.json >/dev/null
-    for layer in $(tar -xOf "$archive" manifest.json | python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)[0]["Layers"]))'); do
-        tar -xOf "$archive" "$layer" | as_root tar -x -C "$rootfs"
-    done
-    as_root chroot "$rootfs" /usr/bin/hello
-    as_root chroot "$rootfs" /bin/cat /etc/motd
-    as_root rm -rf "$rootfs"
-fi
+step "running hello-full (its layers unpacked from the archive, chrooted)"
+rootfs="$(mktemp -d)"
+for layer in $(tar -xOf "$archive" manifest.json | python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)[0]["Layers"]))'); do
+    tar -xOf "$archive" "$layer" | as_root tar -x -C "$rootfs"
+done
+as_root chroot "$rootfs" /usr/bin/hello
+as_root chroot "$rootfs" /bin/cat /etc/motd
+as_root rm -rf "$rootfs"
+echo "(load it into an engine with: docker load -i $archive   or   podman load -i $archive)"
 step "done: examples/strata.lock and the images in $store are up to date with examples/spec.json"
