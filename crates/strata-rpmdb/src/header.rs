@@ -65,8 +65,8 @@ pub mod tag {
     pub const TRANSFILETRIGGERINDEX: u32 = 5080;
     pub const FILESIGNATURES: u32 = 5090;
     pub const FILESIGNATURELENGTH: u32 = 5091;
-    pub const VERITYSIGNATURES: u32 = 5092;
-    pub const VERITYSIGNATUREALGO: u32 = 5093;
+    pub const PAYLOADDIGEST: u32 = 5092;
+    pub const PAYLOADDIGESTALGO: u32 = 5093;
 
     /// Signature-header tags that rpm renames when merging them into the main header.
     pub mod sig {
