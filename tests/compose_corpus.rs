@@ -278,3 +278,52 @@ fn shipped_example_composes_and_its_image_runs() {
     // motd's %post ran with the image's own (busybox) shell.
     assert_eq!(std::fs::read_to_string(root.join("etc/motd")).unwrap(), "Built by strata.\n");
 }
+
+/// A repo with the example's static shell and packages whose scriptlets fail.
+fn scriptlet_repo(dir: &Path) -> PathBuf {
+    let repo = dir.join("repo");
+    assert_ok("examples/build-repo.sh", &run(Command::new(project_root().join("examples/build-repo.sh")).arg(&repo)));
+    for (name, scriptlet) in [("badpre", "%pre"), ("badpost", "%post")] {
+        let spec = dir.join(format!("{name}.spec"));
+        std::fs::write(
+            &spec,
+            format!(
+                "Name: {name}\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nBuildArch: noarch\nRequires: /bin/sh\n%description\nd\n%install\nmkdir -p %{{buildroot}}/etc\necho {name} > %{{buildroot}}/etc/{name}.conf\n{scriptlet}\necho {name} says no >&2\nexit 3\n%files\n/etc/{name}.conf\n"
+            ),
+        )
+        .unwrap();
+        let out = run(Command::new("rpmbuild")
+            .env("HOME", dir)
+            .arg("--define")
+            .arg(format!("_topdir {}", dir.join("build").display()))
+            .arg("--define")
+            .arg(format!("_rpmdir {}", repo.join("Packages").display()))
+            .arg("--define")
+            .arg("_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm")
+            .args(["-bb", "--quiet"])
+            .arg(&spec));
+        assert_ok("rpmbuild", &out);
+    }
+    assert_ok("createrepo_c", &run(Command::new("createrepo_c").args(["--quiet", "--no-database"]).arg(&repo)));
+    repo
+}
+
+#[test]
+fn failing_pre_fails_the_image_failing_post_warns() {
+    let env = Env::new();
+    let repo = scriptlet_repo(env.path());
+    let spec = simple_spec(env.path(), "fx", repo.to_str().unwrap(), &[("pre", &["badpre"]), ("post", &["badpost"])]);
+    let store = env.path().join("store");
+    // %post failing: a warning, the image is built, the file is there, the log has the output.
+    let out = env.compose(&spec, &store, &["--image", "post"]);
+    assert_ok("compose with a failing %post", &out);
+    assert!(stderr(&out).contains("badpost-1-1.noarch: %post failed"), "{}", stderr(&out));
+    let log = std::fs::read_to_string(env.cache().join("logs/post.log")).unwrap();
+    assert!(log.contains("badpost says no") && log.contains("exit code 3"), "{log}");
+    // %pre failing: rpm does not install the package, so the image is not built.
+    let out = env.compose(&spec, &store, &["--image", "pre"]);
+    let err = assert_fails("compose with a failing %pre", &out);
+    assert!(err.contains("badpre-1-1.noarch") && err.contains("%pre") && err.contains("badpre says no"), "{err}");
+    let index = std::fs::read_to_string(store.join("index.json")).unwrap();
+    assert!(index.contains("post:latest") && !index.contains("pre:latest"), "{index}");
+}
