@@ -69,7 +69,9 @@ fn which(tool: &str) -> PathBuf {
 
 fn make_fixture() -> Fixture {
     {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("strata-fetch-gpg");
+        // One directory per test process: nextest runs each test in its own process, and
+        // two processes regenerating one GNUPGHOME race on its keyring.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("strata-fetch-gpg-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let home = dir.join("gnupg");
         std::fs::create_dir_all(&home).unwrap();
