@@ -78,6 +78,9 @@ enum CompressionArg {
 }
 
 pub fn run(args: ComposeArgs) -> anyhow::Result<ExitCode> {
+    if !rustix::process::geteuid().is_root() {
+        bail!("strata compose needs root, as rpm --root and dnf --installroot do: files get their owners and modes, and scriptlets run in namespaces (try: sudo strata compose ...)");
+    }
     let spec = Spec::load(&args.spec)?;
     let selected: Vec<String> = spec.select_images(&args.image)?.into_iter().map(|(n, _)| n.to_string()).collect();
     let lock_file = lock_path(&args.spec, args.lock.as_deref());

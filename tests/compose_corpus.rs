@@ -327,3 +327,19 @@ fn failing_pre_fails_the_image_failing_post_warns() {
     let index = std::fs::read_to_string(store.join("index.json")).unwrap();
     assert!(index.contains("post:latest") && !index.contains("pre:latest"), "{index}");
 }
+
+#[test]
+fn compose_without_root_says_so() {
+    let env = Env::new();
+    let spec = checks_spec(env.path());
+    require_tool("setpriv");
+    let out = run(Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_strata"))
+        .arg("compose")
+        .arg(&spec)
+        .arg("--store")
+        .arg(env.path().join("store")));
+    let err = assert_fails("compose as nobody", &out);
+    assert!(err.contains("needs root"), "{err}");
+}
