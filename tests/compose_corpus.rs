@@ -333,9 +333,14 @@ fn compose_without_root_says_so() {
     let env = Env::new();
     let spec = checks_spec(env.path());
     require_tool("setpriv");
+    // A copy nobody can execute wherever the checkout lives (it may be under /root).
+    let bin_dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(bin_dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let bin = bin_dir.path().join("strata");
+    std::fs::copy(env!("CARGO_BIN_EXE_strata"), &bin).unwrap();
     let out = run(Command::new("setpriv")
         .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
-        .arg(env!("CARGO_BIN_EXE_strata"))
+        .arg(&bin)
         .arg("compose")
         .arg(&spec)
         .arg("--store")
