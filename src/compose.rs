@@ -1,12 +1,15 @@
-//! `strata compose`: lock (resolve or read), fetch, then compose every selected image.
+//! `strata compose`: lock (resolve or read), decide what is out of date, fetch, then compose
+//! those images; `--check` only says what would change, `--report` shows layers and bytes.
 
 use crate::resolve::{lock_path, Spinner};
 use crate::RepoArgs;
 use anyhow::{bail, Context};
 use clap::Args;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use strata_compose::{compose_image, ComposeOptions, Composed};
+use strata_compose::{compose_image, ComposeOptions, Composed, ImageJob, LayerCache};
+use strata_layers::Plan;
 use strata_lock::{inputs_digest, resolve_spec, Lockfile};
 use strata_oci::compress::Compression;
 use strata_oci::store::Store;
@@ -30,12 +33,19 @@ pub struct ComposeArgs {
     /// Rebuild even if the stored image was built from the same inputs.
     #[arg(long)]
     force: bool,
-    /// Layer compression.
-    #[arg(long, value_enum, default_value = "gzip")]
-    compression: CompressionArg,
+    /// Layer compression [default: the spec's "compression", else gzip].
+    #[arg(long, value_enum)]
+    compression: Option<CompressionArg>,
     /// Do not verify RPM signatures, even for repos with gpgcheck on.
     #[arg(long)]
     nogpgcheck: bool,
+    /// Build nothing and write nothing: exit 0 when every image is up to date, 1 otherwise,
+    /// listing what changed for each image.
+    #[arg(long, conflicts_with = "force")]
+    check: bool,
+    /// After composing, show each image's layers and the bytes stored and pulled.
+    #[arg(long)]
+    report: bool,
     /// Print the results as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -78,85 +88,93 @@ enum CompressionArg {
 }
 
 pub fn run(args: ComposeArgs) -> anyhow::Result<ExitCode> {
-    if !rustix::process::geteuid().is_root() {
-        bail!("strata compose needs root, as rpm --root and dnf --installroot do: files get their owners and modes, and scriptlets run in namespaces (try: sudo strata compose ...)");
+    if !args.check && !rustix::process::geteuid().is_root() {
+        bail!("strata compose needs root, as rpm --root and dnf --installroot do: files get their owners and modes, and scriptlets run in namespaces (try: sudo strata compose ...; `--check` works without)");
     }
     let spec = Spec::load(&args.spec)?;
     let selected: Vec<String> = spec.select_images(&args.image)?.into_iter().map(|(n, _)| n.to_string()).collect();
     let lock_file = lock_path(&args.spec, args.lock.as_deref());
-    let lock = if args.locked {
-        let lock = Lockfile::read(&lock_file)?;
-        let repo_opts = args.repos.resolve_options(vec![]).repos;
-        for name in &selected {
-            let image = &spec.images[name];
-            let Some(locked) = lock.images.get(name) else {
-                bail!("{} has no entry for image {name}; run `strata resolve` first", lock_file.display());
-            };
-            let arch = image.arch_or_host();
-            let mut vars = Vars::for_arch(&arch);
-            vars.releasever = args.repos.releasever.clone();
-            let repos = spec.repos(&repo_opts, &vars)?;
-            if locked.inputs != inputs_digest(image, &arch, &repos) {
-                bail!("{} is stale for image {name}: the spec changed since it was resolved; run `strata resolve`", lock_file.display());
-            }
-        }
-        lock
-    } else {
-        let spinner = Spinner::start(!args.json, "resolving");
-        let fresh = resolve_spec(&spec, &args.repos.resolve_options(selected.clone()));
-        spinner.finish();
-        let fresh = fresh?;
-        let mut merged = if lock_file.exists() { Lockfile::read(&lock_file).unwrap_or_else(|_| Lockfile::new()) } else { Lockfile::new() };
-        merged.merge(fresh);
-        merged.images.retain(|name, _| spec.images.contains_key(name));
-        merged.prune_repos();
-        merged.write(&lock_file)?;
-        merged
+    let settings = strata_lock::layer_settings(&spec.layers);
+    let lock = if args.locked { read_locked(&args, &spec, &selected, &lock_file)? } else { resolve_now(&args, &spec, &selected, &lock_file)? };
+    let plan: Plan = match lock.checked_plan(&settings) {
+        Ok(p) => p,
+        Err(e) => bail!("{} cannot be used as it is: {e}; run `strata resolve`", lock_file.display()),
     };
-
-    let repos = spec_repos(&spec, &args, &selected)?;
-    let cache_root = args.repos.cache_dir.clone().unwrap_or_else(strata_repo::MetadataCache::default_root);
-    let rpms = crate::fetch::fetch_for(&lock, &selected, &repos, &cache_root, !args.json)?;
-    let store_path = args.store.path();
-    let store = Store::open_or_create(&store_path).with_context(|| format!("opening image store {}", store_path.display()))?;
-    let needs_scriptlets = selected.iter().any(|n| spec.images[n].scriptlets != Some(ScriptletPolicy::Skip));
-    let sandbox = if needs_scriptlets { Some(crate::sandbox::SandboxRunner::new()?) } else { None };
+    let compression = match (args.compression, spec.compression) {
+        (Some(CompressionArg::Zstd), _) | (None, Some(strata_spec::Compression::Zstd)) => Compression::zstd(),
+        _ => Compression::default(),
+    };
     let sde = source_date_epoch()?;
-    let work_dir = staging_dir(&cache_root);
-    strata_compose::remove_stale_staging(&work_dir);
-    let opts = ComposeOptions {
-        store: &store,
-        work_dir,
-        source_date_epoch: sde,
-        runner: sandbox.as_ref().map(|s| s as &dyn strata_install::ScriptRunner),
-        compression: match args.compression {
-            CompressionArg::Gzip => Compression::default(),
-            CompressionArg::Zstd => Compression::zstd(),
-        },
-        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        force: args.force,
-    };
-    // Images are independent: build two at a time (one installs while the other
-    // compresses); results are reported in spec order.
-    let spinner = Spinner::start(!args.json, &format!("composing {} image(s)", selected.len()));
-    let workers = opts.threads.clamp(1, 2).min(selected.len());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Option<anyhow::Result<Composed>>>> = selected.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(name) = selected.get(i) else { break };
-                let r = compose_image(name, &spec.images[name], &lock.images[name], &rpms, &opts).with_context(|| format!("composing image {name}"));
-                *slots[i].lock().expect("slot") = Some(r);
-            });
+    let jobs: Vec<ImageJob<'_>> = selected
+        .iter()
+        .map(|name| {
+            let locked = &lock.images[name];
+            let repos = lock.repos.iter().filter(|(id, _)| locked.packages.iter().any(|p| &p.repo == *id)).map(|(k, v)| (k.clone(), v.clone())).collect();
+            ImageJob { name, spec: &spec.images[name], locked, repos, plan: &plan }
+        })
+        .collect();
+    let inputs: Vec<String> = jobs.iter().map(|j| j.inputs(sde, compression)).collect();
+
+    let store_path = args.store.path();
+    if args.check {
+        let store = if store_path.join("index.json").exists() { Some(args.store.open()?) } else { None };
+        return crate::report::check(&jobs, &inputs, store.as_ref(), args.json);
+    }
+
+    // What is already built is not even fetched.
+    let store = Store::open_or_create(&store_path).with_context(|| format!("opening image store {}", store_path.display()))?;
+    let mut current: Vec<Option<Composed>> = Vec::new();
+    for (job, inputs) in jobs.iter().zip(&inputs) {
+        current.push(if args.force { None } else { job.current(&store, inputs)? });
+    }
+    let todo: Vec<usize> = (0..jobs.len()).filter(|&i| current[i].is_none()).collect();
+    let mut built: BTreeMap<usize, anyhow::Result<Composed>> = BTreeMap::new();
+    let cache_root = args.repos.cache_dir.clone().unwrap_or_else(strata_repo::MetadataCache::default_root);
+    if !todo.is_empty() {
+        let names: Vec<String> = todo.iter().map(|&i| jobs[i].name.to_string()).collect();
+        let repos = spec_repos(&spec, &args, &names)?;
+        let rpms = crate::fetch::fetch_for(&lock, &names, &repos, &cache_root, !args.json)?;
+        let needs_scriptlets = names.iter().any(|n| spec.images[n].scriptlets != Some(ScriptletPolicy::Skip));
+        let sandbox = if needs_scriptlets { Some(crate::sandbox::SandboxRunner::new()?) } else { None };
+        let work_dir = staging_dir(&cache_root);
+        strata_compose::remove_stale_staging(&work_dir);
+        let layer_cache = LayerCache::new();
+        let opts = ComposeOptions {
+            store: &store,
+            work_dir,
+            source_date_epoch: sde,
+            runner: sandbox.as_ref().map(|s| s as &dyn strata_install::ScriptRunner),
+            compression,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            force: args.force,
+            layers: &layer_cache,
+        };
+        // Images are independent: build two at a time (one installs while the other
+        // compresses); results are reported in spec order.
+        let spinner = Spinner::start(!args.json, &format!("composing {} image(s)", todo.len()));
+        let workers = opts.threads.clamp(1, 2).min(todo.len());
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let slots: Vec<std::sync::Mutex<Option<anyhow::Result<Composed>>>> = todo.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| loop {
+                    let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&i) = todo.get(k) else { break };
+                    let r = compose_image(&jobs[i], &rpms, &opts).with_context(|| format!("composing image {}", jobs[i].name));
+                    *slots[k].lock().expect("slot") = Some(r);
+                });
+            }
+        });
+        spinner.finish();
+        for (k, slot) in slots.into_iter().enumerate() {
+            built.insert(todo[k], slot.into_inner().expect("slot").expect("every image was attempted"));
         }
-    });
-    spinner.finish();
+    }
+
     let mut results: Vec<Composed> = Vec::new();
     let mut failures = Vec::new();
-    for slot in slots {
-        match slot.into_inner().expect("slot").expect("every image was attempted") {
+    for (i, cur) in current.into_iter().enumerate() {
+        match cur.map(Ok).or_else(|| built.remove(&i)).expect("every image is current or was built") {
             Ok(r) => results.push(r),
             Err(e) => failures.push(format!("{e:#}")),
         }
@@ -167,33 +185,72 @@ pub fn run(args: ComposeArgs) -> anyhow::Result<ExitCode> {
             eprintln!("warning: {}: {w}", r.name);
         }
         if !args.json {
-            println!(
-                "{}  {}  {} packages  {}  {}",
-                r.reference,
-                short(&r.image_id),
-                r.packages,
-                crate::resolve::human_bytes(r.size),
-                if r.reused { "up to date" } else { "built" }
-            );
+            let new_layers = r.layers.iter().filter(|l| !l.reused).count();
+            let status = if r.reused { "up to date".to_string() } else { format!("built ({} of {} layers new)", new_layers, r.layers.len()) };
+            println!("{}  {}  {} packages  {} layers  {}  {}", r.reference, short(&r.image_id), r.packages, r.layers.len(), crate::resolve::human_bytes(r.size), status);
         }
     }
     if !failures.is_empty() {
         bail!("{}", failures.join("\n"));
     }
+    let report = if args.report { Some(crate::report::Report::new(&store, &results)?) } else { None };
     if args.json {
         let out: serde_json::Map<String, serde_json::Value> = results
             .iter()
             .map(|r| {
+                let layers: Vec<_> = r.layers.iter().map(|l| serde_json::json!({"id": l.id, "packages": l.packages, "digest": l.digest, "size": l.size, "reused": l.reused})).collect();
                 (
                     r.name.clone(),
                     serde_json::json!({"reference": r.reference, "manifest": r.manifest_digest, "image_id": r.image_id,
-                        "packages": r.packages, "layers": r.layers, "size": r.size, "reused": r.reused, "warnings": r.warnings}),
+                        "packages": r.packages, "layers": layers, "size": r.size, "reused": r.reused, "warnings": r.warnings}),
                 )
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"images": out, "store": store_path}))?);
+        let mut doc = serde_json::json!({"images": out, "store": store_path});
+        if let Some(rep) = &report {
+            doc["report"] = rep.to_json();
+        }
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else if let Some(rep) = &report {
+        rep.print();
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--locked`: the lock as it is, refused when the spec changed since.
+fn read_locked(args: &ComposeArgs, spec: &Spec, selected: &[String], lock_file: &std::path::Path) -> anyhow::Result<Lockfile> {
+    let lock = Lockfile::read(lock_file)?;
+    let repo_opts = args.repos.resolve_options(vec![]).repos;
+    for name in selected {
+        let image = &spec.images[name];
+        let Some(locked) = lock.images.get(name) else {
+            bail!("{} has no entry for image {name}; run `strata resolve` first", lock_file.display());
+        };
+        let arch = image.arch_or_host();
+        let mut vars = Vars::for_arch(&arch);
+        vars.releasever = args.repos.releasever.clone();
+        let repos = spec.repos(&repo_opts, &vars)?;
+        if locked.inputs != inputs_digest(image, &arch, &repos) {
+            bail!("{} is stale for image {name}: the spec changed since it was resolved; run `strata resolve`", lock_file.display());
+        }
+    }
+    Ok(lock)
+}
+
+/// Resolves the selected images and merges them into the lock (written unless `--check`,
+/// and only when it changed).
+fn resolve_now(args: &ComposeArgs, spec: &Spec, selected: &[String], lock_file: &std::path::Path) -> anyhow::Result<Lockfile> {
+    let spinner = Spinner::start(!args.json, "resolving");
+    let fresh = resolve_spec(spec, &args.repos.resolve_options(selected.to_vec()));
+    spinner.finish();
+    let fresh = fresh?;
+    let existing = if lock_file.exists() { Lockfile::read(lock_file).ok() } else { None };
+    let settings = strata_lock::layer_settings(&spec.layers);
+    let merged = strata_lock::updated(existing.as_ref(), fresh, |n| spec.images.contains_key(n), true, &settings);
+    if !args.check {
+        merged.write(lock_file)?;
+    }
+    Ok(merged)
 }
 
 /// The spec's repos for the selected images (all arches), `gpgcheck` off with `--nogpgcheck`.

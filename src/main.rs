@@ -4,6 +4,7 @@
 mod compose;
 mod fetch;
 mod images;
+mod report;
 mod resolve;
 mod sandbox;
 

@@ -71,10 +71,13 @@ pub fn run(args: ResolveArgs) -> anyhow::Result<ExitCode> {
 
     if args.locked {
         let mut old = existing.expect("read above when --locked");
+        let settings = strata_lock::layer_settings(&spec.layers);
+        let mut expected = strata_lock::updated(Some(&old), fresh.clone(), |n| spec.images.contains_key(n), true, &settings);
         if !args.image.is_empty() {
             old.images.retain(|n, _| args.image.contains(n));
+            expected.images.retain(|n, _| args.image.contains(n));
         }
-        let differences = diff(&old, &fresh);
+        let differences = diff(&old, &expected);
         if !differences.is_empty() {
             let mut msg =
                 format!("{} does not match the spec and repositories:", lock_file.display());
@@ -86,14 +89,9 @@ pub fn run(args: ResolveArgs) -> anyhow::Result<ExitCode> {
         }
     } else {
         // Images resolved now replace their old entries; with --image the others stay,
-        // unless the spec no longer has them.
-        let mut merged = match existing {
-            Some(old) if !args.image.is_empty() => old,
-            _ => Lockfile::new(),
-        };
-        merged.merge(fresh.clone());
-        merged.images.retain(|name, _| spec.images.contains_key(name));
-        merged.prune_repos();
+        // unless the spec no longer has them. Layers are planned again for all images.
+        let settings = strata_lock::layer_settings(&spec.layers);
+        let merged = strata_lock::updated(existing.as_ref(), fresh.clone(), |n| spec.images.contains_key(n), !args.image.is_empty(), &settings);
         merged.write(&lock_file)?;
     }
 

@@ -51,10 +51,7 @@ fn checks_spec(dir: &Path) -> PathBuf {
 }
 
 fn unpack(store: &Path, reference: &str, into: &Path) -> PathBuf {
-    require_tool("umoci");
-    let out = run(Command::new("umoci").arg("unpack").arg("--image").arg(format!("{}:{reference}", store.display())).arg(into));
-    assert_ok("umoci unpack", &out);
-    into.join("rootfs")
+    umoci_unpack(store, reference, into)
 }
 
 fn rpm_in(root: &Path, home: &Path, args: &[&str]) -> std::process::Output {

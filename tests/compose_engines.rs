@@ -1,6 +1,6 @@
-//! Acceptance: the corpus images, composed and saved by strata, load into docker and podman
-//! and pass every check of ../shared/corpus/checks.json; the web image serves a page on a
-//! published loopback port.
+//! Acceptance: the corpus images, composed (layered) and saved by strata, load into docker
+//! and podman and pass every check of ../shared/corpus/checks.json, before and after the
+//! security updates; the web image serves a page on a published loopback port.
 
 mod common;
 
@@ -9,29 +9,41 @@ use common::*;
 use std::time::Duration;
 
 #[test]
-fn corpus_images_run_under_docker_and_podman() {
+fn corpus_images_run_under_docker_and_podman_before_and_after_the_update() {
     if !require_engines() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
-    let spec = copy_corpus_spec("images.json", dir.path());
     let store = dir.path().join("store");
-    let out = run(strata(&cache).env("STRATA_STAGING_DIR", dir.path().join("staging")).arg("compose").arg(&spec).arg("--store").arg(&store));
-    assert_ok("strata compose images.json", &out);
-
-    let checks = read_json(&corpus_dir().join("checks.json"));
-    let names: Vec<String> = checks.as_object().unwrap().keys().cloned().collect();
-    let archive = dir.path().join("images.tar");
-    let out = run(strata(&cache).arg("save").args(&names).arg("-o").arg(&archive).arg("--store").arg(&store));
-    assert_ok("strata save", &out);
-    let stored = run(strata(&cache).args(["images", "--json", "--store"]).arg(&store));
-    let stored: serde_json::Value = serde_json::from_slice(&stored.stdout).unwrap();
-
     let docker = Dockerd::start().unwrap_or_else(|e| panic!("{e}"));
     let podman = Podman::new().unwrap_or_else(|e| panic!("{e}"));
-    for engine in [&docker as &dyn Engine, &podman] {
-        let e = engine.name();
+    let checks = read_json(&corpus_dir().join("checks.json"));
+    // The release, then the security updates composed into the same store: the second
+    // build reuses the unchanged layers, and the engines load it over the first.
+    for (round, spec_name) in ["images.json", "images-updates.json"].iter().enumerate() {
+        let sub = dir.path().join(format!("round{round}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        let spec = copy_corpus_spec(spec_name, &sub);
+        let out = run(strata(&cache).env("STRATA_STAGING_DIR", dir.path().join("staging")).arg("compose").arg(&spec).arg("--store").arg(&store).arg("--json"));
+        assert_ok(&format!("strata compose {spec_name}"), &out);
+        let composed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for (name, image) in composed["images"].as_object().unwrap() {
+            assert!(image["layers"].as_array().unwrap().len() > 10, "{spec_name} {name}: layered, not one blob: {image}");
+        }
+        run_checks(&checks, &store, &cache, &sub, &[&docker as &dyn Engine, &podman], spec_name);
+    }
+}
+
+fn run_checks(checks: &serde_json::Value, store: &std::path::Path, cache: &std::path::Path, dir: &std::path::Path, engines: &[&dyn Engine], round: &str) {
+    let names: Vec<String> = checks.as_object().unwrap().keys().cloned().collect();
+    let archive = dir.join("images.tar");
+    let out = run(strata(cache).arg("save").args(&names).arg("-o").arg(&archive).arg("--store").arg(store));
+    assert_ok("strata save", &out);
+    let stored = run(strata(cache).args(["images", "--json", "--store"]).arg(store));
+    let stored: serde_json::Value = serde_json::from_slice(&stored.stdout).unwrap();
+    for engine in engines {
+        let e = format!("{} ({round})", engine.name());
         engine.load(&archive).unwrap_or_else(|err| panic!("{e} load: {err}"));
         for (name, check) in checks.as_object().unwrap() {
             let image = format!("{name}:latest");

@@ -408,3 +408,63 @@ pub fn repodata_file(repo: &Path, kind: &str) -> PathBuf {
     assert_eq!(found.len(), 1, "expected one {kind} file in {}", repo.display());
     found.pop().unwrap()
 }
+
+/// Unpacks `reference` from the OCI layout `store` with umoci (layers applied in order,
+/// whiteouts honoured); returns the root.
+pub fn umoci_unpack(store: &Path, reference: &str, into: &Path) -> PathBuf {
+    require_tool("umoci");
+    let out = run(Command::new("umoci").arg("unpack").arg("--image").arg(format!("{}:{reference}", store.display())).arg(into));
+    assert_ok("umoci unpack", &out);
+    into.join("rootfs")
+}
+
+/// Every entry below `root`, described by type, mode, owner, mtime, size, content digest
+/// or link target, capability xattr and link count: two roots with equal maps are the same
+/// file tree for every purpose an image has.
+pub fn tree(root: &Path) -> BTreeMap<String, String> {
+    use sha2::Digest;
+    use std::os::unix::fs::MetadataExt;
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let md = std::fs::symlink_metadata(&p).unwrap();
+            let what = if md.is_dir() {
+                stack.push(p.clone());
+                String::new()
+            } else if md.file_type().is_symlink() {
+                std::fs::read_link(&p).unwrap().display().to_string()
+            } else if md.is_file() {
+                hex::encode(sha2::Sha256::digest(std::fs::read(&p).unwrap()))
+            } else {
+                format!("rdev {}", md.rdev())
+            };
+            let mut caps = vec![0u8; 256];
+            let caps = match rustix::fs::lgetxattr(&p, "security.capability", &mut caps) {
+                Ok(n) => hex::encode(&caps[..n]),
+                Err(_) => String::new(),
+            };
+            let mtime = if md.file_type().is_symlink() { 0 } else { md.mtime() };
+            let nlink = if md.is_file() { md.nlink() } else { 0 };
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            out.insert(rel, format!("{:o} {}:{} t={mtime} n={nlink} s={} {what} {caps}", md.mode(), md.uid(), md.gid(), if md.is_file() { md.size() } else { 0 }));
+        }
+    }
+    out
+}
+
+/// Panics naming the first differences between two [`tree`]s.
+#[track_caller]
+pub fn assert_same_tree(what: &str, a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) {
+    let diffs: Vec<String> = a
+        .keys()
+        .chain(b.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .take(10)
+        .map(|k| format!("  {k}: {:?} vs {:?}", a.get(k), b.get(k)))
+        .collect();
+    assert!(diffs.is_empty(), "{what}: the trees differ ({} vs {} entries):\n{}", a.len(), b.len(), diffs.join("\n"));
+}

@@ -8,7 +8,7 @@ use strata_spec::ImageSpec;
 /// What docker and Fedora's base images set: programs are found without a login shell.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-pub fn settings(spec: &ImageSpec, lock_digest: &str) -> ImageSettings {
+pub fn settings(spec: &ImageSpec, lock_digest: &str, inputs: &str) -> ImageSettings {
     let mut s = ImageSettings {
         entrypoint: spec.entrypoint.as_ref().map(|c| c.argv()),
         cmd: spec.cmd.as_ref().map(|c| c.argv()),
@@ -25,10 +25,11 @@ pub fn settings(spec: &ImageSpec, lock_digest: &str) -> ImageSettings {
         s.set_env(k, v);
     }
     s.labels.insert(crate::LOCK_LABEL.into(), lock_digest.into());
+    s.labels.insert(crate::INPUTS_LABEL.into(), inputs.into());
     s
 }
 
-pub fn config(spec: &ImageSpec, lock_digest: &str, arch: &str, created: u64, diff_ids: Vec<Digest>, history: Vec<String>) -> Result<ImageConfiguration, strata_oci::Error> {
+pub fn config(spec: &ImageSpec, lock_digest: &str, inputs: &str, arch: &str, created: u64, diff_ids: Vec<Digest>, history: Vec<String>) -> Result<ImageConfiguration, strata_oci::Error> {
     let history = history
         .into_iter()
         .map(|h| HistoryEntry { created: Some(created), created_by: Some(h), comment: None, empty_layer: false })
@@ -41,7 +42,7 @@ pub fn config(spec: &ImageSpec, lock_digest: &str, arch: &str, created: u64, dif
         history,
         diff_ids,
     };
-    build_config(&settings(spec, lock_digest), &input)
+    build_config(&settings(spec, lock_digest, inputs), &input)
 }
 
 pub fn annotations(spec: &ImageSpec, name: &str, created: u64, inputs: &str) -> BTreeMap<String, String> {
@@ -73,11 +74,12 @@ mod tests {
     #[test]
     fn settings_carry_spec_and_default_path() {
         let spec: ImageSpec = serde_json::from_str(r#"{"packages":["x"],"entrypoint":["/usr/sbin/nginx","-g","daemon off;"],"expose":"80","env":{"LANG":"C.UTF-8","PATH":"/opt/bin:/usr/bin"},"labels":{"a":"b"},"user":"www-data"}"#).unwrap();
-        let s = settings(&spec, "sha256:abc");
+        let s = settings(&spec, "sha256:abc", "sha256:def");
         assert_eq!(s.entrypoint.as_deref().unwrap()[0], "/usr/sbin/nginx");
         assert!(s.exposed_ports.contains("80/tcp"));
         assert_eq!(s.env, ["PATH=/opt/bin:/usr/bin", "LANG=C.UTF-8"]);
         assert_eq!(s.labels.get(crate::LOCK_LABEL).unwrap(), "sha256:abc");
+        assert_eq!(s.labels.get(crate::INPUTS_LABEL).unwrap(), "sha256:def");
         assert_eq!(goarch("x86_64"), "amd64");
     }
 }

@@ -1,25 +1,33 @@
-//! Composing one image: staging root → rpmdb → layer → config → store.
+//! Composing one image: staging root → rpmdb → package layers (cached) → top layer →
+//! config → store → record.
 
+use crate::cache::LayerCache;
 use crate::config::{annotations, config};
 use crate::dbpath::image_dbpath;
+use crate::pkglayer::{self, PackageLayer};
+use crate::record::{ComposeRecord, Previous, RecordLayer, RECORD_KIND};
+use crate::staging::Staging;
+use crate::top::{top_layer, TopInput};
 use crate::{Error, INPUTS_ANNOTATION};
 use sha2::{Digest as _, Sha256};
+use std::collections::BTreeMap;
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use strata_install::rootfs::RootFs;
 use strata_install::{install, InstallOptions, ScriptRunner};
-use strata_lock::{LockedImage, LockedPackage};
+use strata_layers::Plan;
+use strata_lock::{LockedImage, LockedPackage, LockedRepo};
 use strata_oci::compress::Compression;
-use strata_oci::layer::WriteOptions;
+use strata_oci::layer::{LayerInfo, WriteOptions};
 use strata_oci::reference::ImageRef;
-use strata_oci::store::{NewImage, Store};
+use strata_oci::store::{NewImage, ResolvedImage, Store};
 use strata_package::Package;
 use strata_rpmdb::{write_rpmdb, InstalledPackage};
 use strata_spec::{ImageSpec, ScriptletPolicy};
 
 /// Bumped whenever the same inputs would now give a different image, so stored images
 /// built by an older strata are rebuilt rather than reused.
-const COMPOSE_FORMAT: u32 = 1;
+const COMPOSE_FORMAT: u32 = 2;
 
 /// Where the RPM file of a locked package is on local disk (the fetch cache).
 pub trait RpmLocator: Sync {
@@ -38,6 +46,27 @@ pub struct ComposeOptions<'a> {
     pub threads: usize,
     /// Rebuild even when the stored image has the same inputs.
     pub force: bool,
+    /// Layers already built in this run or recorded in the store.
+    pub layers: &'a LayerCache,
+}
+
+/// One image to compose: its spec entry, lock entry, the repos its packages come from and
+/// the fleet's layer plan.
+pub struct ImageJob<'a> {
+    pub name: &'a str,
+    pub spec: &'a ImageSpec,
+    pub locked: &'a LockedImage,
+    pub repos: BTreeMap<String, LockedRepo>,
+    pub plan: &'a Plan,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComposedLayer {
+    pub id: String,
+    pub packages: usize,
+    pub digest: String,
+    pub size: u64,
+    pub reused: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -47,7 +76,7 @@ pub struct Composed {
     pub manifest_digest: String,
     pub image_id: String,
     pub packages: usize,
-    pub layers: usize,
+    pub layers: Vec<ComposedLayer>,
     pub size: u64,
     /// True when the stored image already had these inputs and nothing was built.
     pub reused: bool,
@@ -56,11 +85,53 @@ pub struct Composed {
     pub log: Vec<String>,
 }
 
-/// Digest of everything the image is made from.
-pub fn inputs_digest(spec: &ImageSpec, locked: &LockedImage, sde: Option<u64>) -> String {
-    let packages: Vec<(String, &str, &str)> = locked.packages.iter().map(|p| (p.nevra(), p.checksum.kind.as_str(), p.checksum.value.as_str())).collect();
-    let doc = serde_json::json!({"format": COMPOSE_FORMAT, "spec": spec, "arch": locked.arch, "packages": packages, "source_date_epoch": sde});
-    format!("sha256:{}", hex::encode(Sha256::digest(doc.to_string().as_bytes())))
+impl ImageJob<'_> {
+    pub fn reference(&self) -> Result<ImageRef, Error> {
+        Ok(ImageRef::new(self.name, self.spec.tag.as_deref().unwrap_or("latest"))?)
+    }
+
+    /// Digest of everything the image is made from: spec entry, lock entry, its part of the
+    /// layer plan, strata's version and the build options that change bytes.
+    pub fn inputs(&self, sde: Option<u64>, compression: Compression) -> String {
+        let packages: Vec<(String, &str, &str)> = self.locked.packages.iter().map(|p| (p.nevra(), p.checksum.kind.as_str(), p.checksum.value.as_str())).collect();
+        let doc = serde_json::json!({
+            "format": COMPOSE_FORMAT,
+            "strata": env!("CARGO_PKG_VERSION"),
+            "spec": self.spec,
+            "arch": self.locked.arch,
+            "packages": packages,
+            "layers": self.plan.image_fingerprint(self.name),
+            "source_date_epoch": sde,
+            "compression": format!("{compression:?}"),
+        });
+        format!("sha256:{}", hex::encode(Sha256::digest(doc.to_string().as_bytes())))
+    }
+
+    /// The stored image, if it was built from exactly these inputs.
+    pub fn current(&self, store: &Store, inputs: &str) -> Result<Option<Composed>, Error> {
+        let reference = self.reference()?;
+        let Ok(existing) = store.resolve(&reference.to_string()) else { return Ok(None) };
+        if existing.manifest.annotations().as_ref().and_then(|a| a.get(INPUTS_ANNOTATION)).map(String::as_str) != Some(inputs) {
+            return Ok(None);
+        }
+        let record = ComposeRecord::read(store, existing.manifest_descriptor.digest().as_ref())?;
+        let layers = match record {
+            Some(r) => r.layers.iter().map(|l| ComposedLayer { id: l.id.clone(), packages: l.packages.len(), digest: l.digest.clone(), size: l.size, reused: true }).collect(),
+            None => existing.manifest.layers().iter().map(|l| ComposedLayer { id: String::new(), packages: 0, digest: l.digest().to_string(), size: l.size(), reused: true }).collect(),
+        };
+        Ok(Some(Composed {
+            name: self.name.into(),
+            reference: reference.to_string(),
+            manifest_digest: existing.manifest_descriptor.digest().to_string(),
+            image_id: strata_oci::archive::image_id(&existing).to_string(),
+            packages: self.locked.packages.len(),
+            size: existing.manifest.layers().iter().map(|l| l.size()).sum(),
+            layers,
+            reused: true,
+            warnings: Vec::new(),
+            log: Vec::new(),
+        }))
+    }
 }
 
 fn lock_digest(locked: &LockedImage) -> String {
@@ -68,29 +139,18 @@ fn lock_digest(locked: &LockedImage) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
 }
 
-pub fn compose_image(name: &str, spec: &ImageSpec, locked: &LockedImage, rpms: &dyn RpmLocator, opts: &ComposeOptions<'_>) -> Result<Composed, Error> {
+pub fn compose_image(job: &ImageJob<'_>, rpms: &dyn RpmLocator, opts: &ComposeOptions<'_>) -> Result<Composed, Error> {
+    let name = job.name;
+    let (spec, locked) = (job.spec, job.locked);
     let fail = |message: String| Error::Image { image: name.to_string(), message };
-    let reference = ImageRef::new(name, spec.tag.as_deref().unwrap_or("latest"))?;
-    let inputs = inputs_digest(spec, locked, opts.source_date_epoch);
+    let reference = job.reference()?;
+    let inputs = job.inputs(opts.source_date_epoch, opts.compression);
     if !opts.force {
-        if let Ok(existing) = opts.store.resolve(&reference.to_string()) {
-            let same = existing.manifest.annotations().as_ref().and_then(|a| a.get(INPUTS_ANNOTATION)) == Some(&inputs);
-            if same {
-                return Ok(Composed {
-                    name: name.into(),
-                    reference: reference.to_string(),
-                    manifest_digest: existing.manifest_descriptor.digest().to_string(),
-                    image_id: strata_oci::archive::image_id(&existing).to_string(),
-                    packages: locked.packages.len(),
-                    layers: existing.manifest.layers().len(),
-                    size: existing.manifest.layers().iter().map(|l| l.size()).sum(),
-                    reused: true,
-                    warnings: Vec::new(),
-                    log: Vec::new(),
-                });
-            }
+        if let Some(done) = job.current(opts.store, &inputs)? {
+            return Ok(done);
         }
     }
+    let previous = opts.store.resolve(&reference.to_string()).ok();
 
     let packages: Vec<Package> = locked
         .packages
@@ -132,99 +192,108 @@ pub fn compose_image(name: &str, spec: &ImageSpec, locked: &LockedImage, rpms: &
     write_rpmdb(&db_file, &installed, &strata_rpmdb::InstallOptions::at(created.min(u64::from(u32::MAX)) as u32))?;
     drop(dbdir);
 
-    // One layer of the whole root. Package files keep rpm's times; anything newer (made by
-    // scriptlets now) is clamped to `created`, so the tar does not depend on the clock.
-    let placed = &report.placed;
-    let mtimes = |rel: &[u8], is_dir: bool, disk: i64| -> u64 {
-        if is_dir {
-            let key = format!("/{}", String::from_utf8_lossy(rel));
-            return placed.get(&key).map_or(created, |p| u64::from(p.mtime).min(created));
-        }
-        if disk >= 0 && (disk as u64) <= created { disk as u64 } else { created }
-    };
+    // Package layers, as the plan groups this image's packages.
     let t = std::time::Instant::now();
-    let mut layer = opts.store.new_layer();
-    layer.set_default_mtime(created);
-    layer.add_tree(root, &mtimes, &|_| false)?;
-    let info = opts.store.put_layer(layer, WriteOptions { compression: opts.compression, threads: opts.threads })?;
-    tracing::info!(image = name, secs = t.elapsed().as_secs_f64(), bytes = info.size, "layer written");
+    let checksums: Vec<String> = locked.packages.iter().map(|p| format!("{}:{}", p.checksum.kind, p.checksum.value)).collect();
+    let by_key: BTreeMap<String, Vec<usize>> = locked.packages.iter().enumerate().fold(BTreeMap::new(), |mut m, (i, p)| {
+        m.entry(format!("{}.{}", p.name, p.arch)).or_insert_with(Vec::new).push(i);
+        m
+    });
+    let mut planned: Vec<PackageLayer> = Vec::new();
+    for l in job.plan.layers_for(name) {
+        let mut members = Vec::new();
+        for key in &l.packages {
+            members.extend(by_key.get(key).ok_or_else(|| fail(format!("the lock's layer plan puts {key} in layer {}, but the image has no such package; run `strata resolve`", l.id)))?);
+        }
+        planned.push(pkglayer::contents(&l.id, &members, &packages, &checksums, &report, opts.source_date_epoch, opts.compression)?);
+    }
+    let write = WriteOptions { compression: opts.compression, threads: opts.threads };
+    let mut infos: Vec<(LayerInfo, bool)> = Vec::new();
+    for layer in &planned {
+        let built = opts.layers.get_or_build(opts.store, &layer.key, || {
+            let mut b = opts.store.new_layer();
+            pkglayer::build(layer, root, &packages, &report, &mut b)?;
+            Ok(opts.store.put_layer(b, write)?)
+        })?;
+        infos.push(built);
+    }
+    let mut top = opts.store.new_layer();
+    top_layer(&TopInput { root, layers: &planned, report: &report, created }, &mut top)?;
+    let top_info = opts.store.put_layer(top, write)?;
+    tracing::info!(image = name, secs = t.elapsed().as_secs_f64(), layers = planned.len() + 1, reused = infos.iter().filter(|i| i.1).count(), "layers written");
 
-    let history = vec![format!("strata compose: {} packages ({})", locked.packages.len(), name)];
-    let cfg = config(spec, &lock_digest(locked), &locked.arch, created, vec![info.diff_id.clone()], history)?;
-    let image = NewImage { config: cfg, layers: vec![info.descriptor()], annotations: annotations(spec, name, created, &inputs) };
-    let manifest = opts.store.put_image(&image, std::slice::from_ref(&reference))?;
+    let mut history: Vec<String> = planned
+        .iter()
+        .map(|l| {
+            let mut nevras: Vec<String> = l.packages.iter().map(|&i| locked.packages[i].nevra()).collect();
+            nevras.sort();
+            format!("strata compose: layer {}: {}", l.id, nevras.join(" "))
+        })
+        .collect();
+    history.push(format!("strata compose: {name}: rpmdb, scriptlet output and unowned files ({} packages)", locked.packages.len()));
+    let mut diff_ids: Vec<_> = infos.iter().map(|(i, _)| i.diff_id.clone()).collect();
+    diff_ids.push(top_info.diff_id.clone());
+    let cfg = config(spec, &lock_digest(locked), &inputs, &locked.arch, created, diff_ids, history)?;
+    let mut descriptors: Vec<_> = infos.iter().map(|(i, _)| i.descriptor()).collect();
+    descriptors.push(top_info.descriptor());
+    let image = NewImage { config: cfg, layers: descriptors, annotations: annotations(spec, name, created, &inputs) };
+    // The record first: an image that is tagged always has one.
+    let staged = opts.store.stage_image(&image)?;
+    let mut layers: Vec<RecordLayer> = planned
+        .iter()
+        .zip(&infos)
+        .map(|(l, (info, reused))| RecordLayer {
+            id: l.id.clone(),
+            packages: l.packages.iter().map(|&i| locked.packages[i].nevra()).collect(),
+            digest: info.digest.to_string(),
+            diff_id: info.diff_id.to_string(),
+            size: info.size,
+            reused: *reused,
+        })
+        .collect();
+    layers.push(RecordLayer { id: "top".into(), packages: Vec::new(), digest: top_info.digest.to_string(), diff_id: top_info.diff_id.to_string(), size: top_info.size, reused: false });
+    let record = ComposeRecord {
+        kind: RECORD_KIND.into(),
+        image: name.into(),
+        reference: reference.to_string(),
+        inputs: inputs.clone(),
+        manifest: staged.manifest.digest().to_string(),
+        manifest_size: staged.manifest.size(),
+        config: staged.config.digest().to_string(),
+        config_size: staged.config.size(),
+        created,
+        strata_version: env!("CARGO_PKG_VERSION").into(),
+        spec: spec.clone(),
+        lock: locked.clone(),
+        repos: job.repos.clone(),
+        layers: layers.clone(),
+        previous: previous.as_ref().filter(|p| p.manifest_descriptor.digest() != staged.manifest.digest()).map(previous_of).or_else(|| {
+            // Rebuilt to the same manifest (--force): keep what the record said before.
+            previous.as_ref().and_then(|p| ComposeRecord::read(opts.store, p.manifest_descriptor.digest().as_ref()).ok().flatten()).and_then(|r| r.previous)
+        }),
+    };
+    record.write(opts.store)?;
+    opts.store.tag_staged(&staged, std::slice::from_ref(&reference))?;
     let resolved = opts.store.resolve(&reference.to_string())?;
     Ok(Composed {
         name: name.into(),
         reference: reference.to_string(),
-        manifest_digest: manifest.digest().to_string(),
+        manifest_digest: staged.manifest.digest().to_string(),
         image_id: strata_oci::archive::image_id(&resolved).to_string(),
         packages: packages.len(),
-        layers: 1,
-        size: info.size,
+        size: layers.iter().map(|l| l.size).sum(),
+        layers: layers.into_iter().map(|l| ComposedLayer { id: l.id, packages: l.packages.len(), digest: l.digest, size: l.size, reused: l.reused }).collect(),
         reused: false,
         warnings: report.warnings,
         log: report.log,
     })
 }
 
-/// A staging root under the work dir, removed when dropped. Its lock file is taken before
-/// the directory exists, so [`remove_stale_staging`] never mistakes a starting build for a
-/// dead one.
-struct Staging {
-    dir: PathBuf,
-    root: PathBuf,
-    lock: Option<tempfile::NamedTempFile>,
-}
-
-impl Staging {
-    fn new(work: &Path, name: &str) -> Result<Staging, Error> {
-        std::fs::create_dir_all(work)?;
-        let lock = tempfile::Builder::new().prefix(&format!(".staging-{name}-")).suffix(".lock").tempfile_in(work)?;
-        flock(lock.as_file(), false)?;
-        let lock_name = lock.path().to_string_lossy().into_owned();
-        let dir = PathBuf::from(lock_name.strip_suffix(".lock").unwrap_or(&lock_name));
-        std::fs::create_dir(&dir)?;
-        let root = dir.join("root");
-        std::fs::create_dir(&root)?;
-        Ok(Staging { dir, root, lock: Some(lock) })
+fn previous_of(p: &ResolvedImage) -> Previous {
+    Previous {
+        manifest: p.manifest_descriptor.digest().to_string(),
+        manifest_size: p.manifest_descriptor.size(),
+        config_size: p.manifest.config().size(),
+        layers: p.manifest.layers().iter().map(|l| (l.digest().to_string(), l.size())).collect(),
     }
-
-    fn root(&self) -> &Path {
-        &self.root
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-        // Dropping the NamedTempFile unlinks the lock file and releases the lock.
-        drop(self.lock.take());
-    }
-}
-
-/// Removes staging roots left by killed builds: every `.staging-*` directory whose lock no
-/// live build holds. Call once before starting builds.
-pub fn remove_stale_staging(work: &Path) {
-    let Ok(rd) = std::fs::read_dir(work) else { return };
-    for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if !name.starts_with(".staging-") || name.ends_with(".lock") {
-            continue;
-        }
-        let p = e.path();
-        let lock_path = PathBuf::from(format!("{}.lock", p.display()));
-        let Ok(lock) = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path) else { continue };
-        if flock(&lock, true).is_ok() {
-            tracing::info!("removing staging root {} left by an interrupted build", p.display());
-            let _ = std::fs::remove_dir_all(&p);
-            let _ = std::fs::remove_file(&lock_path);
-        }
-    }
-}
-
-fn flock(file: &std::fs::File, nonblocking: bool) -> std::io::Result<()> {
-    use std::os::fd::AsFd;
-    let op = if nonblocking { rustix::fs::FlockOperation::NonBlockingLockExclusive } else { rustix::fs::FlockOperation::LockExclusive };
-    rustix::fs::flock(file.as_fd(), op).map_err(std::io::Error::from)
 }

@@ -1,23 +1,36 @@
 //! `strata-compose` turns one locked image into an image in the store: it installs the
 //! locked RPMs into a staging root (files, owners, scriptlets, triggers: `strata-install`),
-//! writes the rpmdb (`strata-rpmdb`), turns the root into a deterministic layer, builds the
-//! config (entrypoint, env, ports, labels, history, `created`), and commits everything to
-//! the OCI store (`strata-oci`), tagging it last so a killed build never lists an image.
+//! writes the rpmdb (`strata-rpmdb`), turns what each group of packages placed into the
+//! package layers the fleet's plan (`strata-layers`) names — reused from the store when a
+//! layer with the same content key exists — and the rest of the root (rpmdb, scriptlet
+//! output, unowned files, deletions) into a top layer, builds the config, and commits
+//! everything to the OCI store (`strata-oci`) with a compose record, tagging it last so a
+//! killed build never lists an image.
 //!
-//! An image whose inputs (locked package checksums, image spec, compose format) are
-//! unchanged since the stored one is not rebuilt.
+//! An image whose inputs (locked packages, image spec, its part of the plan, strata's
+//! version) are unchanged since the stored one is not rebuilt.
 
+mod cache;
 mod config;
 mod dbpath;
 mod image;
 mod normalize;
+mod pkglayer;
+mod record;
+mod staging;
+mod top;
 
-pub use image::{compose_image, remove_stale_staging, ComposeOptions, Composed, RpmLocator};
+pub use cache::LayerCache;
+pub use image::{compose_image, ComposeOptions, Composed, ComposedLayer, ImageJob, RpmLocator};
+pub use record::{ComposeRecord, Previous, RecordLayer};
+pub use staging::remove_stale_staging;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("image {image}: {message}")]
     Image { image: String, message: String },
+    #[error("{0}")]
+    Layer(String),
     #[error(transparent)]
     Install(#[from] strata_install::Error),
     #[error(transparent)]
@@ -34,3 +47,5 @@ pub enum Error {
 pub const INPUTS_ANNOTATION: &str = "dev.strata.inputs";
 /// Config label holding the digest of the image's locked package list.
 pub const LOCK_LABEL: &str = "dev.strata.lock.digest";
+/// Config label holding the input hash (the same value as [`INPUTS_ANNOTATION`]).
+pub const INPUTS_LABEL: &str = "dev.strata.inputs";

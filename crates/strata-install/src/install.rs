@@ -40,12 +40,41 @@ pub struct Placed {
     pub stamp: (u64, i64, i64),
 }
 
+/// What one payload entry became on disk: enough to write the same entry into a layer
+/// without looking at the root, and to tell whether the root still holds it unchanged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placement {
+    /// Absolute path.
+    pub path: String,
+    /// Index into the package's header file list.
+    pub file: usize,
+    pub kind: PlacedKind,
+    /// Owner, permissions, mtime and capabilities as applied.
+    pub attrs: Attrs,
+    /// `(inode, ctime sec, ctime nsec)` once the whole package was placed (hardlinks made).
+    pub stamp: (u64, i64, i64),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PlacedKind {
+    /// A regular file with its content; `digest` is the header's (hex, `FILEDIGESTALGO`).
+    File { size: u64, digest: String },
+    /// Another name of the file at `target` (same package).
+    Hardlink { target: String },
+    Symlink { target: String },
+    Dir,
+    /// Device node, FIFO or socket: `mode` with its type bits.
+    Special { mode: u32, rdev: u64 },
+}
+
 #[derive(Debug, Default)]
 pub struct InstallReport {
     /// In install order (the rpmdb's order).
     pub packages: Vec<InstalledPackage>,
-    /// Every payload path placed, by absolute path.
+    /// Every payload path placed, by absolute path: the package that placed it last.
     pub placed: BTreeMap<String, Placed>,
+    /// Per package (the caller's index), every entry it placed, in payload order.
+    pub placements: Vec<Vec<Placement>>,
     /// Scriptlet output and warnings, in order: the build log.
     pub log: Vec<String>,
     pub warnings: Vec<String>,
@@ -71,6 +100,7 @@ pub fn install(root: &Path, packages: &[Package], opts: &InstallOptions, runner:
     }
     let order = install_order(packages);
     let mut t = Txn { root, fs: RootFs::open(root)?, runner, ids: None, report: InstallReport::default() };
+    t.report.placements = vec![Vec::new(); packages.len()];
 
     for &i in &order {
         t.scriptlet(&packages[i], &nevras[i], ScriptletKind::PreTrans)?;
@@ -209,7 +239,7 @@ impl Txn<'_> {
         // Hardlink sets: the first written path of each (device, inode), and members that
         // arrived before their content.
         let mut link_head: HashMap<(u32, u32), String> = HashMap::new();
-        let mut link_wait: HashMap<(u32, u32), Vec<usize>> = HashMap::new();
+        let mut link_wait: HashMap<(u32, u32), Vec<(usize, Attrs)>> = HashMap::new();
         let mut payload = pkg.payload()?;
         while let Some((i, entry)) = payload.next_file()? {
             let i = i as usize;
@@ -221,12 +251,18 @@ impl Txn<'_> {
             let attrs = self.attrs(f).map_err(&fail)?;
             let key = (f.device, f.inode);
             let io = |e: std::io::Error| fail(e.to_string());
-            match f.kind {
+            let kind = match f.kind {
                 FileKind::Regular if entry.size == 0 && f.size > 0 => {
                     // A hardlink member whose content comes with another member.
                     match link_head.get(&key) {
-                        Some(head) => self.fs.hardlink(&f.path, head).map_err(io)?,
-                        None => link_wait.entry(key).or_default().push(i),
+                        Some(head) => {
+                            self.fs.hardlink(&f.path, head).map_err(io)?;
+                            Some(PlacedKind::Hardlink { target: head.clone() })
+                        }
+                        None => {
+                            link_wait.entry(key).or_default().push((i, attrs.clone()));
+                            None
+                        }
                     }
                 }
                 FileKind::Regular => {
@@ -235,10 +271,12 @@ impl Txn<'_> {
                         return Err(fail(format!("{}: payload has {written} bytes, header says {}", f.path, f.size)));
                     }
                     link_head.insert(key, f.path.clone());
-                    for w in link_wait.remove(&key).unwrap_or_default() {
+                    self.record(index, i, f, PlacedKind::File { size: f.size, digest: f.digest.clone() }, attrs.clone());
+                    for (w, wattrs) in link_wait.remove(&key).unwrap_or_default() {
                         self.fs.hardlink(&files[w].path, &f.path).map_err(io)?;
-                        self.record(index, &files[w])?;
+                        self.record(index, w, &files[w], PlacedKind::Hardlink { target: f.path.clone() }, wattrs);
                     }
+                    None
                 }
                 FileKind::Symlink => {
                     let mut target = f.link_target.clone();
@@ -246,19 +284,36 @@ impl Txn<'_> {
                         payload.content().read_to_string(&mut target).map_err(io)?;
                     }
                     self.fs.symlink(&f.path, &target, &attrs).map_err(io)?;
+                    Some(PlacedKind::Symlink { target })
                 }
-                FileKind::Directory => self.fs.dir(&f.path, &attrs).map_err(io)?,
-                _ => self.fs.special(&f.path, f.mode, u64::from(f.rdev), &attrs).map_err(io)?,
-            }
-            if !(f.kind == FileKind::Regular && entry.size == 0 && f.size > 0 && !link_head.contains_key(&key)) {
-                self.record(index, f)?;
+                FileKind::Directory => {
+                    self.fs.dir(&f.path, &attrs).map_err(io)?;
+                    Some(PlacedKind::Dir)
+                }
+                _ => {
+                    self.fs.special(&f.path, f.mode, u64::from(f.rdev), &attrs).map_err(io)?;
+                    Some(PlacedKind::Special { mode: f.mode, rdev: u64::from(f.rdev) })
+                }
+            };
+            if let Some(kind) = kind {
+                self.record(index, i, f, kind, attrs);
             }
             if f.path == "/etc/passwd" || f.path == "/etc/group" {
                 self.ids = None;
             }
         }
-        if let Some(w) = link_wait.values().flatten().next() {
+        if let Some((w, _)) = link_wait.values().flatten().next() {
             return Err(fail(format!("{}: hardlink without content in the payload", files[*w].path)));
+        }
+        // Stamps are taken once the package is complete: making a hardlink changes the
+        // ctime of every name of the file.
+        for k in 0..self.report.placements[index].len() {
+            let path = self.report.placements[index][k].path.clone();
+            let stamp = self.fs.stamp(&path)?;
+            self.report.placements[index][k].stamp = stamp;
+            if let Some(p) = self.report.placed.get_mut(&path).filter(|p| p.package == index) {
+                p.stamp = stamp;
+            }
         }
         for (i, f) in files.iter().enumerate() {
             if !seen[i] && !f.flags.is_ghost() && states[i] == FileState::Normal {
@@ -268,10 +323,11 @@ impl Txn<'_> {
         Ok(states)
     }
 
-    fn record(&mut self, index: usize, f: &FileEntry) -> Result<(), Error> {
-        let stamp = self.fs.stamp(&f.path)?;
+    /// Notes a placed entry; its stamp is filled in when the package is complete.
+    fn record(&mut self, index: usize, file: usize, f: &FileEntry, kind: PlacedKind, attrs: Attrs) {
+        let stamp = (0, 0, 0);
         self.report.placed.insert(f.path.clone(), Placed { package: index, mtime: f.mtime, is_dir: f.kind == FileKind::Directory, stamp });
-        Ok(())
+        self.report.placements[index].push(Placement { path: f.path.clone(), file, kind, attrs, stamp });
     }
 
     fn attrs(&mut self, f: &FileEntry) -> Result<Attrs, String> {

@@ -15,7 +15,7 @@ mod scripts;
 mod users;
 
 pub use conflicts::find_conflicts;
-pub use install::{install, InstallOptions, InstallReport, InstalledPackage, Placed};
+pub use install::{install, InstallOptions, InstallReport, InstalledPackage, PlacedKind, Placed, Placement};
 pub use order::install_order;
 pub use scripts::{ScriptInvocation, ScriptOutcome, ScriptRunner};
 

@@ -19,7 +19,7 @@ pub struct RootFs {
 }
 
 /// Ownership, permissions and time to apply to a placed entry.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attrs {
     pub uid: u32,
     pub gid: u32,

@@ -15,6 +15,8 @@ pub enum Difference {
     /// Same name, another EVR, arch, repo or checksum.
     PackageChanged { image: String, name: String, old: String, new: String },
     RepoChanged { repo: String, old: String, new: String },
+    /// The image's layers (which packages go together) would be planned differently.
+    LayersChanged { image: String },
 }
 
 impl fmt::Display for Difference {
@@ -33,6 +35,7 @@ impl fmt::Display for Difference {
             Difference::RepoChanged { repo, old, new } => {
                 write!(f, "repo {repo}: metadata {old} -> {new}")
             }
+            Difference::LayersChanged { image } => write!(f, "image {image}: its layer plan changed"),
         }
     }
 }
@@ -91,6 +94,13 @@ pub fn diff(old: &Lockfile, new: &Lockfile) -> Vec<Difference> {
             out.push(Difference::ImageRemoved { image: image.clone() });
         }
     }
+    if let Some(np) = &new.layers {
+        for image in new.images.keys().filter(|i| old.images.contains_key(*i)) {
+            if old.layers.as_ref().is_none_or(|op| op.image_fingerprint(image) != np.image_fingerprint(image)) {
+                out.push(Difference::LayersChanged { image: image.clone() });
+            }
+        }
+    }
     out
 }
 
@@ -103,6 +113,17 @@ mod tests {
     fn equal_locks_have_no_difference() {
         let l = lock(&[("a", vec![pkg("bash", "5", "base")])]);
         assert!(diff(&l, &l.clone()).is_empty());
+    }
+
+    #[test]
+    fn layer_plan_changes_are_named_per_image() {
+        let mut old = lock(&[("a", vec![pkg("bash", "5", "base")]), ("b", vec![pkg("bash", "5", "base")])]);
+        old.replan(&strata_layers::Settings::default(), None);
+        let mut new = old.clone();
+        new.replan(&strata_layers::Settings { mode: strata_layers::Mode::Single, max_per_image: 100 }, None);
+        let lines: Vec<String> = diff(&old, &new).iter().map(|d| d.to_string()).collect();
+        assert_eq!(lines, ["image a: its layer plan changed", "image b: its layer plan changed"]);
+        assert!(diff(&old, &old.clone()).is_empty());
     }
 
     #[test]

@@ -6,9 +6,11 @@
 //! producing a lock from a spec (loading repos, solving each image).
 
 mod diff;
+mod layers;
 mod resolve;
 
 pub use diff::{diff, Difference};
+pub use layers::{layer_settings, updated, PlanProblem};
 pub use resolve::{resolve_spec, ResolveError, ResolveOptions};
 
 use serde::{Deserialize, Serialize};
@@ -26,6 +28,11 @@ pub struct Lockfile {
     pub version: u32,
     pub images: BTreeMap<String, LockedImage>,
     pub repos: BTreeMap<String, LockedRepo>,
+    /// Which packages go into which layer, for all images together (`strata-layers`).
+    /// Recorded so that the next resolve keeps layers stable; absent in locks written
+    /// before layering existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<strata_layers::Plan>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,7 +103,7 @@ pub enum LockError {
 
 impl Lockfile {
     pub fn new() -> Lockfile {
-        Lockfile { version: LOCK_VERSION, images: BTreeMap::new(), repos: BTreeMap::new() }
+        Lockfile { version: LOCK_VERSION, images: BTreeMap::new(), repos: BTreeMap::new(), layers: None }
     }
 
     pub fn read(path: &Path) -> Result<Lockfile, LockError> {
@@ -127,13 +134,18 @@ impl Lockfile {
         s
     }
 
-    /// Writes atomically: a reader sees the old lock or the new one, never half of one.
+    /// Writes atomically: a reader sees the old lock or the new one, never half of one. A
+    /// lock that already says exactly this is left alone (a no-op run writes nothing).
     pub fn write(&self, path: &Path) -> Result<(), LockError> {
         let err = |source| LockError::Write { path: path.into(), source };
+        let text = self.to_json();
+        if std::fs::read(path).is_ok_and(|old| old == text.as_bytes()) {
+            return Ok(());
+        }
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-        std::fs::write(&tmp, self.to_json()).map_err(err)?;
+        std::fs::write(&tmp, text).map_err(err)?;
         std::fs::rename(&tmp, path).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             err(e)

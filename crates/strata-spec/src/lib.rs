@@ -7,11 +7,13 @@
 //! spec *means* downstream (resolving, composing) lives in other crates.
 
 mod image;
+mod layering;
 mod repo;
 mod repofile;
 mod vars;
 
 pub use image::{Command, ImageSpec, Port, Protocol, ScriptletPolicy};
+pub use layering::{Compression, LayerMode, Layering};
 pub use repo::{Expire, RepoEntry};
 pub use repofile::{read_reposdir, RepoFileError};
 pub use vars::{substitute, Vars};
@@ -29,6 +31,10 @@ pub struct Spec {
     /// as dnf does.
     pub repos: Option<Vec<RepoEntry>>,
     pub images: BTreeMap<String, ImageSpec>,
+    /// How images are split into layers (all images together).
+    pub layers: Layering,
+    /// Layer compression; `None` leaves it to the command line (gzip by default).
+    pub compression: Option<Compression>,
 }
 
 #[derive(Deserialize)]
@@ -37,6 +43,10 @@ struct RawSpec {
     #[serde(default)]
     repos: Option<Vec<RepoEntry>>,
     images: BTreeMap<String, ImageSpec>,
+    #[serde(default)]
+    layers: Layering,
+    #[serde(default)]
+    compression: Option<Compression>,
 }
 
 /// Everything that can be wrong with a spec; each message names the file and the culprit.
@@ -87,7 +97,8 @@ impl Spec {
                 }
             }
         }
-        Ok(Spec { path: path.to_path_buf(), repos: raw.repos, images: raw.images })
+        raw.layers.validate().map_err(|m| invalid(format!("`layers`: {m}")))?;
+        Ok(Spec { path: path.to_path_buf(), repos: raw.repos, images: raw.images, layers: raw.layers, compression: raw.compression })
     }
 
     /// The folder relative base URLs are anchored at.

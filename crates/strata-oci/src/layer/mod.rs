@@ -21,7 +21,7 @@
 
 mod path;
 mod tree;
-pub use tree::MtimePolicy;
+pub use tree::{read_xattr, MtimePolicy};
 #[cfg(test)]
 pub(crate) mod tests;
 

@@ -78,7 +78,9 @@ impl LayerBuilder {
     }
 }
 
-fn read_xattr(path: &Path, name: &str) -> std::io::Result<Option<Vec<u8>>> {
+/// An extended attribute of `path` itself (a final symlink is not followed); `None` when the
+/// file has none or the filesystem has no xattrs.
+pub fn read_xattr(path: &Path, name: &str) -> std::io::Result<Option<Vec<u8>>> {
     let mut buf = vec![0u8; 256];
     match rustix::fs::lgetxattr(path, name, &mut buf) {
         Ok(n) => {

@@ -22,6 +22,7 @@
 //! renews its age.
 
 mod blob;
+mod meta;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -76,6 +77,13 @@ pub struct NewImage {
     pub config: ImageConfiguration,
     pub layers: Vec<Descriptor>,
     pub annotations: BTreeMap<String, String>,
+}
+
+/// An image whose blobs are stored but which no tag names yet.
+#[derive(Debug, Clone)]
+pub struct StagedImage {
+    pub manifest: Descriptor,
+    pub config: Descriptor,
 }
 
 /// What [`Store::gc`] removed.
@@ -260,6 +268,14 @@ impl Store {
     /// every reference in `tags` (replacing the images those tags named). Returns the
     /// manifest descriptor.
     pub fn put_image(&self, image: &NewImage, tags: &[ImageRef]) -> Result<Descriptor> {
+        let staged = self.stage_image(image)?;
+        self.tag_staged(&staged, tags)?;
+        Ok(staged.manifest)
+    }
+
+    /// Stores config and manifest without tagging: the image is complete in the store but
+    /// not listed until [`Store::tag_staged`], so a caller can record things about it first.
+    pub fn stage_image(&self, image: &NewImage) -> Result<StagedImage> {
         for l in &image.layers {
             let path = self.blob_path(l.digest())?;
             let size = fs::metadata(&path).map(|m| m.len()).ok();
@@ -274,11 +290,15 @@ impl Store {
         }
         let config = JsonBlob::new(&image.config, MediaType::ImageConfig)?;
         self.put_blob(&config.bytes[..], Some(config.descriptor.digest()))?;
-        let manifest = build_manifest(config.descriptor, image.layers.clone(), &image.annotations)?;
+        let manifest = build_manifest(config.descriptor.clone(), image.layers.clone(), &image.annotations)?;
         let manifest = JsonBlob::new(&manifest, MediaType::ImageManifest)?;
         self.put_blob(&manifest.bytes[..], Some(manifest.descriptor.digest()))?;
-        self.tag_descriptor(&manifest.descriptor, tags)?;
-        Ok(manifest.descriptor)
+        Ok(StagedImage { manifest: manifest.descriptor, config: config.descriptor })
+    }
+
+    /// Tags an image stored by [`Store::stage_image`].
+    pub fn tag_staged(&self, staged: &StagedImage, tags: &[ImageRef]) -> Result<()> {
+        self.tag_descriptor(&staged.manifest, tags)
     }
 
     /// Points `tag` at the image `source` resolves to (like `docker tag`).
