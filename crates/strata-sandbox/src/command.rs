@@ -6,7 +6,7 @@ use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
-/// Where [`Command::file`] files appear inside the sandbox (in its `/dev` tmpfs).
+/// Where [`Command::file`] files appear inside the sandbox (under its own `/dev`).
 pub const FILES_DIR: &str = "/dev/.strata";
 
 /// The `PATH` a [`Command`] starts with: the one rpm gives scriptlets. The environment is
@@ -16,11 +16,57 @@ pub const DEFAULT_PATH: &str = "/sbin:/bin:/usr/sbin:/usr/bin";
 /// How long a [`Command`] may run unless [`Command::timeout`] says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3600);
 
+/// The resource limits every run starts with, as podman and docker are told to give build
+/// steps on these machines (`--ulimit nofile=1024:1024 --ulimit nproc=4096:4096`), so that
+/// a RUN behaves the same here as under them. [`Command::rlimit`] changes one.
+pub const DEFAULT_RLIMITS: [(Rlimit, u64, u64); 2] =
+    [(Rlimit::Nofile, 1024, 1024), (Rlimit::Nproc, 4096, 4096)];
+
 /// The longest hostname the kernel accepts (`HOST_NAME_MAX`).
 const HOSTNAME_MAX: usize = 64;
 
-/// A program to run in an image root, with its arguments, a clean environment, bytes for
-/// its stdin and files to hand over in [`FILES_DIR`].
+/// Which network the program sees.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Network {
+    /// Its own network namespace with only the loopback, up (127.0.0.1 and ::1 work,
+    /// nothing else is reachable). `/etc/resolv.conf` names no server.
+    #[default]
+    None,
+    /// The host's network namespace (`--network host`), and the host's `/etc/resolv.conf`.
+    Host,
+}
+
+/// Which capabilities a root program keeps (a program of another user has none once it
+/// execs, whatever is chosen here; both only bound what setuid files can regain).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Capabilities {
+    /// Every capability, and every device usable: what rpm gives scriptlets, which may
+    /// `mknod`, `setcap` or change ownership freely inside the root they build.
+    #[default]
+    All,
+    /// Docker's default set for containers and `RUN` (chown, dac_override, fowner, fsetid,
+    /// kill, setgid, setuid, setpcap, net_bind_service, net_raw, sys_chroot, mknod,
+    /// audit_write, setfcap), and only the standard devices, so that a Dockerfile that
+    /// works under docker works here and one that fails there fails here.
+    DockerDefault,
+}
+
+/// A resource limit [`Command::rlimit`] can set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Rlimit {
+    Core,
+    Cpu,
+    Data,
+    Fsize,
+    Memlock,
+    Nofile,
+    Nproc,
+    Stack,
+}
+
+/// A program to run in an image root: its arguments, a clean environment, bytes for its
+/// stdin, files to hand over in [`FILES_DIR`], and the identity, directory, network,
+/// capabilities and limits it runs with.
 #[derive(Clone, Debug)]
 pub struct Command {
     /// `argv[0]` is the program: an absolute path inside the root.
@@ -30,12 +76,19 @@ pub struct Command {
     pub(crate) files: Vec<(String, Vec<u8>, u32)>,
     pub(crate) timeout: Duration,
     pub(crate) hostname: String,
+    pub(crate) cwd: OsString,
+    /// `None`: uid 0, gid 0, no supplementary groups, without reading the root's files.
+    pub(crate) user: Option<String>,
+    pub(crate) network: Network,
+    pub(crate) capabilities: Capabilities,
+    pub(crate) rlimits: Vec<(Rlimit, u64, u64)>,
 }
 
 impl Command {
     /// Runs `program`, an absolute path inside the root (symlinks resolve inside the root),
-    /// with `PATH=`[`DEFAULT_PATH`] as its only environment variable, empty stdin,
-    /// [`DEFAULT_TIMEOUT`] and hostname `localhost`.
+    /// as root in `/`, with `PATH=`[`DEFAULT_PATH`] as its only environment variable (and
+    /// `HOME`, see [`Command::env`]), empty stdin, [`DEFAULT_TIMEOUT`], hostname
+    /// `localhost`, no network, [`Capabilities::All`] and [`DEFAULT_RLIMITS`].
     pub fn new(program: impl Into<OsString>) -> Command {
         Command {
             argv: vec![program.into()],
@@ -44,6 +97,11 @@ impl Command {
             files: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
             hostname: "localhost".into(),
+            cwd: "/".into(),
+            user: None,
+            network: Network::None,
+            capabilities: Capabilities::All,
+            rlimits: DEFAULT_RLIMITS.to_vec(),
         }
     }
 
@@ -61,7 +119,9 @@ impl Command {
         self
     }
 
-    /// Sets a variable, replacing an earlier value of the same name.
+    /// Sets a variable, replacing an earlier value of the same name. The program gets
+    /// exactly these, sorted by name, plus `HOME` when they have none (or an empty one):
+    /// the user's home from the root's `/etc/passwd`, else `/`, as runc and docker do.
     pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Command {
         let key = key.into();
         self.env.retain(|(k, _)| *k != key);
@@ -89,16 +149,51 @@ impl Command {
         self
     }
 
-    /// After this long the program and every process it started are killed, and
-    /// [`crate::run`] fails with [`Error::Timeout`].
+    /// After this long the program and every process it started are killed, and the run
+    /// fails with [`Error::Timeout`].
     pub fn timeout(mut self, timeout: Duration) -> Command {
         self.timeout = timeout;
         self
     }
 
-    /// The hostname the program sees (its own UTS namespace); `localhost` by default.
+    /// The hostname the program sees (its own UTS namespace, `/etc/hostname` and the
+    /// 127.0.0.1 line of `/etc/hosts`); `localhost` by default.
     pub fn hostname(mut self, name: impl Into<String>) -> Command {
         self.hostname = name.into();
+        self
+    }
+
+    /// The working directory, an absolute path inside the root that must exist there
+    /// (a Dockerfile's `WORKDIR` creates it before). It is entered as the program's user.
+    pub fn cwd(mut self, dir: impl Into<OsString>) -> Command {
+        self.cwd = dir.into();
+        self
+    }
+
+    /// Runs the program as a Dockerfile's `USER` says: `name`, `uid`, `name:group`,
+    /// `uid:gid` (or mixed), looked up in the root's own `/etc/passwd` and `/etc/group`.
+    /// A named user also gets the groups that list it, unless a group is given; ids that
+    /// are in no file are allowed, names that are not there are an error. `""` is docker's
+    /// default: uid 0 with the groups `/etc/group` gives root. See [`crate::resolve_user`].
+    pub fn user(mut self, spec: impl Into<String>) -> Command {
+        self.user = Some(spec.into());
+        self
+    }
+
+    pub fn network(mut self, network: Network) -> Command {
+        self.network = network;
+        self
+    }
+
+    pub fn capabilities(mut self, capabilities: Capabilities) -> Command {
+        self.capabilities = capabilities;
+        self
+    }
+
+    /// Sets one resource limit (soft, hard), replacing the default or an earlier value.
+    pub fn rlimit(mut self, which: Rlimit, soft: u64, hard: u64) -> Command {
+        self.rlimits.retain(|(r, _, _)| *r != which);
+        self.rlimits.push((which, soft, hard));
         self
     }
 
@@ -120,7 +215,7 @@ impl Command {
             .is_some_and(|name| self.files.iter().any(|(n, _, _)| n.as_bytes() == name))
     }
 
-    /// Rejects what could only fail later, less clearly, in the child.
+    /// Rejects what could only fail later, less clearly, in the sandbox.
     pub(crate) fn validate(&self) -> Result<(), Error> {
         let bad = |why: String| Err(Error::InvalidCommand(why));
         let program = self.program().as_bytes();
@@ -141,6 +236,16 @@ impl Command {
                     OsStr::from_bytes(k)
                 ));
             }
+            // The OCI config carries the environment as JSON strings.
+            if std::str::from_utf8(k).is_err() || v.to_str().is_none() {
+                return bad(format!(
+                    "environment variable {:?}={v:?} is not UTF-8",
+                    OsStr::from_bytes(k)
+                ));
+            }
+        }
+        if let Some(a) = self.argv.iter().find(|a| a.to_str().is_none()) {
+            return bad(format!("argument {a:?} is not UTF-8"));
         }
         for (i, (name, _, mode)) in self.files.iter().enumerate() {
             if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
@@ -156,9 +261,29 @@ impl Command {
             }
         }
         let h = &self.hostname;
-        if h.is_empty() || h.len() > HOSTNAME_MAX || h.contains('\0') {
+        // Also what /etc/hosts and /etc/hostname can carry on one line.
+        if h.is_empty() || h.len() > HOSTNAME_MAX || h.contains(['\0', '\n', ' ', '\t']) {
             return bad(format!(
-                "hostname {h:?} must be 1 to {HOSTNAME_MAX} bytes without NUL"
+                "hostname {h:?} must be 1 to {HOSTNAME_MAX} bytes without NUL or white space"
+            ));
+        }
+        let cwd = self.cwd.as_bytes();
+        if !cwd.starts_with(b"/") || cwd.contains(&0) || self.cwd.to_str().is_none() {
+            return bad(format!(
+                "working directory {:?} must be an absolute UTF-8 path inside the root",
+                self.cwd
+            ));
+        }
+        if let Some(u) = &self.user {
+            if u.contains('\0') || u.matches(':').count() > 1 {
+                return bad(format!(
+                    "user {u:?} is not USER's form (name, uid, name:group or uid:gid)"
+                ));
+            }
+        }
+        if let Some((r, soft, hard)) = self.rlimits.iter().find(|(_, s, h)| s > h) {
+            return bad(format!(
+                "rlimit {r:?}: soft limit {soft} is above the hard limit {hard}"
             ));
         }
         Ok(())
@@ -175,6 +300,26 @@ pub struct ExitStatus {
 impl ExitStatus {
     pub fn success(&self) -> bool {
         self.code == Some(0)
+    }
+
+    /// From a raw `waitpid` status.
+    pub(crate) fn from_wait_status(raw: i32) -> ExitStatus {
+        if libc::WIFEXITED(raw) {
+            ExitStatus {
+                code: Some(libc::WEXITSTATUS(raw)),
+                signal: None,
+            }
+        } else if libc::WIFSIGNALED(raw) {
+            ExitStatus {
+                code: None,
+                signal: Some(libc::WTERMSIG(raw)),
+            }
+        } else {
+            ExitStatus {
+                code: None,
+                signal: None,
+            }
+        }
     }
 }
 

@@ -1,3 +1,4 @@
+use crate::ExitStatus;
 use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -6,7 +7,7 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The program does not exist in the root (resolved the way the chroot will see it).
+    /// The program does not exist in the root (resolved the way the sandbox will see it).
     #[error("{program}: not found in image root {}", root.display())]
     NotFound { program: String, root: PathBuf },
 
@@ -14,9 +15,18 @@ pub enum Error {
     #[error("invalid sandbox command: {0}")]
     InvalidCommand(String),
 
-    /// The root cannot host a sandbox (missing, or `/proc` or `/dev` is not a directory).
+    /// The root cannot host the run (missing, a mountpoint is of the wrong kind, the
+    /// working directory is not there, ...).
     #[error("image root {}: {problem}", root.display())]
     BadRoot { root: PathBuf, problem: String },
+
+    /// The `USER` cannot be resolved in the root's `/etc/passwd` and `/etc/group`.
+    #[error("user {user:?} in image root {}: {problem}", root.display())]
+    User {
+        user: String,
+        root: PathBuf,
+        problem: String,
+    },
 
     /// Entering the sandbox failed at `step` (namespaces, mounts, chroot, ...).
     #[error("{step}: {source}{hint}", hint = needs_root_hint(source))]
@@ -28,6 +38,22 @@ pub enum Error {
         program: String,
         root: PathBuf,
         source: io::Error,
+    },
+
+    /// The OCI runtime binary is not there.
+    #[error("OCI runtime {}: {source} (is it installed? apt-get install runc)", runtime.display())]
+    RuntimeNotFound { runtime: PathBuf, source: io::Error },
+
+    /// The OCI runtime is installed but a probe run with it failed on this machine.
+    #[error("OCI runtime {} does not work on this machine: {reason}", runtime.display())]
+    RuntimeUnusable { runtime: PathBuf, reason: String },
+
+    /// The OCI runtime failed before the program started; `message` is what it said.
+    #[error("{runtime} could not start the program ({status}): {message}")]
+    Runtime {
+        runtime: String,
+        status: ExitStatus,
+        message: String,
     },
 
     /// The program ran out of time; it and everything it started were killed.

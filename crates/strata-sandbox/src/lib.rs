@@ -1,27 +1,53 @@
-//! `strata-sandbox` owns running a program inside an assembled image root, isolated the way
-//! an RPM scriptlet or a build step must be: new mount, pid, ipc, uts and net namespaces,
-//! chrooted into the root, with a fresh minimal `/proc`, a small tmpfs `/dev` (null, zero,
-//! full, random, urandom, tty and the usual `/proc/self/fd` links) and no network (the new
-//! network namespace has only its loopback, left down).
+//! `strata-sandbox` owns running a program isolated inside an image root, the way an RPM
+//! scriptlet or a Dockerfile `RUN` must run: from one description (a [`Command`]: program,
+//! environment, stdin, user, working directory, network, capabilities, limits, hostname,
+//! timeout, handed-over files), realized by either of two executors behind one API
+//! ([`Sandbox`]):
+//!
+//! - an OCI runtime (runc or crun): the description becomes a bundle whose `config.json`
+//!   has the image root itself as its rootfs, run with a container state directory of
+//!   strata's own;
+//! - strata's own namespace code ([`Backend::Builtin`]), which unshares, mounts and chroots
+//!   itself.
+//!
+//! Either way the program runs in new mount, pid, ipc and uts namespaces and, unless
+//! [`Network::Host`], a new network namespace with only its loopback (up); with `/proc`,
+//! a tmpfs `/dev` (null, zero, full, random, urandom, tty, pts, shm, mqueue, the
+//! `/proc/self/fd` links), a read-only `/sys`, runc's masked and read-only paths; with a
+//! generated `/etc/hosts`, `/etc/resolv.conf` and `/etc/hostname` mounted over the root's
+//! (which stay untouched); as the user a Dockerfile's `USER` names, resolved in the root's
+//! own `/etc/passwd` and `/etc/group` ([`resolve_user`]); with docker's default
+//! capabilities or all of them; with the limits podman and docker are given here
+//! ([`DEFAULT_RLIMITS`]).
 //!
 //! The program is pid 1 of its pid namespace, so every process it leaves behind dies when it
-//! exits, and a timeout kills them all. Small files (a scriptlet's body) are handed over in
-//! the sandbox's own `/dev` tmpfs at [`FILES_DIR`], never on the root's filesystem.
+//! exits, and a timeout kills them all. Small files (a scriptlet's body) are handed over at
+//! [`FILES_DIR`], never on the root's filesystem.
 //!
 //! The root is left exactly as the program left it, because the caller diffs it afterwards:
-//! the sandbox's mounts vanish with its mount namespace (after `/` was made recursively
-//! private, so nothing propagates to the host), and a `/proc` or `/dev` directory it had to
-//! create as a mountpoint is removed again, with the root directory's times restored.
+//! the sandbox's mounts vanish with its mount namespace (nothing propagates to the host),
+//! and a mountpoint it had to create (`/proc`, `/dev`, `/sys`, `/etc/hosts`, ... and `/etc`
+//! itself in an empty root) is removed again, with its directory's times restored. The
+//! runtime's container state, cgroups and bundle are removed after every run, success,
+//! failure or timeout; a killed strata's leftovers are removed by the next [`Sandbox`].
 //!
-//! It needs root (CAP_SYS_ADMIN; no user namespace is used). [`check_available`] proves the
-//! machine allows it and otherwise names the step that failed.
+//! It needs root (no user namespace is used, so ids in the root are the host's ids).
+//! [`Sandbox::new`] proves that the chosen executor works here and otherwise says why: a
+//! runtime by a real run of a tiny program, since one can be installed and still fail
+//! (crun on hybrid cgroups). [`run`] and [`check_available`] use the namespace executor.
+//!
+//! The executors differ where the kernel, not the description, decides: a program that is
+//! found but cannot be executed (its `#!` interpreter is missing) is [`Error::Exec`] for the
+//! namespace code and, with a runtime, an [`Output`] with exit code 1 and the runtime's
+//! message on stderr, as docker shows it.
 //!
 //! ```no_run
-//! use strata_sandbox::{run, Command};
+//! use strata_sandbox::{Backend, Command, Sandbox};
+//! let sandbox = Sandbox::new(Backend::Auto)?;
 //! let cmd = Command::new("/bin/sh")
 //!     .arg("/dev/.strata/script")
 //!     .file("script", b"echo installed > /etc/motd\n".to_vec(), 0o755);
-//! let out = run(std::path::Path::new("/var/tmp/image-root"), &cmd)?;
+//! let out = sandbox.run(std::path::Path::new("/var/tmp/image-root"), &cmd)?;
 //! assert!(out.status.success());
 //! # Ok::<(), strata_sandbox::Error>(())
 //! ```
@@ -30,15 +56,29 @@
 //! in the same root at the same time are not supported (they would share the mountpoints the
 //! sandbox creates and removes).
 
-mod child;
+mod builtin;
+mod caps;
+mod collect;
 mod command;
 mod error;
+mod forked;
+mod oci;
+mod report;
 mod root;
-mod run;
+mod rundir;
+mod runtime;
+mod sandbox;
+mod spec;
+mod user;
 
-pub use command::{Command, ExitStatus, Output, DEFAULT_PATH, DEFAULT_TIMEOUT, FILES_DIR};
+pub use command::{
+    Capabilities, Command, ExitStatus, Network, Output, Rlimit, DEFAULT_PATH, DEFAULT_RLIMITS,
+    DEFAULT_TIMEOUT, FILES_DIR,
+};
 pub use error::Error;
-pub use run::{check_available, run};
+pub use rundir::DEFAULT_STATE_DIR;
+pub use sandbox::{check_available, run, Backend, Executor, Sandbox, AUTO_RUNTIMES};
+pub use user::{resolve_user, ResolvedUser};
 
 #[cfg(test)]
 mod tests;

@@ -1,22 +1,29 @@
-//! Real sandbox runs in tiny roots made of a statically linked busybox.
+//! Real sandbox runs in tiny roots made of a statically linked busybox, through both
+//! executors: strata's own namespace code and runc.
 //!
 //! They need root and a static busybox (`apt-get install busybox-static`). Without them a
 //! test prints a note and passes, except in CI (`CI` set), where it fails saying why.
+//! Without runc (`apt-get install runc`) every test that runs programs fails.
 
 mod basics;
+mod config;
+mod etc_files;
+mod filesystems;
+mod identity;
 mod isolation;
+mod runtimes;
 mod traces;
 
-use crate::{run, Command, Output};
+use crate::{Backend, Command, Error, Output, Sandbox};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Applets linked in every test root; `sh` is an absolute link, the way the chroot sees it.
 const APPLETS: &[&str] = &[
     "cat", "chown", "echo", "env", "grep", "head", "hostname", "id", "ip", "kill", "ln", "ls",
-    "mkdir", "mount", "nc", "ps", "readlink", "rm", "sleep", "stat", "touch", "true", "umount",
-    "wc",
+    "mkdir", "mount", "nc", "ps", "pwd", "readlink", "rm", "sleep", "stat", "touch", "true",
+    "umount", "wc",
 ];
 
 /// The host's static busybox, or why the sandbox tests cannot run here.
@@ -98,9 +105,65 @@ pub(crate) fn test_root() -> Option<tempfile::TempDir> {
     Some(dir)
 }
 
+/// Tests that look at machine-wide state (cgroups, every run directory) hold this for
+/// writing; every other run holds it for reading, through [`backends`].
+static MACHINE: RwLock<()> = RwLock::new(());
+
+pub(crate) fn exclusive() -> RwLockWriteGuard<'static, ()> {
+    MACHINE.write().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) fn shared() -> RwLockReadGuard<'static, ()> {
+    MACHINE.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A sandbox with `backend` and its state in `state`; fails the test, naming the package
+/// to install, when runc is not there.
+pub(crate) fn sandbox(name: &str, state: &Path) -> Sandbox {
+    let backend = match name {
+        "builtin" => Backend::Builtin,
+        "runc" => Backend::Runtime("runc".into()),
+        other => panic!("no backend {other}"),
+    };
+    match Sandbox::with_state_dir(backend, state) {
+        Ok(s) => s,
+        Err(e @ Error::RuntimeNotFound { .. }) => {
+            panic!("the sandbox tests run every program through runc too: {e}")
+        }
+        Err(e) => panic!("{name} cannot run sandboxes here: {e}"),
+    }
+}
+
+pub(crate) const BACKENDS: [&str; 2] = ["builtin", "runc"];
+
+/// Both executors with the default state directory, made once; runs through them hold
+/// [`MACHINE`] for reading as long as this lives (a `for` loop over it: the loop).
+pub(crate) struct Backends {
+    _guard: RwLockReadGuard<'static, ()>,
+    all: &'static [(&'static str, Sandbox)],
+}
+
+impl Backends {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&'static str, &'static Sandbox)> {
+        self.all.iter().map(|(n, s)| (*n, s))
+    }
+}
+
+pub(crate) fn backends() -> Backends {
+    static ALL: OnceLock<Vec<(&'static str, Sandbox)>> = OnceLock::new();
+    let all = ALL.get_or_init(|| {
+        let state = Path::new(crate::DEFAULT_STATE_DIR);
+        BACKENDS.iter().map(|b| (*b, sandbox(b, state))).collect()
+    });
+    Backends {
+        _guard: shared(),
+        all,
+    }
+}
+
 /// `sh -c SCRIPT` in `root`; panics if it cannot run.
-pub(crate) fn sh(root: &Path, script: &str) -> Output {
-    run(root, &Command::new("/bin/sh").args(["-c", script]))
+pub(crate) fn sh(sb: &Sandbox, root: &Path, script: &str) -> Output {
+    sb.run(root, &Command::new("/bin/sh").args(["-c", script]))
         .unwrap_or_else(|e| panic!("{script}: {e}"))
 }
 
@@ -165,4 +228,29 @@ pub(crate) fn host_mounts_under(path: &Path) -> Vec<String> {
         .filter(|l| l.contains(needle))
         .map(str::to_owned)
         .collect()
+}
+
+/// What runs of this process left in `state` and in the cgroup hierarchies: run
+/// directories, runtime container state, cgroups named after its containers.
+pub(crate) fn leftovers(state: &Path) -> Vec<String> {
+    let entries = |dir: PathBuf| -> Vec<String> {
+        std::fs::read_dir(&dir)
+            .map(|d| d.map(|e| e.unwrap().path().display().to_string()).collect())
+            .unwrap_or_default()
+    };
+    let mut left = entries(state.join("runs"));
+    left.extend(entries(state.join("runtimes/runc")));
+    let ours = format!("strata-{}-", std::process::id());
+    let mut stack = vec![PathBuf::from("/sys/fs/cgroup")];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&ours) {
+                left.push(e.path().display().to_string());
+            } else if e.file_type().is_ok_and(|t| t.is_dir()) && dir.components().count() < 8 {
+                stack.push(e.path());
+            }
+        }
+    }
+    left
 }

@@ -1,0 +1,108 @@
+//! Feeding stdin, draining stdout and stderr, and waiting with a deadline: the same for
+//! both executors, whose spawned child is a helper that lives as long as the program.
+
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::process::{Pid, PidfdFlags};
+use std::io::{self, Read, Write};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+pub(crate) struct Collected {
+    /// `None`: the deadline passed, and `on_timeout` ended the helper.
+    pub(crate) status: Option<std::process::ExitStatus>,
+    pub(crate) stdout: Vec<u8>,
+    pub(crate) stderr: Vec<u8>,
+}
+
+/// Feeds stdin and drains stdout and stderr in threads, so that no pipe can fill up and
+/// stall the program, while this thread waits for the helper with the timeout. Once it is
+/// past, `on_timeout` must make the helper and the program end; this then reaps the
+/// helper. `after_exit` runs once the helper is reaped, whatever happened, before the
+/// pipes are drained to their end: what it ends can then no longer hold them open.
+/// Returns when the pipes are closed, i.e. when no process of the run holds them.
+pub(crate) fn collect(
+    mut child: Child,
+    stdin: &[u8],
+    timeout: Duration,
+    on_timeout: &mut dyn FnMut(&mut Child),
+    after_exit: &mut dyn FnMut(),
+) -> io::Result<Collected> {
+    let pipe_in = child.stdin.take();
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    std::thread::scope(|s| {
+        let writer = pipe_in.map(|mut pipe| {
+            s.spawn(move || {
+                // A program that stops reading closes the pipe: not an error.
+                let _ = pipe.write_all(stdin);
+            })
+        });
+        let out = s.spawn(move || drain(&mut stdout));
+        let err = s.spawn(move || drain(&mut stderr));
+        let status = match wait_timeout(&mut child, timeout) {
+            Ok(Some(status)) => Ok(Some(status)),
+            Ok(None) => {
+                on_timeout(&mut child);
+                child.wait().map(|_| None)
+            }
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(e)
+            }
+        };
+        after_exit();
+        if let Some(w) = writer {
+            let _ = w.join();
+        }
+        let stdout = out.join().expect("stdout reader");
+        let stderr = err.join().expect("stderr reader");
+        Ok(Collected {
+            status: status?,
+            stdout: stdout?,
+            stderr: stderr?,
+        })
+    })
+}
+
+fn drain(pipe: &mut impl Read) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    pipe.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// `None` once `timeout` has passed without the child ending.
+pub(crate) fn wait_timeout(
+    child: &mut Child,
+    timeout: Duration,
+) -> io::Result<Option<std::process::ExitStatus>> {
+    let deadline = Instant::now().checked_add(timeout);
+    // A pidfd becomes readable when the process ends: no need to look every few ms.
+    let pidfd = rustix::process::pidfd_open(Pid::from_child(child), PidfdFlags::empty()).ok();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        let left = deadline.map_or(Duration::MAX, |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        if left.is_zero() {
+            return Ok(None);
+        }
+        match &pidfd {
+            Some(fd) => {
+                let slice = left.min(Duration::from_secs(3600));
+                let ts = Timespec {
+                    tv_sec: slice.as_secs() as _,
+                    tv_nsec: slice.subsec_nanos() as _,
+                };
+                match rustix::event::poll(&mut [PollFd::new(fd, PollFlags::IN)], Some(&ts)) {
+                    Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            // Kernels before 5.3 have no pidfd.
+            None => std::thread::sleep(left.min(Duration::from_millis(20))),
+        }
+    }
+}
