@@ -1,0 +1,293 @@
+//! One `.dockerignore` pattern, matched the way moby's patternmatcher does.
+//!
+//! moby classifies a pattern before matching: no wildcard at all is an exact comparison,
+//! `prefix**` a prefix test, `**suffix` (nothing special after) a suffix test, anything else a
+//! regular expression where `*` is `[^/]*`, `?` is `[^/]`, `**/` is `(.*/)?` and a final `**`
+//! is `.*`. The three fast paths are kept because they are not quite the regular expression
+//! (`**foo` matches `xfoo` as a suffix, but not as `(.*/)?foo`). Character classes follow Go's
+//! `filepath.Match`, whose syntax moby checks every pattern against.
+
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tok {
+    Lit(char),
+    /// `*`: any run without `/`.
+    Star,
+    /// `?`: one character but `/`.
+    One,
+    /// `**` followed by more pattern: nothing, or anything ending in `/`.
+    Dirs,
+    /// `**` at the end: anything.
+    Rest,
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kind {
+    Exact(String),
+    Prefix(String),
+    Suffix(String),
+    Glob(Vec<Tok>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Glob {
+    kind: Kind,
+    /// The characters every match starts with (up to the first wildcard or escape).
+    literal_prefix: String,
+}
+
+impl Glob {
+    /// Compiles a cleaned pattern; malformed character classes and a trailing `\` are errors,
+    /// as `filepath.Match` reports them.
+    pub(crate) fn new(pattern: &str) -> Result<Self, String> {
+        #[derive(PartialEq)]
+        enum Mt {
+            Exact,
+            Prefix,
+            Suffix,
+            Regex,
+        }
+        let chars: Vec<char> = pattern.chars().collect();
+        let mut toks = Vec::new();
+        // moby's match type, updated token by token exactly as its compile loop does.
+        let mut mt = Mt::Exact;
+        let mut i = 0;
+        while i < chars.len() {
+            let first = toks.is_empty();
+            let c = chars[i];
+            i += 1;
+            match c {
+                '*' if chars.get(i) == Some(&'*') => {
+                    i += 1;
+                    if chars.get(i) == Some(&'/') {
+                        i += 1;
+                    }
+                    if i == chars.len() {
+                        toks.push(Tok::Rest);
+                        mt = if mt == Mt::Exact {
+                            Mt::Prefix
+                        } else {
+                            Mt::Regex
+                        };
+                    } else {
+                        toks.push(Tok::Dirs);
+                        mt = Mt::Regex;
+                    }
+                    if first {
+                        mt = Mt::Suffix;
+                    }
+                }
+                '*' => {
+                    toks.push(Tok::Star);
+                    mt = Mt::Regex;
+                }
+                '?' => {
+                    toks.push(Tok::One);
+                    mt = Mt::Regex;
+                }
+                '\\' => match chars.get(i) {
+                    Some(&e) => {
+                        toks.push(Tok::Lit(e));
+                        i += 1;
+                        mt = Mt::Regex;
+                    }
+                    None => return Err("trailing \\ in pattern".into()),
+                },
+                '[' => {
+                    let (tok, next) = class(&chars, i)?;
+                    toks.push(tok);
+                    i = next;
+                    mt = Mt::Regex;
+                }
+                ']' => {
+                    toks.push(Tok::Lit(']'));
+                    mt = Mt::Regex;
+                }
+                c => toks.push(Tok::Lit(c)),
+            }
+        }
+        let literal_prefix: String = pattern
+            .chars()
+            .take_while(|c| !matches!(c, '*' | '?' | '[' | '\\'))
+            .collect();
+        let kind = match mt {
+            Mt::Exact => Kind::Exact(pattern.to_string()),
+            Mt::Prefix => Kind::Prefix(pattern.strip_suffix("**").unwrap_or(pattern).to_string()),
+            Mt::Suffix => Kind::Suffix(pattern.strip_prefix("**").unwrap_or(pattern).to_string()),
+            Mt::Regex => Kind::Glob(toks),
+        };
+        Ok(Self {
+            kind,
+            literal_prefix,
+        })
+    }
+
+    pub(crate) fn matches(&self, path: &str) -> bool {
+        match &self.kind {
+            Kind::Exact(p) => path == p,
+            Kind::Prefix(p) => path.starts_with(p.as_str()),
+            Kind::Suffix(s) => path.ends_with(s.as_str()) || s.strip_prefix('/') == Some(path),
+            Kind::Glob(toks) => {
+                let text: Vec<char> = path.chars().collect();
+                Matcher {
+                    toks,
+                    text: &text,
+                    memo: HashMap::new(),
+                }
+                .at(0, 0)
+            }
+        }
+    }
+
+    /// Whether some path below `dir/` could match: sound (never says no wrongly) because a
+    /// match must start with the pattern's literal prefix.
+    pub(crate) fn may_match_below(&self, dir: &str) -> bool {
+        let dir = format!("{dir}/");
+        self.literal_prefix.starts_with(&dir) || dir.starts_with(&self.literal_prefix)
+    }
+}
+
+/// A `[...]` class starting after the `[` at `i`; returns it and the index after `]`.
+fn class(chars: &[char], mut i: usize) -> Result<(Tok, usize), String> {
+    let bad = || "malformed character class in pattern".to_string();
+    let negated = chars.get(i) == Some(&'^');
+    if negated {
+        i += 1;
+    }
+    let mut ranges = Vec::new();
+    loop {
+        match chars.get(i) {
+            None => return Err(bad()),
+            Some(']') if !ranges.is_empty() => return Ok((Tok::Class { negated, ranges }, i + 1)),
+            _ => {}
+        }
+        let (lo, next) = class_char(chars, i).ok_or_else(bad)?;
+        i = next;
+        let mut hi = lo;
+        if chars.get(i) == Some(&'-') {
+            let (h, next) = class_char(chars, i + 1).ok_or_else(bad)?;
+            hi = h;
+            i = next;
+        }
+        ranges.push((lo, hi));
+    }
+}
+
+/// Go's `getEsc`: one class character, `\` escaping; a bare `-` or `]` is malformed.
+fn class_char(chars: &[char], i: usize) -> Option<(char, usize)> {
+    match chars.get(i)? {
+        '-' | ']' => None,
+        '\\' => chars.get(i + 1).map(|&c| (c, i + 2)),
+        &c => Some((c, i + 1)),
+    }
+}
+
+struct Matcher<'a> {
+    toks: &'a [Tok],
+    text: &'a [char],
+    memo: HashMap<(usize, usize), bool>,
+}
+
+impl Matcher<'_> {
+    fn at(&mut self, ti: usize, pos: usize) -> bool {
+        let Some(tok) = self.toks.get(ti) else {
+            return pos == self.text.len();
+        };
+        if let Some(&r) = self.memo.get(&(ti, pos)) {
+            return r;
+        }
+        let here = self.text.get(pos).copied();
+        let r = match tok {
+            Tok::Lit(c) => here == Some(*c) && self.at(ti + 1, pos + 1),
+            Tok::One => matches!(here, Some(c) if c != '/') && self.at(ti + 1, pos + 1),
+            Tok::Class { negated, ranges } => {
+                matches!(here, Some(c) if ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *negated)
+                    && self.at(ti + 1, pos + 1)
+            }
+            Tok::Star => {
+                let run = self.text[pos..].iter().take_while(|&&c| c != '/').count();
+                (0..=run).any(|k| self.at(ti + 1, pos + k))
+            }
+            Tok::Rest => true,
+            Tok::Dirs => {
+                self.at(ti + 1, pos)
+                    || (pos..self.text.len())
+                        .filter(|&j| self.text[j] == '/')
+                        .any(|j| self.at(ti + 1, j + 1))
+            }
+        };
+        self.memo.insert((ti, pos), r);
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(p: &str, path: &str) -> bool {
+        Glob::new(p).unwrap().matches(path)
+    }
+
+    #[test]
+    fn fast_paths_like_moby() {
+        assert!(m("foo", "foo"));
+        assert!(!m("foo", "foo/bar"));
+        assert!(m("foo/**", "foo/bar/baz"));
+        assert!(!m("foo/**", "foo"));
+        assert!(m("**/foo", "foo"));
+        assert!(m("**/foo", "a/b/foo"));
+        assert!(!m("**/foo", "a/xfoo"));
+        // The suffix fast path is a plain suffix test.
+        assert!(m("**foo", "a/xfoo"));
+        assert!(m("**", "anything/at/all"));
+        assert!(m("a.b", "a.b"));
+        // An escape after a leading `**` leaves the fast path, as in moby.
+        assert!(m("**/\\*", "a/*"));
+        assert!(!m("**/\\*", "a/x*"));
+        assert!(!m("a.b", "axb"));
+    }
+
+    #[test]
+    fn wildcards_stop_at_slashes() {
+        assert!(m("*.go", "main.go"));
+        assert!(!m("*.go", "cmd/main.go"));
+        assert!(m("**/*.go", "cmd/sub/main.go"));
+        assert!(m("**/*.go", "main.go"));
+        assert!(m("a/**/b", "a/b"));
+        assert!(m("a/**/b", "a/x/y/b"));
+        assert!(!m("a/**/b", "a/xb"));
+        assert!(m("a/?", "a/x"));
+        assert!(!m("a?b", "a/b"));
+        assert!(m("dir/*/**", "dir/x/y/z"));
+    }
+
+    #[test]
+    fn classes_and_escapes() {
+        assert!(m("[a-c]x", "bx"));
+        assert!(!m("[a-c]x", "dx"));
+        assert!(m("[^a-c]x", "dx"));
+        assert!(!m("[^a-c]x", "ax"));
+        assert!(m("[\\]]", "]"));
+        assert!(m("\\*", "*"));
+        assert!(!m("\\*", "x"));
+        for bad in ["[", "[a", "[]", "[a-]", "[-a]", "x\\"] {
+            assert!(Glob::new(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn below_checks_are_conservative() {
+        let g = Glob::new("keep/this/*.txt").unwrap();
+        assert!(g.may_match_below("keep"));
+        assert!(g.may_match_below("keep/this"));
+        assert!(!g.may_match_below("other"));
+        assert!(Glob::new("**/x").unwrap().may_match_below("any"));
+        assert!(Glob::new("ke*").unwrap().may_match_below("keep"));
+    }
+}
