@@ -296,6 +296,22 @@ impl Store {
         Ok(StagedImage { manifest: manifest.descriptor, config: config.descriptor })
     }
 
+    /// Like [`Store::stage_image`] for a config given as JSON, so fields the typed config
+    /// does not know (Docker's `Healthcheck`, `OnBuild`, `Shell`) are kept.
+    pub fn stage_image_json(&self, config: &Value, layers: Vec<Descriptor>, annotations: &BTreeMap<String, String>) -> Result<StagedImage> {
+        for l in &layers {
+            if !self.has_blob(l.digest()) {
+                return Err(Error::InvalidImage(format!("layer {} is not in the store", l.digest())));
+            }
+        }
+        let config = JsonBlob::new(config, MediaType::ImageConfig)?;
+        self.put_blob(&config.bytes[..], Some(config.descriptor.digest()))?;
+        let manifest = build_manifest(config.descriptor.clone(), layers, annotations)?;
+        let manifest = JsonBlob::new(&manifest, MediaType::ImageManifest)?;
+        self.put_blob(&manifest.bytes[..], Some(manifest.descriptor.digest()))?;
+        Ok(StagedImage { manifest: manifest.descriptor, config: config.descriptor })
+    }
+
     /// Tags an image stored by [`Store::stage_image`].
     pub fn tag_staged(&self, staged: &StagedImage, tags: &[ImageRef]) -> Result<()> {
         self.tag_descriptor(&staged.manifest, tags)
@@ -392,6 +408,18 @@ impl Store {
             return Err(Error::ImageNotFound(reference.to_string()));
         };
         desc.set_annotations(None);
+        self.load(desc, tag, reference)
+    }
+
+    /// Loads the image whose manifest blob has `digest`, listed in the index or not (a
+    /// pulled base image kept only by digest, a stage of a build).
+    pub fn load_manifest(&self, digest: &Digest) -> Result<ResolvedImage> {
+        let path = self.blob_path(digest)?;
+        let size = fs::metadata(&path).map_err(|_| Error::ImageNotFound(digest.to_string()))?.len();
+        self.load(Descriptor::new(MediaType::ImageManifest, size, digest.clone()), None, digest.as_ref())
+    }
+
+    fn load(&self, desc: Descriptor, tag: Option<ImageRef>, reference: &str) -> Result<ResolvedImage> {
         let manifest_bytes = self.read_blob(desc.digest())?;
         let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes)
             .map_err(|e| Error::json(format!("manifest {}", desc.digest()), e))?;
