@@ -313,7 +313,7 @@ pub fn short(digest: &str) -> &str {
     &hex[..hex.len().min(12)]
 }
 
-fn source_date_epoch() -> anyhow::Result<Option<u64>> {
+pub fn source_date_epoch() -> anyhow::Result<Option<u64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) if !v.trim().is_empty() => Ok(Some(v.trim().parse().with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds"))?)),
         _ => Ok(None),

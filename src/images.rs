@@ -57,7 +57,8 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
         "manifest": img.manifest_descriptor.digest().to_string(),
         "image_id": image_id(&img).to_string(),
         "annotations": img.manifest.annotations(),
-        "config": img.config,
+        // As stored: Docker's fields the OCI types leave out (Healthcheck, OnBuild) too.
+        "config": serde_json::from_slice::<serde_json::Value>(&img.config_bytes)?,
         "layers": img.manifest.layers(),
         "packages": packages,
     });

@@ -1,9 +1,11 @@
 //! `strata`: the command line. It parses arguments, calls the libraries and prints; the
 //! work itself lives in the crates under `crates/`.
 
+mod build;
 mod compose;
 mod fetch;
 mod images;
+mod registry;
 mod report;
 mod resolve;
 mod sandbox;
@@ -28,6 +30,12 @@ enum Command {
     Resolve(resolve::ResolveArgs),
     /// Build every image of a spec (resolving first unless --locked) into the image store.
     Compose(compose::ComposeArgs),
+    /// Build a Dockerfile into the image store (RUN through an OCI runtime, no daemon).
+    Build(build::BuildArgs),
+    /// Copy an image from a registry into the store.
+    Pull(registry::PullArgs),
+    /// Copy an image from the store to a registry.
+    Push(registry::PushArgs),
     /// List the images in the store.
     Images(images::ImagesArgs),
     /// Show an image's config, layers and installed packages.
@@ -79,6 +87,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Resolve(args) => resolve::run(args),
         Command::Compose(args) => compose::run(args),
+        Command::Build(args) => build::run(args),
+        Command::Pull(args) => registry::pull(args),
+        Command::Push(args) => registry::push(args),
         Command::Images(args) => images::images(args),
         Command::Inspect(args) => images::inspect(args),
         Command::Save(args) => images::save(args),

@@ -8,6 +8,7 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod build;
 pub mod runtime;
 
 use serde_json::Value;

@@ -323,6 +323,12 @@ impl Store {
         self.tag_descriptor(&img.manifest_descriptor, std::slice::from_ref(tag))
     }
 
+    /// Tags a manifest already stored (e.g. pulled from a registry, whose bytes must stay
+    /// as they are): index entries carry its media type, OCI's or Docker's.
+    pub fn tag_manifest(&self, manifest: &Descriptor, tags: &[ImageRef]) -> Result<()> {
+        self.tag_descriptor(manifest, tags)
+    }
+
     fn tag_descriptor(&self, manifest: &Descriptor, tags: &[ImageRef]) -> Result<()> {
         // Blobs renamed into place must be durable before an index can name them.
         sync_dir(&self.blobs_dir())?;
@@ -332,7 +338,7 @@ impl Store {
         entries.retain(|d| ref_name(d).is_none_or(|n| !names.contains(n)));
         for name in names {
             let mut d = Descriptor::new(
-                MediaType::ImageManifest,
+                manifest.media_type().clone(),
                 manifest.size(),
                 manifest.digest().clone(),
             );

@@ -1,0 +1,40 @@
+//! The step cache: a filesystem step's chain key → the layer it made (or that it made none),
+//! kept in the store beside the blobs (`STORE/strata/build-steps/<key>`). A hit whose blob
+//! the store no longer has is a miss.
+
+use crate::image::LayerRef;
+use crate::Error;
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+use strata_oci::oci_spec::image::{Digest, MediaType};
+use strata_oci::store::Store;
+
+const NAMESPACE: &str = "build-steps";
+
+#[derive(Serialize, Deserialize)]
+struct Cached {
+    /// `None`: the step changed no file.
+    layer: Option<(String, String, u64, String)>,
+}
+
+fn name(key: &str) -> &str {
+    key.strip_prefix("sha256:").unwrap_or(key)
+}
+
+/// `Some(None)`: cached, no layer; `Some(Some(l))`: cached layer `l`; `None`: not cached.
+pub(crate) fn lookup(store: &Store, key: &str) -> Result<Option<Option<LayerRef>>, Error> {
+    let Some(bytes) = store.read_meta(NAMESPACE, name(key))? else { return Ok(None) };
+    let Ok(c) = serde_json::from_slice::<Cached>(&bytes) else { return Ok(None) };
+    let Some((digest, diff_id, size, media)) = c.layer else { return Ok(Some(None)) };
+    let (Ok(digest), Ok(diff_id)) = (Digest::from_str(&digest), Digest::from_str(&diff_id)) else { return Ok(None) };
+    if !store.reuse_blob(&digest, size)? {
+        return Ok(None);
+    }
+    Ok(Some(Some(LayerRef { digest, diff_id, size, media_type: MediaType::from(media.as_str()) })))
+}
+
+pub(crate) fn record(store: &Store, key: &str, layer: Option<&LayerRef>) -> Result<(), Error> {
+    let c = Cached { layer: layer.map(|l| (l.digest.to_string(), l.diff_id.to_string(), l.size, l.media_type.to_string())) };
+    store.write_meta(NAMESPACE, name(key), &serde_json::to_vec(&c).expect("serialises"))?;
+    Ok(())
+}
