@@ -5,7 +5,9 @@
 #   images and archives strata-oci writes), docker.io, podman and runc (the composed images
 #   must load and run under both), libcap2-bin (getcap, to check file capabilities),
 #   busybox-static (the sandbox tests build tiny roots from it), gpg and gpgconf (the
-#   signature tests sign packages with rpmsign under a throwaway key).
+#   signature tests sign packages with rpmsign under a throwaway key), docker-registry,
+#   htpasswd and openssl (the registry tests run a real registry, with basic and token
+#   auth), buildah (strata build's file trees are compared with buildah's).
 # The end-to-end tests fail, rather than skip, when one of them is missing, so CI runs this
 # first. Debian/Ubuntu only (apt-get); uses sudo when not root. Safe to run again: when every
 # tool is present it neither updates the apt index nor installs anything.
@@ -16,7 +18,8 @@ tools=(rpm:rpm rpmbuild:rpm createrepo_c:createrepo-c dnf:dnf testsolv:libsolv-t
        rpmmd2solv:libsolv-tools zstd:zstd /usr/bin/time:time umoci:umoci skopeo:skopeo
        dockerd:docker.io podman:podman runc:runc getcap:libcap2-bin busybox:busybox-static
        gpg:gpg gpgconf:gpgconf slirp4netns:slirp4netns ip:iproute2
-       /usr/lib/podman/netavark:netavark)
+       /usr/lib/podman/netavark:netavark docker-registry:docker-registry
+       htpasswd:apache2-utils openssl:openssl buildah:buildah)
 
 missing=()
 for pair in "${tools[@]}"; do

@@ -54,6 +54,21 @@ fn is_dir_in(root: &SourceTree, path: &str) -> Result<bool, Error> {
     Ok(matches!(root.followed(path.trim_matches('/'))?, Some(e) if e.kind == Kind::Dir))
 }
 
+/// Creates the missing directories leading to `path` (not `path` itself) as COPY's owner,
+/// as BuildKit and buildah do for a `--chown` copy into a new place.
+fn make_parents(view: &SourceTree, fs: &mut RootFs, path: &str, opts: &CopyOpts) -> Result<(), Error> {
+    let mut cur = String::new();
+    let parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+    for c in parts.iter().take(parts.len().saturating_sub(1)) {
+        cur.push('/');
+        cur.push_str(c);
+        if view.followed(cur.trim_start_matches('/'))?.is_none() {
+            fs.dir(&cur, &opts.attrs(0o755, i64::from(opts.now), None))?;
+        }
+    }
+    Ok(())
+}
+
 fn join(dir: &str, name: &str) -> String {
     format!("{}/{name}", dir.trim_end_matches('/'))
 }
@@ -80,6 +95,7 @@ pub(crate) fn copy_sources(root: &Path, tree: &SourceTree, sources: &[String], d
                     copy_children(&mut fs, tree, &top.rel, "", opts)?;
                 } else {
                     if !is_dir_in(&view, target)? {
+                        make_parents(&view, &mut fs, target, opts)?;
                         fs.dir(target, &opts.attrs(top.mode, top.mtime, None))?;
                     }
                     copy_children(&mut fs, tree, &top.rel, target, opts)?;
@@ -88,6 +104,7 @@ pub(crate) fn copy_sources(root: &Path, tree: &SourceTree, sources: &[String], d
             Kind::File => {
                 let base = src.rsplit('/').next().unwrap_or(src);
                 let target = if into_dir { join(dest, base) } else { dest.to_string() };
+                make_parents(&view, &mut fs, &target, opts)?;
                 copy_file(&mut fs, tree, &top.rel, &target, top.mode, top.mtime, opts)?;
             }
             Kind::Symlink(_) => unreachable!("followed() resolves symlinks"),
@@ -123,7 +140,9 @@ fn copy_file(fs: &mut RootFs, tree: &SourceTree, rel: &str, target: &str, mode: 
 pub(crate) fn write_bytes(root: &Path, dest: &str, name: &str, bytes: &mut dyn Read, mode: u32, opts: &CopyOpts) -> Result<(), Error> {
     let view = SourceTree::open(root, None, "the stage")?;
     let target = if dest.ends_with('/') || is_dir_in(&view, dest)? { join(dest, name) } else { dest.to_string() };
-    RootFs::open(root)?.write_file(&target, bytes, &opts.attrs(mode, i64::from(opts.now), None))?;
+    let mut fs = RootFs::open(root)?;
+    make_parents(&view, &mut fs, &target, opts)?;
+    fs.write_file(&target, bytes, &opts.attrs(mode, i64::from(opts.now), None))?;
     Ok(())
 }
 

@@ -17,6 +17,10 @@ use strata_sandbox::{Capabilities, Network, FILES_DIR};
 
 const DEFAULT_SHELL: [&str; 2] = ["/bin/sh", "-c"];
 
+/// Bumped whenever a step with the same inputs would now change files differently, so the
+/// step cache of an older strata is not trusted.
+const STEP_FORMAT: u32 = 2;
+
 pub(crate) fn step(b: &mut Builder<'_, '_>, stage: usize, state: &mut ImageState, scope: &mut StageScope<'_>, ins: &Spanned<Instruction>, states: &[Option<ImageState>]) -> Result<(), Error> {
     let line = ins.span.line;
     let at = |e: strata_dockerfile::ExpandError| Error::Dockerfile(e.at(ins.span).to_string());
@@ -190,7 +194,7 @@ fn copy_opts(root: &Path, chown: &str, chmod: Option<u32>, now: u32) -> Result<C
 /// A step that may change files: from the step cache when its key is known, else `work` in
 /// a fresh root of the state's layers, committed.
 fn fs_step(b: &mut Builder<'_, '_>, stage: usize, state: &mut ImageState, key_text: &str, history: &str, work: impl FnOnce(&Path) -> Result<(), Error>) -> Result<(), Error> {
-    let key = chain(&state.key, key_text);
+    let key = chain(&state.key, &format!("strata-build-step {STEP_FORMAT}\n{key_text}"));
     let cached = if b.opts.no_cache { None } else { stepcache::lookup(b.store(), &key)? };
     let layer: Option<LayerRef> = match cached {
         Some(l) => {
