@@ -82,17 +82,20 @@ as_root "$strata" images --store "$store"
 step "strata inspect hello-full (packages from the image's own rpmdb)"
 as_root "$strata" inspect hello-full --store "$store" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("\n".join(d["packages"]))'
 
-archive="$here/repo/out/hello-full.tar"
-step "strata save hello-full -o $archive (docker-archive)"
-as_root "$strata" save hello-full --store "$store" -o "$archive"
+step "strata build examples/build (a Dockerfile FROM hello-full)"
+as_root env STRATA_CACHE_DIR="$STRATA_CACHE_DIR" "$strata" build -t hello-site --store "$store" "$here/build"
 
-step "running hello-full (its layers unpacked from the archive, chrooted)"
+archive="$here/repo/out/hello-site.tar"
+step "strata save hello-site -o $archive (docker-archive)"
+as_root "$strata" save hello-site --store "$store" -o "$archive"
+
+step "running hello-site (its layers unpacked from the archive, chrooted)"
 rootfs="$(mktemp -d)"
 for layer in $(tar -xOf "$archive" manifest.json | python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)[0]["Layers"]))'); do
     tar -xOf "$archive" "$layer" | as_root tar -x -C "$rootfs"
 done
 as_root chroot "$rootfs" /usr/bin/hello
-as_root chroot "$rootfs" /bin/cat /etc/motd
+as_root chroot "$rootfs" /bin/cat /etc/motd /etc/hello.out /etc/message
 as_root rm -rf "$rootfs"
 echo "(load it into an engine with: docker load -i $archive   or   podman load -i $archive)"
 step "done: examples/strata.lock and the images in $store are up to date with examples/spec.json"

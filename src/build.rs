@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use strata_build::{build, BuildOptions, Event};
 use strata_oci::compress::Compression;
 use strata_oci::reference::ImageRef;
-use strata_sandbox::{Network, Sandbox};
+use strata_sandbox::Network;
 
 #[derive(Args, Debug)]
 pub struct BuildArgs {
@@ -74,7 +74,6 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let tags: Vec<ImageRef> = args.tags.iter().map(|t| ImageRef::parse(t).with_context(|| format!("-t {t}"))).collect::<Result<_, _>>()?;
     let store_path = args.store.path();
     let store = strata_oci::store::Store::open_or_create(&store_path).with_context(|| format!("opening image store {}", store_path.display()))?;
-    let sandbox = Sandbox::new(crate::sandbox::backend_named(if args.runtime == "auto" { "auto" } else { &args.runtime }))?;
     let cache_root = args.cache_dir.clone().unwrap_or_else(strata_repo::MetadataCache::default_root);
     let puller = crate::registry::Puller(args.registry.client()?);
     let quiet = args.json;
@@ -106,7 +105,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         squash: args.squash,
         store: &store,
         work_dir: cache_root.join("build"),
-        sandbox: &sandbox,
+        sandbox: crate::sandbox::backend_named(&args.runtime),
         source_date_epoch: crate::compose::source_date_epoch()?,
         compression: match args.compression {
             CompressionArg::Gzip => Compression::default(),

@@ -6,7 +6,7 @@
 mod common;
 
 use common::build::Builds;
-use common::runtime::{require_engines, Dockerd, Engine};
+use common::runtime::{require_engines, Dockerd};
 use common::*;
 use std::process::Command;
 use std::time::Duration;

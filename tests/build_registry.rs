@@ -5,7 +5,7 @@
 mod common;
 
 #[path = "../crates/strata-registry/tests/common/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod registry;
 
 use common::build::Builds;

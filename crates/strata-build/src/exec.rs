@@ -14,7 +14,7 @@ use strata_oci::layer::WriteOptions;
 use strata_oci::reference::ImageRef;
 use strata_oci::store::Store;
 use strata_rootfs::{DiffOptions, LayerCache, Stage, StageOptions};
-use strata_sandbox::{Network, Sandbox};
+use strata_sandbox::{Backend, Network, Sandbox};
 
 pub struct BuildOptions<'a> {
     pub context: PathBuf,
@@ -32,7 +32,9 @@ pub struct BuildOptions<'a> {
     pub store: &'a Store,
     /// Unpacked layers and stage roots live here.
     pub work_dir: PathBuf,
-    pub sandbox: &'a Sandbox,
+    /// Where RUN runs; the sandbox is made (and its runtime probed) only when a RUN has to
+    /// execute, so a fully cached build never starts a runtime.
+    pub sandbox: Backend,
     /// Fixed `created`, history times and upper bound of every file time.
     pub source_date_epoch: Option<u64>,
     pub compression: Compression,
@@ -87,6 +89,7 @@ pub(crate) struct Builder<'a, 'o> {
     pub warnings: Vec<String>,
     pub number: usize,
     pub total: usize,
+    pub sandbox: std::rc::Rc<std::cell::OnceCell<Sandbox>>,
 }
 
 /// A stage root assembled from `layers`, for as long as a step needs it.
@@ -216,7 +219,7 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<Built, Error> {
     std::fs::create_dir_all(&stages_dir)?;
     Stage::remove_stale(&stages_dir)?;
     let created = opts.source_date_epoch.unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()));
-    let mut b = Builder { opts, df: &df, context: &context, unpacked: LayerCache::open(&opts.work_dir)?, stages_dir, created, steps: Vec::new(), warnings: Vec::new(), number: 0, total };
+    let mut b = Builder { opts, df: &df, context: &context, unpacked: LayerCache::open(&opts.work_dir)?, stages_dir, created, steps: Vec::new(), warnings: Vec::new(), number: 0, total, sandbox: Default::default() };
     for w in &df.warnings {
         b.warn(format!("{}:{}: {}", df_path.display(), w.line, w.message));
     }

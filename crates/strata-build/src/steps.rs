@@ -269,9 +269,16 @@ fn run_step(b: &mut Builder<'_, '_>, stage: usize, state: &mut ImageState, scope
     let history = format!("RUN {}{}", if prefix.is_empty() { String::new() } else { format!("{prefix} ") }, argv.join(" "));
     let key = format!("{text}\n{:?}\nnetwork={network:?}", env.env);
     let (user, dir) = (state.string("User"), workdir(state));
-    let sandbox = b.opts.sandbox;
     let events = b.opts.events;
     let step_name = format!("step {}/{} (Dockerfile line {line})", b.number, b.total);
+    let (cell, backend) = (b.sandbox.clone(), b.opts.sandbox.clone());
+    let sandbox_of = move || -> Result<(), Error> {
+        if cell.get().is_none() {
+            let _ = cell.set(strata_sandbox::Sandbox::new(backend)?);
+        }
+        Ok(())
+    };
+    let cell = b.sandbox.clone();
     fs_step(b, stage, state, &key, &history, |root| {
         if dir != "/" {
             RootFs::open(root)?.ensure_dir(&dir)?;
@@ -287,7 +294,8 @@ fn run_step(b: &mut Builder<'_, '_>, stage: usize, state: &mut ImageState, scope
         if let Some((name, content)) = &file {
             cmd = cmd.file(name.clone(), content.clone().into_bytes(), 0o755);
         }
-        let out = sandbox.run(root, &cmd)?;
+        sandbox_of()?;
+        let out = cell.get().expect("made just above").run(root, &cmd)?;
         let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
         output.push_str(&String::from_utf8_lossy(&out.stderr));
         if !output.is_empty() {

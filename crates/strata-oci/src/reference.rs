@@ -130,8 +130,9 @@ fn validate_host(host: &str) -> std::result::Result<(), &'static str> {
     Ok(())
 }
 
-/// `[a-z0-9]+ ((\.|_|__|-+) [a-z0-9]+)*`
-fn validate_component(c: &str) -> std::result::Result<(), &'static str> {
+/// `[a-z0-9]+ ((\.|_|__|-+) [a-z0-9]+)*`: one path component of an image name, as the
+/// distribution reference grammar has it (registry clients check remote names with it too).
+pub fn validate_component(c: &str) -> std::result::Result<(), &'static str> {
     const MSG: &str =
         "name components are lowercase letters and digits joined by '.', '_', '__' or '-'";
     let b = c.as_bytes();

@@ -262,28 +262,7 @@ fn validate_path(path: &str) -> std::result::Result<(), &'static str> {
         return Err("repository names must be lowercase");
     }
     for c in path.split('/') {
-        let b = c.as_bytes();
-        let alnum = |x: &u8| x.is_ascii_lowercase() || x.is_ascii_digit();
-        const MSG: &str =
-            "path components are lowercase letters and digits joined by '.', '_', '__' or '-'";
-        if !b.first().is_some_and(alnum) || !b.last().is_some_and(alnum) {
-            return Err(MSG);
-        }
-        let mut i = 0;
-        while i < b.len() {
-            if alnum(&b[i]) {
-                i += 1;
-                continue;
-            }
-            let start = i;
-            while i < b.len() && !alnum(&b[i]) {
-                i += 1;
-            }
-            let sep = &c[start..i];
-            if !(sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-')) {
-                return Err(MSG);
-            }
-        }
+        strata_oci::reference::validate_component(c)?;
     }
     Ok(())
 }
