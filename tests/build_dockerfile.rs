@@ -189,3 +189,40 @@ fn errors_name_the_line_the_path_and_the_image() {
     }
     assert!(run(b.strata().args(["images", "--json", "--store"]).arg(b.store())).stdout.windows(3).all(|w| w != b"err"), "a failed build tags nothing");
 }
+
+#[test]
+fn target_stage_config_instructions_and_add_from_a_url() {
+    let b = Builds::new();
+    b.busybox_base();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 9\r\n\r\nfrom url\n");
+    });
+    let df = format!(
+        "FROM bb AS tools\nADD http://127.0.0.1:{port}/files/notes.txt /srv/\nSHELL [\"/bin/sh\", \"-e\", \"-c\"]\nRUN echo shell-form > /srv/shell\nHEALTHCHECK --interval=30s --retries=2 CMD cat /srv/notes.txt\nSTOPSIGNAL SIGTERM\nVOLUME /data\nENTRYPOINT [\"/bin/cat\"]\n\nFROM tools\nRUN echo final-only > /final\n"
+    );
+    let ctx = b.context("target", &[("Dockerfile", &df)]);
+    let built = b.build_json(&ctx, &["-t", "tools", "--target", "tools"]);
+    server.join().unwrap();
+    assert_eq!(built["steps"].as_array().unwrap().len(), 7, "the last stage is not built: {built}");
+    let (_keep, root) = b.unpack("tools");
+    assert_eq!(std::fs::read_to_string(root.join("srv/notes.txt")).unwrap(), "from url\n");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(root.join("srv/notes.txt")).unwrap().permissions().mode() & 0o7777, 0o600, "ADD <url> files are 0600, as Docker makes them");
+    assert_eq!(std::fs::read_to_string(root.join("srv/shell")).unwrap(), "shell-form\n");
+    assert!(!root.join("final").exists());
+    let cfg = &b.inspect("tools")["config"]["config"];
+    assert_eq!(cfg["Shell"], serde_json::json!(["/bin/sh", "-e", "-c"]));
+    assert_eq!(cfg["Healthcheck"]["Test"], serde_json::json!(["CMD-SHELL", "cat /srv/notes.txt"]));
+    assert_eq!(cfg["Healthcheck"]["Interval"], 30_000_000_000u64);
+    assert_eq!(cfg["Healthcheck"]["Retries"], 2);
+    assert_eq!(cfg["StopSignal"], "SIGTERM");
+    assert!(cfg["Volumes"].get("/data").is_some());
+    assert_eq!(cfg["Entrypoint"], serde_json::json!(["/bin/cat"]));
+    let err = assert_fails("an unknown --target", &b.build(&ctx, &["--target", "nope"]));
+    assert!(err.contains("nope") && err.contains("tools"), "{err}");
+}
