@@ -3,12 +3,10 @@
 use crate::compose::{short, StoreArg};
 use anyhow::{bail, Context};
 use clap::Args;
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use strata_oci::archive::{image_id, save_docker_archive, save_oci_archive, LayerForm};
-use strata_oci::compress::codec_of_media_type;
-use strata_oci::store::{ResolvedImage, Store};
+use strata_oci::store::Store;
 
 #[derive(Args, Debug)]
 pub struct ImagesArgs {
@@ -51,7 +49,7 @@ pub struct InspectArgs {
 pub fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let store = args.store.open()?;
     let img = store.resolve(&args.image)?;
-    let packages = packages_of(&store, &img)?;
+    let packages: Vec<String> = strata_compose::installed_packages(&store, &img)?.iter().map(ToString::to_string).collect();
     let doc = serde_json::json!({
         "reference": img.reference.as_ref().map(|r| r.to_string()),
         "manifest": img.manifest_descriptor.digest().to_string(),
@@ -64,30 +62,6 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
     });
     println!("{}", serde_json::to_string_pretty(&doc)?);
     Ok(ExitCode::SUCCESS)
-}
-
-/// NEVRAs from the rpmdb in the topmost layer that has one.
-fn packages_of(store: &Store, img: &ResolvedImage) -> anyhow::Result<Vec<String>> {
-    for layer in img.manifest.layers().iter().rev() {
-        let codec = codec_of_media_type(layer.media_type()).with_context(|| format!("layer media type {}", layer.media_type()))?;
-        let blob = store.open_blob(layer.digest())?;
-        let mut tar = tar::Archive::new(codec.decoder(std::io::BufReader::new(blob))?);
-        for entry in tar.entries()? {
-            let mut entry = entry?;
-            let path = entry.path()?.to_string_lossy().into_owned();
-            if path.ends_with(strata_rpmdb::DB_FILE) && !path.contains(".wh.") {
-                let dir = tempfile::tempdir()?;
-                let db = dir.path().join(strata_rpmdb::DB_FILE);
-                let mut bytes = Vec::new();
-                entry.read_to_end(&mut bytes)?;
-                std::fs::write(&db, bytes)?;
-                let mut names: Vec<String> = strata_rpmdb::read_installed(&db)?.into_iter().map(|r| r.nevra.to_string()).collect();
-                names.sort();
-                return Ok(names);
-            }
-        }
-    }
-    Ok(Vec::new())
 }
 
 #[derive(Args, Debug)]

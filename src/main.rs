@@ -4,6 +4,7 @@
 mod build;
 mod compose;
 mod fetch;
+mod imagerpm;
 mod images;
 mod registry;
 mod report;
@@ -42,6 +43,8 @@ enum Command {
     Inspect(images::InspectArgs),
     /// Write images to a docker-archive (`docker load`) or oci-archive file.
     Save(images::SaveArgs),
+    /// Wrap images into RPMs that provide container-image(NAME) and container-image-id(ID).
+    Rpm(imagerpm::RpmArgs),
 }
 
 /// Options that pick and load repositories, shared by every command that reads a spec.
@@ -93,6 +96,7 @@ fn main() -> ExitCode {
         Command::Images(args) => images::images(args),
         Command::Inspect(args) => images::inspect(args),
         Command::Save(args) => images::save(args),
+        Command::Rpm(args) => imagerpm::run(args),
     };
     match result {
         Ok(code) => code,

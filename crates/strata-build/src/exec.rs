@@ -154,12 +154,7 @@ impl Builder<'_, '_> {
 }
 
 fn host_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        other => other,
-    }
+    strata_rpm::arch::oci_arch(strata_rpm::arch::host_arch())
 }
 
 /// Stages the target needs, FROM and `COPY --from` followed.

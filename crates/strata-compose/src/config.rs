@@ -35,7 +35,7 @@ pub fn config(spec: &ImageSpec, lock_digest: &str, inputs: &str, arch: &str, cre
         .map(|h| HistoryEntry { created: Some(created), created_by: Some(h), comment: None, empty_layer: false })
         .collect();
     let input = ConfigInput {
-        architecture: goarch(arch).to_string(),
+        architecture: strata_rpm::arch::oci_arch(arch).to_string(),
         os: "linux".into(),
         variant: None,
         created: Some(created),
@@ -53,20 +53,6 @@ pub fn annotations(spec: &ImageSpec, name: &str, created: u64, inputs: &str) -> 
     a
 }
 
-/// RPM arch → OCI (GOARCH) arch.
-pub fn goarch(rpm_arch: &str) -> &str {
-    match rpm_arch {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "i686" | "i586" | "i386" => "386",
-        "ppc64le" => "ppc64le",
-        "s390x" => "s390x",
-        "armv7hl" | "armv7l" => "arm",
-        "riscv64" => "riscv64",
-        other => other,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +66,5 @@ mod tests {
         assert_eq!(s.env, ["PATH=/opt/bin:/usr/bin", "LANG=C.UTF-8"]);
         assert_eq!(s.labels.get(crate::LOCK_LABEL).unwrap(), "sha256:abc");
         assert_eq!(s.labels.get(crate::INPUTS_LABEL).unwrap(), "sha256:def");
-        assert_eq!(goarch("x86_64"), "amd64");
     }
 }

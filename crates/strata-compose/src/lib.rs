@@ -12,6 +12,7 @@
 
 mod cache;
 mod config;
+mod contents;
 mod dbpath;
 mod image;
 mod normalize;
@@ -21,6 +22,7 @@ mod staging;
 mod top;
 
 pub use cache::LayerCache;
+pub use contents::installed_packages;
 pub use image::{compose_image, ComposeOptions, Composed, ComposedLayer, ImageJob, RpmLocator};
 pub use record::{ComposeRecord, Previous, RecordLayer};
 pub use staging::remove_stale_staging;

@@ -60,6 +60,33 @@ pub fn basearch(arch: &str) -> &str {
     }
 }
 
+/// An rpm arch as an OCI platform names it (Go's GOARCH).
+pub fn oci_arch(rpm_arch: &str) -> &str {
+    match rpm_arch {
+        "x86_64" | "amd64" => "amd64",
+        "aarch64" => "arm64",
+        "i386" | "i486" | "i586" | "i686" => "386",
+        "armv6hl" | "armv7hl" | "armv7l" => "arm",
+        "mips64el" => "mips64le",
+        "loongarch64" => "loong64",
+        other => other,
+    }
+}
+
+/// An OCI platform's architecture (and variant) as rpm names it.
+pub fn from_oci_arch<'a>(oci_arch: &'a str, variant: Option<&str>) -> &'a str {
+    match (oci_arch, variant) {
+        ("amd64", _) => "x86_64",
+        ("arm64", _) => "aarch64",
+        ("386", _) => "i686",
+        ("arm", Some("v6")) => "armv6hl",
+        ("arm", _) => "armv7hl",
+        ("mips64le", _) => "mips64el",
+        ("loong64", _) => "loongarch64",
+        (other, _) => other,
+    }
+}
+
 /// The machine's arch in rpm's naming.
 pub fn host_arch() -> &'static str {
     rpm_arch_name(std::env::consts::ARCH, cfg!(target_endian = "big"))
@@ -167,6 +194,10 @@ mod tests {
         assert_eq!(basearch("i686"), "i386");
         assert_eq!(basearch("athlon"), "i386");
         assert_eq!(basearch("amd64"), "x86_64");
+        for rpm in ["x86_64", "aarch64", "i686", "armv7hl", "ppc64le", "s390x", "riscv64", "mips64el", "loongarch64"] {
+            assert_eq!(from_oci_arch(oci_arch(rpm), None), rpm, "{rpm} round trip");
+        }
+        assert_eq!(from_oci_arch("arm", Some("v6")), "armv6hl");
         assert_eq!(basearch("armv7hl"), "armhfp");
         assert_eq!(basearch("armv7l"), "arm");
         assert_eq!(basearch("ppc64p7"), "ppc64");

@@ -1,0 +1,205 @@
+//! `strata-imagerpm` wraps an image from the store into an RPM, so images travel the way the
+//! rest of a distribution does: through yum/dnf repositories, versioned, queryable and
+//! updatable. The package carries the image as a docker-archive (`docker load` and
+//! `podman load` read it) under `/usr/share/strata/images/<name>/<tag>.tar`, a JSON record
+//! beside it (id, manifest, base, packages inside), and Provides that name the image, its
+//! tag, its id, its manifest digest and every RPM bundled inside it ([`meta::provides`]).
+//!
+//! The same image always gives the same RPM, byte for byte: identity, timestamps and payload
+//! are derived from the image alone.
+
+pub mod meta;
+
+use meta::Provide;
+use serde::Serialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use strata_oci::archive::{image_id, save_docker_archive, LayerForm};
+use strata_oci::compress::{codec_of_media_type, Codec};
+use strata_oci::store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Oci(#[from] strata_oci::Error),
+    #[error(transparent)]
+    Compose(#[from] strata_compose::Error),
+    #[error("writing the RPM: {0}")]
+    Rpm(#[from] rpm::Error),
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+}
+
+fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let context = context.into();
+    move |source| Error::Io { context, source }
+}
+
+/// What the caller may override; everything else is derived from the image.
+#[derive(Debug, Clone, Default)]
+pub struct WrapOptions {
+    /// Package name; default `container-image-<name>`.
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub release: Option<String>,
+    /// Default: the `org.opencontainers.image.licenses` label, else `Unspecified`.
+    pub license: Option<String>,
+}
+
+/// The RPM written, as `strata rpm --json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageRpm {
+    pub path: PathBuf,
+    pub name: String,
+    pub version: String,
+    pub release: String,
+    pub arch: String,
+    pub image: String,
+    pub image_id: String,
+    pub manifest: String,
+    /// Where the archive lands when the RPM is installed.
+    pub archive: String,
+    pub provides: Vec<String>,
+    pub size: u64,
+}
+
+/// The record installed beside the archive.
+#[derive(Serialize)]
+struct Record<'a> {
+    image: &'a str,
+    image_id: &'a str,
+    manifest: &'a str,
+    created: Option<&'a str>,
+    base_name: Option<&'a str>,
+    base_digest: Option<&'a str>,
+    packages: Vec<String>,
+}
+
+/// Wraps `reference` (`NAME[:TAG]`) into an RPM in `out_dir`, written atomically.
+pub fn wrap_image(store: &Store, reference: &str, opts: &WrapOptions, out_dir: &Path) -> Result<ImageRpm, Error> {
+    let img = store.resolve(reference)?;
+    let Some(tag_ref) = img.reference.clone() else {
+        return Err(Error::Invalid(format!("{reference}: name the image by NAME[:TAG]; the RPM's name and Provides come from it")));
+    };
+    let (image_name, tag) = (tag_ref.name().to_string(), tag_ref.tag().to_string());
+    let id = image_id(&img).to_string();
+    let id_hex = id.strip_prefix("sha256:").unwrap_or(&id).to_string();
+    let manifest = img.manifest_descriptor.digest().to_string();
+    let labels = img.config.config().as_ref().and_then(|c| c.labels().clone()).unwrap_or_default();
+    let annotations = img.manifest.annotations().clone().unwrap_or_default();
+    let created_str = img.config.created().clone();
+    let created = created_str.as_deref().and_then(|c| humantime::parse_rfc3339_weak(c.trim_end_matches('Z')).ok()).and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs());
+
+    let name = opts.name.clone().unwrap_or_else(|| meta::default_package_name(&image_name));
+    let version = opts.version.clone().unwrap_or_else(|| meta::default_version(&tag, labels.get("org.opencontainers.image.version").map(String::as_str)));
+    let release = opts.release.clone().unwrap_or_else(|| meta::default_release(created, &id_hex));
+    for (what, v) in [("version", &version), ("release", &release)] {
+        if !meta::is_rpm_version(v) {
+            return Err(Error::Invalid(format!("{what} {v:?}: only letters, digits and . _ + ~ ^ are allowed in an RPM {what}")));
+        }
+    }
+    let license = opts.license.clone().or_else(|| labels.get("org.opencontainers.image.licenses").cloned()).unwrap_or_else(|| "Unspecified".into());
+    let arch = strata_rpm::arch::from_oci_arch(&img.config.architecture().to_string(), img.config.variant().as_deref()).to_string();
+    let packages = strata_compose::installed_packages(store, &img)?;
+    let provides = meta::provides(&image_name, &tag, &version, &release, &id, &manifest, &packages);
+
+    // gzip layers go in as stored (docker and podman load them; no recompression) and the
+    // payload is left to a fast zstd pass; other layers go in plain so zstd does the work.
+    let all_gzip = img.manifest.layers().iter().all(|l| codec_of_media_type(l.media_type()) == Some(Codec::Gzip));
+    let (form, compression) = if all_gzip {
+        (LayerForm::AsStored, rpm::CompressionWithLevel::Zstd(1))
+    } else {
+        (LayerForm::Uncompressed, rpm::CompressionWithLevel::Zstd(9))
+    };
+    let archive = save_docker_archive(store, &[reference], form, Vec::new())?;
+    let record = Record {
+        image: &tag_ref.to_string(),
+        image_id: &id,
+        manifest: &manifest,
+        created: created_str.as_deref(),
+        base_name: annotations.get("org.opencontainers.image.base.name").map(String::as_str),
+        base_digest: annotations.get("org.opencontainers.image.base.digest").map(String::as_str),
+        packages: packages.iter().map(ToString::to_string).collect(),
+    };
+    let record_json = serde_json::to_vec_pretty(&record).map_err(|e| Error::Invalid(e.to_string()))?;
+
+    let archive_path = meta::archive_path(&image_name, &tag);
+    let record_path = archive_path.replace(".tar", ".json");
+    let summary = format!("Container image {tag_ref}");
+    let description = description(&tag_ref.to_string(), &id, &manifest, &record, &archive_path);
+    let config = rpm::BuildConfig::default().compression(compression).source_date(created.unwrap_or(0).min(u64::from(u32::MAX)) as u32);
+    let mut builder = rpm::PackageBuilder::new(&name, &version, &license, &arch, &summary);
+    builder.using_config(config).release(&release).description(description).build_host("strata");
+    for dir in image_dirs(&image_name) {
+        builder.with_dir_entry(rpm::FileOptions::dir(dir).permissions(0o755))?;
+    }
+    builder.with_file_contents(archive, rpm::FileOptions::new(archive_path.clone()).permissions(0o644))?;
+    builder.with_file_contents(record_json, rpm::FileOptions::new(record_path).permissions(0o644))?;
+    for p in &provides {
+        builder.provides(dependency(p));
+    }
+    let package = builder.build()?;
+
+    let file_name = format!("{name}-{version}-{release}.{arch}.rpm");
+    let path = out_dir.join(&file_name);
+    std::fs::create_dir_all(out_dir).map_err(io_err(format!("creating {}", out_dir.display())))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(out_dir).map_err(io_err(format!("creating a file in {}", out_dir.display())))?;
+    {
+        let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+        package.write(&mut w)?;
+        w.flush().map_err(io_err(format!("writing {}", path.display())))?;
+    }
+    tmp.as_file().sync_all().map_err(io_err(format!("writing {}", path.display())))?;
+    std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644)).map_err(io_err(format!("writing {}", path.display())))?;
+    let file = tmp.persist(&path).map_err(|e| Error::Io { context: format!("writing {}", path.display()), source: e.error })?;
+    let size = file.metadata().map_err(io_err(format!("reading {}", path.display())))?.len();
+    Ok(ImageRpm {
+        path,
+        name,
+        version,
+        release,
+        arch,
+        image: tag_ref.to_string(),
+        image_id: id,
+        manifest,
+        archive: archive_path,
+        provides: provides.iter().map(ToString::to_string).collect(),
+        size,
+    })
+}
+
+fn dependency(p: &Provide) -> rpm::Dependency {
+    match &p.evr {
+        Some(evr) => rpm::Dependency::eq(p.name.clone(), evr.clone()),
+        None => rpm::Dependency::any(p.name.clone()),
+    }
+}
+
+/// The directories between IMAGE_DIR and the archive that this package owns: the image's
+/// own (several tags' packages share it, as rpm allows for identical directories).
+fn image_dirs(image_name: &str) -> Vec<String> {
+    let mut dirs = Vec::new();
+    let mut path = meta::IMAGE_DIR.to_string();
+    for part in image_name.split('/') {
+        path = format!("{path}/{part}");
+        dirs.push(path.clone());
+    }
+    dirs
+}
+
+fn description(image: &str, id: &str, manifest: &str, record: &Record<'_>, archive: &str) -> String {
+    let mut d = format!("The container image {image}, wrapped by strata.\n\nImage ID: {id}\nManifest: {manifest}\n");
+    if let (Some(name), Some(digest)) = (record.base_name, record.base_digest) {
+        d.push_str(&format!("Base image: {name} ({digest})\n"));
+    }
+    d.push_str(&format!("\nLoad it with `docker load -i {archive}` or `podman load -i {archive}`.\n"));
+    if !record.packages.is_empty() {
+        d.push_str(&format!("\nPackages in the image ({}):\n", record.packages.len()));
+        for p in &record.packages {
+            d.push_str(&format!("  {p}\n"));
+        }
+    }
+    d
+}

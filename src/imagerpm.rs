@@ -1,0 +1,55 @@
+//! `strata rpm`: images from the store wrapped as RPMs (`strata-imagerpm`).
+
+use crate::compose::StoreArg;
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use strata_imagerpm::{wrap_image, WrapOptions};
+
+#[derive(Args, Debug)]
+pub struct RpmArgs {
+    /// NAME[:TAG] of each image to wrap.
+    #[arg(required = true)]
+    images: Vec<String>,
+    /// Folder the RPMs are written to.
+    #[arg(short, long, value_name = "DIR", default_value = ".")]
+    output: PathBuf,
+    /// Package name [default: container-image-NAME]; only with one image.
+    #[arg(long)]
+    name: Option<String>,
+    /// Package version [default: the image's org.opencontainers.image.version label, else a
+    /// numeric tag, else 0].
+    #[arg(long)]
+    version: Option<String>,
+    /// Package release [default: the image's creation time and id, YYYYMMDDhhmmss.ID].
+    #[arg(long)]
+    release: Option<String>,
+    /// License tag [default: the org.opencontainers.image.licenses label, else Unspecified].
+    #[arg(long)]
+    license: Option<String>,
+    /// Print what was written as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    store: StoreArg,
+}
+
+pub fn run(args: RpmArgs) -> anyhow::Result<ExitCode> {
+    if args.images.len() > 1 && (args.name.is_some() || args.version.is_some() || args.release.is_some()) {
+        anyhow::bail!("--name, --version and --release name one package; give one image");
+    }
+    let store = args.store.open()?;
+    let opts = WrapOptions { name: args.name, version: args.version, release: args.release, license: args.license };
+    let mut written = Vec::new();
+    for image in &args.images {
+        let rpm = wrap_image(&store, image, &opts, &args.output)?;
+        if !args.json {
+            println!("{}  {}  {}", rpm.path.display(), rpm.image, rpm.image_id);
+        }
+        written.push(rpm);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&written)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
