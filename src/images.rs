@@ -66,10 +66,10 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
 
 #[derive(Args, Debug)]
 pub struct SaveArgs {
-    /// NAME[:TAG] (repeatable for docker-archive).
+    /// NAME[:TAG] (repeatable for docker-archive and oci).
     #[arg(required = true)]
     images: Vec<String>,
-    /// Output file (`-` for stdout).
+    /// Output file (`-` for stdout); for `oci`, a directory (created, or added to).
     #[arg(short, long, value_name = "FILE")]
     output: PathBuf,
     #[arg(long, value_enum, default_value = "docker-archive")]
@@ -82,13 +82,24 @@ pub struct SaveArgs {
 enum SaveFormat {
     DockerArchive,
     OciArchive,
+    /// An OCI image layout directory (skopeo's `oci:DIR:NAME:TAG`).
+    Oci,
 }
 
 pub fn save(args: SaveArgs) -> anyhow::Result<ExitCode> {
     let store = args.store.open()?;
     let refs: Vec<&str> = args.images.iter().map(String::as_str).collect();
-    for r in &refs {
-        store.resolve(r)?;
+    let resolved = refs.iter().map(|r| store.resolve(r)).collect::<Result<Vec<_>, _>>()?;
+    if let SaveFormat::Oci = args.format {
+        if args.output.as_os_str() == "-" {
+            bail!("an OCI layout is a directory; give -o DIR");
+        }
+        let layout = Store::open_or_create(&args.output).with_context(|| format!("{} is not an OCI image layout", args.output.display()))?;
+        for img in &resolved {
+            let tags: Vec<_> = img.reference.iter().cloned().collect();
+            layout.copy_image_from(&store, img, &tags)?;
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     if args.output.as_os_str() == "-" {
         let out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -110,6 +121,7 @@ fn write_archive<W: std::io::Write>(store: &Store, refs: &[&str], format: SaveFo
     Ok(match format {
         // Uncompressed layers: docker 20.10 `load` wants plain tars in docker-archive.
         SaveFormat::DockerArchive => save_docker_archive(store, refs, LayerForm::Uncompressed, out)?,
+        SaveFormat::Oci => unreachable!("written as a directory above"),
         SaveFormat::OciArchive => {
             if refs.len() != 1 {
                 bail!("an oci-archive holds one image; give one NAME");

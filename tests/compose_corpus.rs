@@ -152,6 +152,15 @@ fn archives_are_readable_by_skopeo() {
         let v: Value = serde_json::from_slice(&s.stdout).unwrap();
         assert_eq!(v["Architecture"], "amd64");
     }
+    // An OCI layout directory; saving again into it adds, and the digest is the store's.
+    let layout = env.path().join("layout");
+    for _ in 0..2 {
+        assert_ok("strata save --format oci", &run(strata(&env.cache()).args(["save", "busybox", "--format", "oci", "-o"]).arg(&layout).arg("--store").arg(&store)));
+    }
+    let s = run(Command::new("skopeo").args(["inspect", "--raw"]).arg(format!("oci:{}:busybox:latest", layout.display())));
+    assert_ok("skopeo inspect oci:LAYOUT", &s);
+    let stored = run(Command::new("skopeo").args(["inspect", "--raw"]).arg(format!("oci:{}:busybox:latest", store.display())));
+    assert_eq!(s.stdout, stored.stdout, "the layout holds the store's manifest, byte for byte");
     let images = run(strata(&env.cache()).args(["images", "--json", "--store"]).arg(&store));
     assert_ok("strata images", &images);
     let v: Value = serde_json::from_slice(&images.stdout).unwrap();

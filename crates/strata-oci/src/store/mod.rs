@@ -22,6 +22,7 @@
 //! renews its age.
 
 mod blob;
+mod copy;
 mod meta;
 #[cfg(test)]
 pub(crate) mod tests;
