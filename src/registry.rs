@@ -7,7 +7,7 @@ use clap::Args;
 use std::process::ExitCode;
 use strata_oci::reference::ImageRef;
 use strata_oci::store::Store;
-use strata_registry::{Client, ClientConfig, Credentials, PullOptions, PushOptions, Reference};
+use strata_registry::{Client, ClientConfig, Credentials, ManifestFormat, PullOptions, PushOptions, Reference};
 
 /// Which registries may be reached without verified TLS.
 #[derive(Args, Debug, Clone, Default)]
@@ -83,17 +83,36 @@ pub struct PushArgs {
     /// (mounted instead of uploaded; repeatable).
     #[arg(long = "mount-from", value_name = "REPOSITORY")]
     mount_from: Vec<String>,
+    /// Manifest to push: auto (the store's; Docker schema 2 if the registry refuses OCI),
+    /// oci (the store's or nothing), docker (Docker v2 schema 2; a new digest).
+    #[arg(long, value_enum, default_value = "auto")]
+    format: PushFormat,
     #[command(flatten)]
     registry: RegistryArgs,
     #[command(flatten)]
     store: StoreArg,
 }
 
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum PushFormat {
+    Auto,
+    Oci,
+    Docker,
+}
+
 pub fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
     let store = args.store.open()?;
     let dest = Reference::parse(&args.destination)?;
-    let opts = PushOptions { mount_from: args.mount_from.clone(), ..PushOptions::default() };
+    let format = match args.format {
+        PushFormat::Auto => ManifestFormat::Auto,
+        PushFormat::Oci => ManifestFormat::AsStored,
+        PushFormat::Docker => ManifestFormat::Docker,
+    };
+    let opts = PushOptions { mount_from: args.mount_from.clone(), format, ..PushOptions::default() };
     let pushed = args.registry.client()?.push(&store, &args.image, &dest, &opts)?;
+    if pushed.converted && args.format == PushFormat::Auto {
+        eprintln!("note: {} refused the OCI manifest; pushed as Docker v2 schema 2 ({}), a new digest", dest.registry(), pushed.media_type);
+    }
     println!("{}  {}", pushed.reference, pushed.digest);
     Ok(ExitCode::SUCCESS)
 }

@@ -130,6 +130,8 @@ pub enum Error {
         reference: String,
         media_type: String,
         detail: String,
+        /// What was refused is the OCI media type itself (a schema 2 document may pass).
+        type_refused: bool,
     },
 
     /// Any other HTTP-level failure: an unexpected status, a connection that could not be

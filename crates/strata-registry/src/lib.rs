@@ -48,7 +48,7 @@ pub use media::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 pub use platform::Platform;
 pub use progress::{BlobEvent, BlobKind, BlobTransfer, Outcome, Progress};
 pub use pull::{PullOptions, Pulled};
-pub use push::{PushOptions, Pushed};
+pub use push::{ManifestFormat, PushOptions, Pushed};
 pub use reference::Reference;
 pub use resolve::Resolved;
 

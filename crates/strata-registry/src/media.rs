@@ -178,8 +178,81 @@ pub enum SelectError {
     NoMatch(String),
 }
 
+/// A Docker schema 2 descriptor, fields in the order docker and containers/image write them,
+/// so a conversion gives the very bytes (and digest) `skopeo copy --format v2s2` gives.
+#[derive(serde::Serialize)]
+struct Schema2Descriptor<'a> {
+    #[serde(rename = "mediaType")]
+    media_type: &'a str,
+    size: u64,
+    digest: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    urls: Option<&'a serde_json::Value>,
+}
+
+#[derive(serde::Serialize)]
+struct Schema2<'a> {
+    #[serde(rename = "schemaVersion")]
+    schema_version: u32,
+    #[serde(rename = "mediaType")]
+    media_type: &'a str,
+    config: Schema2Descriptor<'a>,
+    layers: Vec<Schema2Descriptor<'a>>,
+}
+
+fn schema2_descriptor<'a>(d: &'a serde_json::Value, media_type: &'a str) -> Result<Schema2Descriptor<'a>, String> {
+    Ok(Schema2Descriptor {
+        media_type,
+        size: d["size"].as_u64().ok_or("a descriptor has no size")?,
+        digest: d["digest"].as_str().ok_or("a descriptor has no digest")?,
+        urls: d.get("urls"),
+    })
+}
+
+/// An OCI image manifest rewritten as Docker v2 schema 2, for registries that take no OCI
+/// media types. The result is a new document with a new digest; annotations (and
+/// `artifactType`/`subject`) have no place in schema 2 and are dropped. zstd and plain-tar
+/// layers have no schema 2 type, so an image with them cannot be converted. A document
+/// that already is schema 2 comes back unchanged.
+pub fn to_docker_schema2(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| format!("the manifest is not JSON: {e}"))?;
+    match v["mediaType"].as_str() {
+        Some(DOCKER_MANIFEST) => return Ok(bytes.to_vec()),
+        Some(OCI_MANIFEST) | None if v.get("config").is_some() => {}
+        other => return Err(format!("only an image manifest converts to Docker schema 2, not {}", other.unwrap_or("this document"))),
+    }
+    let mut layers = Vec::new();
+    for l in v["layers"].as_array().ok_or("the manifest has no layers list")? {
+        let docker = match l["mediaType"].as_str() {
+            Some("application/vnd.oci.image.layer.v1.tar+gzip" | "application/vnd.docker.image.rootfs.diff.tar.gzip") => "application/vnd.docker.image.rootfs.diff.tar.gzip",
+            Some("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip" | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip") => "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+            other => return Err(format!("a layer of type {} has no Docker schema 2 type (only gzip layers convert; compose or build with gzip)", other.unwrap_or("(none)"))),
+        };
+        layers.push(schema2_descriptor(l, docker)?);
+    }
+    let doc = Schema2 { schema_version: 2, media_type: DOCKER_MANIFEST, config: schema2_descriptor(&v["config"], DOCKER_CONFIG)?, layers };
+    serde_json::to_vec(&doc).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn oci_manifests_convert_to_docker_schema2() {
+        let oci = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:aa","size":10},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:bb","size":20}],"annotations":{"org.opencontainers.image.base.name":"x"}}"#;
+        let d: serde_json::Value = serde_json::from_slice(&super::to_docker_schema2(oci).unwrap()).unwrap();
+        assert_eq!(d["mediaType"], super::DOCKER_MANIFEST);
+        assert_eq!(d["config"]["mediaType"], super::DOCKER_CONFIG);
+        assert_eq!(d["config"]["digest"], "sha256:aa");
+        assert_eq!(d["layers"][0]["mediaType"], "application/vnd.docker.image.rootfs.diff.tar.gzip");
+        assert_eq!(d["layers"][0]["size"], 20);
+        assert!(d.get("annotations").is_none());
+        assert_eq!(super::classify(&serde_json::to_vec(&d).unwrap(), None).0, super::Kind::Image);
+        let zstd = String::from_utf8_lossy(oci).replace("tar+gzip", "tar+zstd");
+        assert!(super::to_docker_schema2(zstd.as_bytes()).unwrap_err().contains("tar+zstd"));
+        let index = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
+        assert!(super::to_docker_schema2(index).is_err());
+    }
+
     use super::*;
 
     #[test]

@@ -24,6 +24,20 @@ pub struct PushOptions<'a> {
     pub progress: Option<&'a dyn Progress>,
     /// Blobs uploaded at once.
     pub max_parallel: usize,
+    pub format: ManifestFormat,
+}
+
+/// Which manifest document goes up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ManifestFormat {
+    /// The store's bytes, so the remote digest is the store's; if the registry refuses OCI
+    /// media types, the Docker schema 2 conversion instead (a new digest, reported).
+    #[default]
+    Auto,
+    /// The store's bytes or nothing.
+    AsStored,
+    /// Docker v2 schema 2 (converted when the image is OCI).
+    Docker,
 }
 
 impl Default for PushOptions<'_> {
@@ -33,6 +47,7 @@ impl Default for PushOptions<'_> {
             chunk_size: 32 << 20,
             progress: None,
             max_parallel: 3,
+            format: ManifestFormat::Auto,
         }
     }
 }
@@ -42,8 +57,10 @@ impl Default for PushOptions<'_> {
 pub struct Pushed {
     /// The remote reference, pinned to the manifest digest.
     pub reference: Reference,
-    /// The manifest digest: the store's, unchanged.
+    /// The manifest digest: the store's, unless the manifest was converted.
     pub digest: Digest,
+    /// The manifest went up as Docker schema 2, converted from the store's OCI manifest.
+    pub converted: bool,
     pub media_type: String,
     pub size: u64,
     /// Config first, then layers (each distinct digest once).
@@ -97,10 +114,34 @@ impl Client {
         let blobs = parallel::map(&wanted, opts.max_parallel, |(d, kind)| {
             self.upload_blob(&repo, store, d, *kind, opts, progress)
         })?;
-        let pushed = self.put_manifest(&repo, remote, &bytes, &media_type)?;
+        let stored_type = media_type.clone();
+        let convert = |bytes: &[u8]| {
+            media::to_docker_schema2(bytes).map_err(|detail| Error::ManifestRejected {
+                registry: repo.registry.clone(),
+                repository: repo.repository.clone(),
+                reference: remote.tag().unwrap_or("(digest)").to_string(),
+                media_type: stored_type.clone(),
+                detail: format!("converting to Docker schema 2: {detail}"),
+                type_refused: false,
+            })
+        };
+        let (bytes, media_type) = match opts.format {
+            ManifestFormat::Docker if media_type != media::DOCKER_MANIFEST => (convert(&bytes)?, media::DOCKER_MANIFEST.to_string()),
+            _ => (bytes, media_type),
+        };
+        let (pushed, bytes, media_type) = match self.put_manifest(&repo, remote, &bytes, &media_type) {
+            Err(Error::ManifestRejected { type_refused: true, .. }) if opts.format == ManifestFormat::Auto && remote.digest().is_none() => {
+                let docker = convert(&bytes)?;
+                let d = self.put_manifest(&repo, remote, &docker, media::DOCKER_MANIFEST)?;
+                (d, docker, media::DOCKER_MANIFEST.to_string())
+            }
+            other => (other?, bytes, media_type),
+        };
+        let converted = &pushed != img.manifest_descriptor.digest();
         Ok(Pushed {
             reference: remote.with_digest(pushed.clone()),
             digest: pushed,
+            converted,
             media_type,
             size: bytes.len() as u64,
             blobs,
@@ -142,12 +183,13 @@ impl Client {
         let name = remote
             .tag()
             .map_or_else(|| digest.to_string(), str::to_string);
-        let rejected = |detail: String| Error::ManifestRejected {
+        let rejected = |detail: String, type_refused: bool| Error::ManifestRejected {
             registry: repo.registry.clone(),
             repository: repo.repository.clone(),
             reference: name.clone(),
             media_type: media_type.to_string(),
             detail,
+            type_refused,
         };
         self.with_retries(
             || {
@@ -164,9 +206,10 @@ impl Client {
                         .get("docker-content-digest")
                         .and_then(|v| v.to_str().ok());
                     if let Some(c) = claimed.filter(|c| *c != digest.to_string()) {
-                        return Err(Failure::fatal(rejected(format!(
-                            "the registry stored it as {c}, not {digest} (it rewrote the manifest)"
-                        ))));
+                        return Err(Failure::fatal(rejected(
+                            format!("the registry stored it as {c}, not {digest} (it rewrote the manifest)"),
+                            false,
+                        )));
                     }
                     return Ok(());
                 }
@@ -178,13 +221,12 @@ impl Client {
                             .iter()
                             .any(|c| c == "MANIFEST_INVALID" || c == "UNSUPPORTED");
                     let hint = if oci && about_type {
-                        "; the registry may not accept OCI media types: pushing requires a \
-                         Docker v2 schema 2 image there (conversion is not implemented; it would \
-                         give the image a new digest)"
+                        "; the registry may not accept OCI media types (push --format docker \
+                         converts to Docker v2 schema 2, with a new digest)"
                     } else {
                         ""
                     };
-                    return Err(Failure::fatal(rejected(format!("{detail}{hint}"))));
+                    return Err(Failure::fatal(rejected(format!("{detail}{hint}"), oci && about_type)));
                 }
                 Err(repo.status_failure(&request, resp, Subject::Manifest(&name)))
             },

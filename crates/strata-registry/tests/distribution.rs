@@ -12,7 +12,7 @@ use strata_oci::oci_spec::image::Digest;
 use strata_oci::reference::ImageRef;
 use strata_oci::sha256_hex_of;
 use strata_registry::{
-    BlobKind, Client, ClientConfig, Credential, Credentials, Error, Outcome, Platform, PullOptions,
+    BlobKind, Client, ClientConfig, Credential, Credentials, Error, ManifestFormat, Outcome, Platform, PullOptions,
     PushOptions, Reference, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST,
 };
 
@@ -245,6 +245,27 @@ fn docker_schema2_images_pull_and_push_unchanged() {
     assert_eq!(pushed.media_type, DOCKER_MANIFEST);
     assert_eq!(pushed.digest.to_string(), remote_digest);
     assert_eq!(skopeo_digest(&back.to_string()), remote_digest);
+}
+
+#[test]
+fn oci_images_push_as_docker_schema2_exactly_as_skopeo_converts_them() {
+    let reg = Registry::start(Auth::None);
+    let dir = tempfile::tempdir().unwrap();
+    let a = new_store(dir.path(), "a");
+    build_image(&a, "app:1", "amd64", &[("etc/motd", b"hi\n".to_vec())]);
+    let by_skopeo = format!("{}/strata/skopeo:1", reg.host());
+    skopeo(&["copy", "--format", "v2s2", "--dest-tls-verify=false", &format!("oci:{}:app:1", a.root().display()), &format!("docker://{by_skopeo}")]);
+    let c = client(&reg.host(), Credentials::none());
+    let ours = r(&format!("{}/strata/ours:1", reg.host()));
+    let pushed = c.push(&a, "app:1", &ours, &PushOptions { format: ManifestFormat::Docker, ..PushOptions::default() }).unwrap();
+    assert!(pushed.converted);
+    assert_eq!(pushed.media_type, DOCKER_MANIFEST);
+    assert_eq!(pushed.digest.to_string(), skopeo_digest(&by_skopeo), "the same bytes as skopeo's conversion");
+    assert_eq!(skopeo_digest(&ours.to_string()), pushed.digest.to_string());
+    // It pulls back as the same image: the same config, so the same image id.
+    let b = new_store(dir.path(), "b");
+    c.pull(&ours, &b, &tagged("back:1")).unwrap();
+    assert_eq!(b.resolve("back:1").unwrap().manifest.config().digest(), a.resolve("app:1").unwrap().manifest.config().digest());
 }
 
 #[test]

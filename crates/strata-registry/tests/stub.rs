@@ -1,6 +1,6 @@
 //! Behaviour a real registry does not show on demand, against a scripted stub: corrupt,
 //! truncated and resumed downloads, 429 with Retry-After, schema 1, a manifest that does not
-//! match the digest it was pulled by.
+//! match the digest it was pulled by, a registry that refuses OCI manifests.
 
 mod common;
 
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use strata_oci::oci_spec::image::Digest;
 use strata_oci::reference::ImageRef;
 use strata_oci::sha256_hex_of;
-use strata_registry::{Credentials, Error, PullOptions, Reference};
+use strata_registry::{Credentials, Error, ManifestFormat, PullOptions, Reference};
 
 /// A small image as a registry would serve it: manifest, config and one layer.
 struct Image {
@@ -312,37 +312,44 @@ fn schema1_and_mismatching_manifests_are_refused() {
 }
 
 #[test]
-fn a_registry_refusing_oci_manifests_is_named_as_such() {
-    // Has every blob (HEAD 200) but refuses OCI manifests, as old registries do.
+fn a_registry_refusing_oci_manifests_gets_docker_schema2() {
+    // Has every blob (HEAD 200) but refuses OCI manifests, as old registries do; takes
+    // Docker schema 2.
     let stub = Stub::start(|req| match (req.method.as_str(), req.path()) {
         ("GET", "/v2/") => StubResponse::new(200, "{}"),
         ("HEAD", p) if p.contains("/blobs/") => StubResponse::new(200, ""),
-        ("PUT", p) if p.ends_with("/manifests/1") => StubResponse::new(
-            400,
-            r#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid"}]}"#,
-        ),
+        ("PUT", p) if p.ends_with("/manifests/1") => {
+            if req.header("content-type") == Some("application/vnd.docker.distribution.manifest.v2+json") {
+                StubResponse::new(201, "").header("docker-content-digest", sha256_hex_of(&req.body).to_string())
+            } else {
+                StubResponse::new(400, r#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid"}]}"#)
+            }
+        }
         _ => StubResponse::new(404, ""),
     });
     let dir = tempfile::tempdir().unwrap();
     let store = new_store(dir.path(), "s");
     common::build_image(&store, "app:1", "amd64", &[]);
     let remote = Reference::parse(&format!("{}/team/app:1", stub.host())).unwrap();
-    let e = client(&stub.host(), Credentials::none())
-        .push(
-            &store,
-            "app:1",
-            &remote,
-            &strata_registry::PushOptions::default(),
-        )
-        .unwrap_err();
+    let push = |format| {
+        client(&stub.host(), Credentials::none()).push(&store, "app:1", &remote, &strata_registry::PushOptions { format, ..Default::default() })
+    };
+    // Only the store's bytes: refused, and the error says why and what would work.
+    let e = push(ManifestFormat::AsStored).unwrap_err();
     assert!(matches!(e, Error::ManifestRejected { .. }), "{e:?}");
     let text = e.to_string();
-    assert!(
-        text.contains("team/app:1")
-            && text.contains("MANIFEST_INVALID")
-            && text.contains("OCI media types"),
-        "{text}"
-    );
+    assert!(text.contains("team/app:1") && text.contains("MANIFEST_INVALID") && text.contains("--format docker"), "{text}");
     // Blobs the registry has are never uploaded.
     assert!(stub.requests_to("/blobs/uploads/").is_empty());
+    // Auto: the converted manifest goes up, under a new digest that is reported.
+    let pushed = push(ManifestFormat::Auto).unwrap();
+    let stored = store.resolve("app:1").unwrap();
+    assert!(pushed.converted);
+    assert_ne!(&pushed.digest, stored.manifest_descriptor.digest());
+    assert_eq!(pushed.media_type, "application/vnd.docker.distribution.manifest.v2+json");
+    let sent = stub.requests_to("/manifests/1").pop().unwrap();
+    assert_eq!(sha256_hex_of(&sent.body), pushed.digest);
+    let doc: serde_json::Value = serde_json::from_slice(&sent.body).unwrap();
+    assert_eq!(doc["config"]["digest"], stored.manifest.config().digest().to_string(), "same config, same image id");
+    assert_eq!(doc["layers"][0]["mediaType"], "application/vnd.docker.image.rootfs.diff.tar.gzip");
 }
