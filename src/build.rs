@@ -24,6 +24,9 @@ pub struct BuildArgs {
     /// A build argument, K=V (or K: its value in this environment).
     #[arg(long = "build-arg", value_name = "K=V")]
     build_args: Vec<String>,
+    /// A secret for `RUN --mount=type=secret`: id=ID[,src=FILE|,env=VAR] (repeatable).
+    #[arg(long = "secret", value_name = "id=ID,src=FILE")]
+    secrets: Vec<String>,
     /// Build up to this stage.
     #[arg(long, value_name = "STAGE")]
     target: Option<String>,
@@ -76,6 +79,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let store = strata_oci::store::Store::open_or_create(&store_path).with_context(|| format!("opening image store {}", store_path.display()))?;
     let cache_root = args.cache_dir.clone().unwrap_or_else(strata_repo::MetadataCache::default_root);
     let puller = crate::registry::Puller(args.registry.client()?);
+    let secrets = args.secrets.iter().map(|s| strata_build::parse_secret(s)).collect::<Result<_, _>>().map_err(anyhow::Error::msg)?;
     let quiet = args.json;
     let events = |e: Event<'_>| {
         if quiet {
@@ -113,6 +117,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         },
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         puller: Some(&puller),
+        secrets,
         events: &events,
     };
     let built = build(&opts)?;

@@ -226,3 +226,71 @@ fn target_stage_config_instructions_and_add_from_a_url() {
     let err = assert_fails("an unknown --target", &b.build(&ctx, &["--target", "nope"]));
     assert!(err.contains("nope") && err.contains("tools"), "{err}");
 }
+
+const MOUNTS: &str = r#"FROM bb AS gen
+RUN mkdir /out && echo generated > /out/g.txt
+FROM bb
+RUN --mount=type=bind,from=gen,source=/out,target=/gen cat /gen/g.txt > /from-stage
+RUN --mount=type=bind,source=data,target=/mnt/data cat /mnt/data/a.txt > /from-bind && ! touch /mnt/data/new 2>/dev/null
+RUN --mount=type=bind,source=data/a.txt,target=/one.txt,rw echo changed > /one.txt && cat /one.txt > /rw-bind
+RUN --mount=type=cache,target=/var/cache/app echo run >> /var/cache/app/log && cat /var/cache/app/log > /cache-seen
+RUN --mount=type=tmpfs,target=/scratch echo t > /scratch/t && grep -q ' /scratch tmpfs ' /proc/mounts && test -f /scratch/t
+RUN --mount=type=secret,id=tok grep -qx 's3c.et' /run/secrets/tok && echo ok > /secret-ok
+RUN --mount=type=secret,id=tok,env=TOK test "${TOK#s3}" = cret
+"#;
+
+#[test]
+fn run_mounts_bind_cache_tmpfs_and_secrets_leave_nothing_behind() {
+    let b = Builds::new();
+    b.busybox_base();
+    let ctx = b.context("mounts", &[("Dockerfile", MOUNTS), ("data/a.txt", "a\n")]);
+    let secret = b.path().join("token");
+    std::fs::write(&secret, "s3cret").unwrap();
+    let secret_arg = format!("id=tok,src={}", secret.display());
+    let built = b.build_json(&ctx, &["-t", "mounts", "--secret", &secret_arg]);
+    let (_keep, root) = b.unpack("mounts");
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    assert_eq!(read("from-bind"), "a\n", "the bind shows the context's files (read-only: touch failed)");
+    assert_eq!(read("rw-bind"), "changed\n");
+    assert_eq!(std::fs::read_to_string(ctx.join("data/a.txt")).unwrap(), "a\n", "an rw bind's writes are discarded");
+    assert_eq!(read("cache-seen"), "run\n");
+    assert_eq!(read("secret-ok"), "ok\n");
+    for gone in ["mnt", "one.txt", "scratch", "run", "var/cache/app", "gen"] {
+        assert!(!root.join(gone).exists(), "{gone}: a mount target the step needed is part of the image");
+    }
+    let t = tree(&root);
+    for (path, what) in &t {
+        let p = root.join(path.trim_start_matches('/'));
+        if p.is_file() && !p.is_symlink() {
+            assert!(!std::fs::read(&p).unwrap().windows(6).any(|w| w == b"s3cret"), "the secret is in {path} ({what})");
+        }
+    }
+    assert!(!b.inspect("mounts").to_string().contains("s3cret"), "the secret is in the config or history");
+    assert_eq!(read("from-stage"), "generated\n");
+    assert!(!root.join("gen").exists() && !root.join("out").exists());
+    assert_eq!(built["steps"].as_array().unwrap().len(), 8, "one per RUN");
+
+    // The step cache: a new secret value reuses every step; new bind content reruns from there.
+    std::fs::write(&secret, "rotated").unwrap();
+    let again = b.build_json(&ctx, &["-t", "mounts", "--secret", &secret_arg]);
+    assert!(again["steps"].as_array().unwrap().iter().all(|s| s["cached"] == true), "{again}");
+    std::fs::write(&secret, "s3cret").unwrap();
+    std::fs::write(ctx.join("data/a.txt"), "b\n").unwrap();
+    let changed = b.build_json(&ctx, &["-t", "mounts", "--secret", &secret_arg]);
+    assert_eq!((changed["steps"][1]["cached"].clone(), changed["steps"][2]["cached"].clone()), (true.into(), false.into()), "bind content is part of the key: {changed}");
+    let (_keep2, root2) = b.unpack("mounts");
+    assert_eq!(std::fs::read_to_string(root2.join("from-bind")).unwrap(), "b\n");
+    // The cache mount outlives the build: the rerun saw the first run's entry.
+    assert_eq!(std::fs::read_to_string(root2.join("cache-seen")).unwrap(), "run\nrun\n");
+
+    // What is not supported or not given is an error naming it.
+    let ssh = b.context("ssh", &[("Dockerfile", "FROM bb\nRUN --mount=type=ssh true\n")]);
+    let err = assert_fails("RUN --mount=type=ssh", &b.build(&ssh, &[]));
+    assert!(err.contains("type=ssh") && err.contains("line 2"), "{err}");
+    let req = b.context("req", &[("Dockerfile", "FROM bb\nRUN --mount=type=secret,id=api,required true\n")]);
+    let err = assert_fails("a required secret not given", &b.build(&req, &[]));
+    assert!(err.contains("secret api is required"), "{err}");
+    let out = b.context("outside", &[("Dockerfile", "FROM bb\nRUN --mount=source=../..,target=/x true\n")]);
+    let err = assert_fails("a bind source outside the context", &b.build(&out, &[]));
+    assert!(err.contains("outside"), "{err}");
+}

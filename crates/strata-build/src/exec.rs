@@ -40,6 +40,8 @@ pub struct BuildOptions<'a> {
     pub compression: Compression,
     pub threads: usize,
     pub puller: Option<&'a dyn Puller>,
+    /// Build secrets by id, for `RUN --mount=type=secret`.
+    pub secrets: std::collections::BTreeMap<String, crate::mounts::SecretSource>,
     /// Progress: called for every step as it starts and ends.
     pub events: &'a dyn Fn(Event<'_>),
 }
@@ -157,7 +159,7 @@ fn host_arch() -> &'static str {
     strata_rpm::arch::oci_arch(strata_rpm::arch::host_arch())
 }
 
-/// Stages the target needs, FROM and `COPY --from` followed.
+/// Stages the target needs, FROM, `COPY --from` and `RUN --mount=from=` followed.
 fn needed(df: &Dockerfile, bases: &[BaseRef], target: usize) -> Result<Vec<bool>, Error> {
     let mut need = vec![false; df.stages.len()];
     let mut todo = vec![target];
@@ -169,11 +171,14 @@ fn needed(df: &Dockerfile, bases: &[BaseRef], target: usize) -> Result<Vec<bool>
             todo.push(p);
         }
         for ins in &df.stages[i].instructions {
-            if let strata_dockerfile::Instruction::Copy(c) = &ins.node {
-                if let Some(from) = &c.from {
-                    if let BaseRef::Stage(p) = df.copy_source(i, from).map_err(|e| Error::Dockerfile(format!("line {}: {e}", ins.span.line)))? {
-                        todo.push(p);
-                    }
+            let froms: Vec<&str> = match &ins.node {
+                strata_dockerfile::Instruction::Copy(c) => c.from.as_deref().into_iter().collect(),
+                strata_dockerfile::Instruction::Run(r) => r.mounts.iter().filter_map(|m| crate::mounts::from_of(m)).collect(),
+                _ => Vec::new(),
+            };
+            for from in froms {
+                if let BaseRef::Stage(p) = df.copy_source(i, from).map_err(|e| Error::Dockerfile(format!("line {}: {e}", ins.span.line)))? {
+                    todo.push(p);
                 }
             }
         }

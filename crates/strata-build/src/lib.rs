@@ -21,6 +21,7 @@ mod copy;
 mod exec;
 mod glob;
 mod image;
+mod mounts;
 mod record;
 mod stepcache;
 mod steps;
@@ -28,6 +29,7 @@ mod steps;
 pub use base::Puller;
 pub use exec::{build, BuildOptions, Built, Event, StepReport};
 pub use image::BaseInfo;
+pub use mounts::{parse_secret, SecretSource};
 pub use record::BuildRecord;
 
 use std::path::PathBuf;

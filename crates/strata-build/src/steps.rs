@@ -28,7 +28,7 @@ pub(crate) fn step(b: &mut Builder<'_, '_>, stage: usize, state: &mut ImageState
     let text = expanded.to_string();
     let bad = |m: String| Error::Dockerfile(format!("line {line}: {m}"));
     match &expanded {
-        Instruction::Run(run) => run_step(b, stage, state, scope, run, &text, line),
+        Instruction::Run(run) => run_step(b, stage, state, scope, run, &text, line, states),
         Instruction::Copy(c) => {
             let (tree, _root, from_key) = match &c.from {
                 None => (None, None, String::new()),
@@ -58,7 +58,7 @@ pub(crate) fn step(b: &mut Builder<'_, '_>, stage: usize, state: &mut ImageState
             let key = format!("{text}\nfrom={from_key}\n{digests:?}");
             let chown = c.chown.clone().unwrap_or_default();
             let now = b.created as u32;
-            fs_step(b, stage, state, &key, &history, |root| {
+            fs_step(b, stage, state, &key, &history, |_, root| {
                 let opts = copy_opts(root, &chown, chmod, now)?;
                 if !srcs.is_empty() {
                     copy::copy_sources(root, tree, &srcs, &dest, &opts)?;
@@ -105,7 +105,7 @@ pub(crate) fn step(b: &mut Builder<'_, '_>, stage: usize, state: &mut ImageState
             let chown = a.chown.clone().unwrap_or_default();
             let now = b.created as u32;
             let context = b.context;
-            fs_step(b, stage, state, &key, &history, |root| {
+            fs_step(b, stage, state, &key, &history, |_, root| {
                 let opts = copy_opts(root, &chown, chmod, now)?;
                 for (url, tmp) in &urls {
                     let name = url.trim_end_matches('/').rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("index.html");
@@ -132,7 +132,7 @@ pub(crate) fn step(b: &mut Builder<'_, '_>, stage: usize, state: &mut ImageState
             let user = state.string("User");
             let now = b.created as u32;
             // As BuildKit: the directory is made (as the stage's USER) when missing.
-            fs_step(b, stage, state, &text, &format!("WORKDIR {path}"), |root| {
+            fs_step(b, stage, state, &text, &format!("WORKDIR {path}"), |_, root| {
                 let who = strata_sandbox::resolve_user(root, &user)?;
                 let view = SourceTree::open(root, None, "the stage")?;
                 let mut fs = RootFs::open(root)?;
@@ -193,7 +193,7 @@ fn copy_opts(root: &Path, chown: &str, chmod: Option<u32>, now: u32) -> Result<C
 
 /// A step that may change files: from the step cache when its key is known, else `work` in
 /// a fresh root of the state's layers, committed.
-fn fs_step(b: &mut Builder<'_, '_>, stage: usize, state: &mut ImageState, key_text: &str, history: &str, work: impl FnOnce(&Path) -> Result<(), Error>) -> Result<(), Error> {
+fn fs_step(b: &mut Builder<'_, '_>, stage: usize, state: &mut ImageState, key_text: &str, history: &str, work: impl FnOnce(&Builder<'_, '_>, &Path) -> Result<(), Error>) -> Result<(), Error> {
     let key = chain(&state.key, &format!("strata-build-step {STEP_FORMAT}\n{key_text}"));
     let cached = if b.opts.no_cache { None } else { stepcache::lookup(b.store(), &key)? };
     let layer: Option<LayerRef> = match cached {
@@ -204,7 +204,8 @@ fn fs_step(b: &mut Builder<'_, '_>, stage: usize, state: &mut ImageState, key_te
         }
         None => {
             let t = Instant::now();
-            let ((), l) = b.commit(state, work)?;
+            let shared: &Builder<'_, '_> = b;
+            let ((), l) = shared.commit(state, |root| work(shared, root))?;
             stepcache::record(b.store(), &key, l.as_ref())?;
             b.event(Event::Done { layer: l.as_ref().map(|l| l.size), seconds: t.elapsed().as_secs_f64() });
             b.steps.push(StepReport { stage, text: history.to_string(), cached: false, layer: l.as_ref().map(|l| l.digest.to_string()) });
@@ -236,11 +237,10 @@ fn program(root: &Path, name: &str, env: &[(String, String)]) -> Result<String, 
     Err(Error::Dockerfile(format!("RUN: {name:?} not found in the image's PATH ({path})")))
 }
 
-fn run_step(b: &mut Builder<'_, '_>, stage: usize, state: &mut ImageState, scope: &StageScope<'_>, run: &Run, text: &str, line: usize) -> Result<(), Error> {
+#[allow(clippy::too_many_arguments)]
+fn run_step(b: &mut Builder<'_, '_>, stage: usize, state: &mut ImageState, scope: &StageScope<'_>, run: &Run, text: &str, line: usize, states: &[Option<ImageState>]) -> Result<(), Error> {
     let bad = |m: String| Error::Dockerfile(format!("line {line}: {m}"));
-    if !run.mounts.is_empty() {
-        return Err(bad("RUN --mount is not supported by strata build yet".into()));
-    }
+    let mounts = crate::mounts::plan(b, stage, scope, &run.mounts, &workdir(state), states).map_err(bad)?;
     let network = match run.network.as_deref() {
         None | Some("default") => b.opts.network,
         Some("none") => Network::None,
@@ -267,7 +267,7 @@ fn run_step(b: &mut Builder<'_, '_>, stage: usize, state: &mut ImageState, scope
     let env = scope.run_env();
     let prefix = env.history_prefix();
     let history = format!("RUN {}{}", if prefix.is_empty() { String::new() } else { format!("{prefix} ") }, argv.join(" "));
-    let key = format!("{text}\n{:?}\nnetwork={network:?}", env.env);
+    let key = format!("{text}\n{:?}\nnetwork={network:?}{}", env.env, mounts.key);
     let (user, dir) = (state.string("User"), workdir(state));
     let events = b.opts.events;
     let step_name = format!("step {}/{} (Dockerfile line {line})", b.number, b.total);
@@ -279,7 +279,8 @@ fn run_step(b: &mut Builder<'_, '_>, stage: usize, state: &mut ImageState, scope
         Ok(())
     };
     let cell = b.sandbox.clone();
-    fs_step(b, stage, state, &key, &history, |root| {
+    fs_step(b, stage, state, &key, &history, |b, root| {
+        let mounted = mounts.realize(b)?;
         if dir != "/" {
             RootFs::open(root)?.ensure_dir(&dir)?;
         }
@@ -289,6 +290,12 @@ fn run_step(b: &mut Builder<'_, '_>, stage: usize, state: &mut ImageState, scope
             if let Some((k, v)) = kv.split_once('=') {
                 cmd = cmd.env(k, v);
             }
+        }
+        for (k, v) in &mounted.env {
+            cmd = cmd.env(k, v);
+        }
+        for (dest, source) in &mounted.mounts {
+            cmd = cmd.mount(dest.clone(), source.clone());
         }
         cmd = cmd.user(user.as_str()).cwd(dir.as_str()).network(network).capabilities(Capabilities::DockerDefault).hostname("strata-build");
         if let Some((name, content)) = &file {

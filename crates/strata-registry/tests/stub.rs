@@ -312,6 +312,7 @@ fn schema1_and_mismatching_manifests_are_refused() {
 }
 
 #[test]
+#[allow(clippy::result_large_err)]
 fn a_registry_refusing_oci_manifests_gets_docker_schema2() {
     // Has every blob (HEAD 200) but refuses OCI manifests, as old registries do; takes
     // Docker schema 2.

@@ -4,6 +4,7 @@ use crate::Error;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Where [`Command::file`] files appear inside the sandbox (under its own `/dev`).
@@ -64,6 +65,18 @@ pub enum Rlimit {
     Stack,
 }
 
+/// What [`Command::mount`] puts at a destination inside the root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MountSource {
+    /// A host file or directory bound at the destination. Programs in it stay executable.
+    Bind { path: PathBuf, readonly: bool },
+    /// A fresh tmpfs (size limit in bytes if given), mode 1777 like BuildKit's tmpfs mounts.
+    Tmpfs { size: Option<u64> },
+}
+
+/// Where the sandbox mounts its own filesystems: nothing of the caller's goes there.
+pub(crate) const SANDBOX_MOUNTS: [&str; 3] = ["/proc", "/dev", "/sys"];
+
 /// A program to run in an image root: its arguments, a clean environment, bytes for its
 /// stdin, files to hand over in [`FILES_DIR`], and the identity, directory, network,
 /// capabilities and limits it runs with.
@@ -82,6 +95,8 @@ pub struct Command {
     pub(crate) network: Network,
     pub(crate) capabilities: Capabilities,
     pub(crate) rlimits: Vec<(Rlimit, u64, u64)>,
+    /// (destination as given, source), in the order given.
+    pub(crate) mounts: Vec<(String, MountSource)>,
 }
 
 impl Command {
@@ -102,6 +117,7 @@ impl Command {
             network: Network::None,
             capabilities: Capabilities::All,
             rlimits: DEFAULT_RLIMITS.to_vec(),
+            mounts: Vec::new(),
         }
     }
 
@@ -197,6 +213,20 @@ impl Command {
         self
     }
 
+    /// Mounts `source` at `dest` (absolute path inside the root; symlinks on the way resolve
+    /// inside the root, as for /etc/resolv.conf). Mounts are made in the order given, after
+    /// the sandbox's own (/proc, /dev, /sys, /etc/hosts, ...).
+    ///
+    /// A missing mountpoint is created for the run and removed afterwards, like the
+    /// sandbox's own, so the root shows no trace of it. `dest` may not be `/`, lie under
+    /// `/proc`, `/dev` or `/sys`, or be inside another of these mounts; binds are `nosuid`
+    /// and `nodev`. A tmpfs on a directory the root already has gets that directory's mode,
+    /// as under runc and BuildKit.
+    pub fn mount(mut self, dest: impl Into<String>, source: MountSource) -> Command {
+        self.mounts.push((dest.into(), source));
+        self
+    }
+
     /// The program, as given to [`Command::new`].
     pub fn program(&self) -> &OsStr {
         &self.argv[0]
@@ -286,8 +316,69 @@ impl Command {
                 "rlimit {r:?}: soft limit {soft} is above the hard limit {hard}"
             ));
         }
+        self.validate_mounts()
+    }
+
+    fn validate_mounts(&self) -> Result<(), Error> {
+        let bad = |why: String| Err(Error::InvalidCommand(why));
+        let mut seen: Vec<String> = Vec::new();
+        for (dest, source) in &self.mounts {
+            let norm = normalized_dest(dest).map_err(|why| {
+                Error::InvalidCommand(format!("mount destination {dest:?} {why}"))
+            })?;
+            if seen.contains(&norm) {
+                return bad(format!("mount destination {dest:?} is given twice"));
+            }
+            match source {
+                MountSource::Bind { path, .. } => {
+                    if path.as_os_str().as_bytes().contains(&0) || path.to_str().is_none() {
+                        return bad(format!(
+                            "mount source {path:?} for {dest} must be UTF-8 without NUL bytes"
+                        ));
+                    }
+                    if let Err(e) = std::fs::metadata(path) {
+                        return bad(format!("mount source {} for {dest}: {e}", path.display()));
+                    }
+                }
+                // Zero is no limit at all to the kernel.
+                MountSource::Tmpfs { size: Some(0) } => {
+                    return bad(format!("tmpfs for {dest}: a size of 0 bytes"));
+                }
+                MountSource::Tmpfs { .. } => {}
+            }
+            seen.push(norm);
+        }
         Ok(())
     }
+}
+
+/// `dest` without `.`, repeated or trailing slashes; or why it cannot be a mount's
+/// destination.
+pub(crate) fn normalized_dest(dest: &str) -> Result<String, &'static str> {
+    if !dest.starts_with('/') {
+        return Err("is not an absolute path inside the root");
+    }
+    if dest.contains('\0') {
+        return Err("contains a NUL byte");
+    }
+    let parts: Vec<&str> = dest
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    if parts.contains(&"..") {
+        return Err("contains ..");
+    }
+    if parts.is_empty() {
+        return Err("is the root itself");
+    }
+    let norm = format!("/{}", parts.join("/"));
+    if SANDBOX_MOUNTS
+        .iter()
+        .any(|m| std::path::Path::new(&norm).starts_with(m))
+    {
+        return Err("is inside /proc, /dev or /sys, which the sandbox mounts itself");
+    }
+    Ok(norm)
 }
 
 /// How the program ended: an exit code, or the signal that killed it.

@@ -20,14 +20,18 @@
 //! capabilities or all of them; with the limits podman and docker are given here
 //! ([`DEFAULT_RLIMITS`]).
 //!
+//! A caller can add mounts of its own ([`Command::mount`], for a Dockerfile's
+//! `RUN --mount`): a host file or directory bound read-write or read-only, or a fresh
+//! tmpfs, made after the sandbox's own, in the order given.
+//!
 //! The program is pid 1 of its pid namespace, so every process it leaves behind dies when it
 //! exits, and a timeout kills them all. Small files (a scriptlet's body) are handed over at
 //! [`FILES_DIR`], never on the root's filesystem.
 //!
 //! The root is left exactly as the program left it, because the caller diffs it afterwards:
 //! the sandbox's mounts vanish with its mount namespace (nothing propagates to the host),
-//! and a mountpoint it had to create (`/proc`, `/dev`, `/sys`, `/etc/hosts`, ... and `/etc`
-//! itself in an empty root) is removed again, with its directory's times restored. The
+//! and a mountpoint it had to create (`/proc`, `/dev`, `/sys`, `/etc/hosts`, ..., `/etc`
+//! itself in an empty root, a [`Command::mount`]'s destination) is removed again, with its directory's times restored. The
 //! runtime's container state, cgroups and bundle are removed after every run, success,
 //! failure or timeout; a killed strata's leftovers are removed by the next [`Sandbox`].
 //!
@@ -72,8 +76,8 @@ mod spec;
 mod user;
 
 pub use command::{
-    Capabilities, Command, ExitStatus, Network, Output, Rlimit, DEFAULT_PATH, DEFAULT_RLIMITS,
-    DEFAULT_TIMEOUT, FILES_DIR,
+    Capabilities, Command, ExitStatus, MountSource, Network, Output, Rlimit, DEFAULT_PATH,
+    DEFAULT_RLIMITS, DEFAULT_TIMEOUT, FILES_DIR,
 };
 pub use error::Error;
 pub use rundir::DEFAULT_STATE_DIR;

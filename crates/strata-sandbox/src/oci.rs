@@ -156,12 +156,25 @@ fn mounts(p: &Prepared) -> Result<Vec<Mount>, Error> {
                     .options(opts(&["nosuid", "noexec", "nodev", "ro"])),
                 // runc remounts a bind with exactly the flags given, so a source on a
                 // noexec filesystem still runs a handed-over program.
-                MountKind::Bind { source, exec } => {
-                    b.typ("bind").source(source).options(opts(if *exec {
-                        &["bind", "nosuid", "nodev"]
-                    } else {
-                        &["bind", "nosuid", "nodev", "noexec"]
-                    }))
+                MountKind::Bind {
+                    source,
+                    exec,
+                    readonly,
+                    recursive,
+                } => {
+                    let mut o = vec![if *recursive { "rbind" } else { "bind" }, "nosuid", "nodev"];
+                    if !exec {
+                        o.push("noexec");
+                    }
+                    if *readonly {
+                        o.push("ro");
+                    }
+                    b.typ("bind").source(source).options(opts(&o))
+                }
+                MountKind::Tmpfs { size, mode } => {
+                    let mut o = vec!["nosuid".into(), "nodev".into(), format!("mode={mode:o}")];
+                    o.extend(size.map(|s| format!("size={s}")));
+                    b.typ("tmpfs").source("tmpfs").options(o)
                 }
             };
             b.build().map_err(config_error)

@@ -5,6 +5,7 @@ use crate::Error;
 use rustix::fd::OwnedFd;
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
+use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};
 use std::fs::{File, FileTimes};
 use std::io::Read;
@@ -207,9 +208,10 @@ pub(crate) enum Kind {
 }
 
 /// A mountpoint the sandbox needs in the root.
+#[derive(Clone, Debug)]
 pub(crate) struct Want {
-    /// Absolute inside the root.
-    pub(crate) path: &'static str,
+    /// Absolute inside the root: the sandbox's own, or a [`crate::Command::mount`]'s.
+    pub(crate) path: Cow<'static, str>,
     pub(crate) kind: Kind,
     /// Whether symlinks on the way are followed (inside the root). `/proc`, `/dev` and
     /// `/sys` must be real directories; `/etc/resolv.conf` is often a link, and the
@@ -242,56 +244,65 @@ impl Mountpoints {
         root: &Path,
         wants: &[Want],
     ) -> Result<(Mountpoints, Vec<PathBuf>), Error> {
-        let bad = |problem: String| Error::BadRoot {
-            root: root.to_path_buf(),
-            problem,
-        };
         let mut made = Mountpoints {
             created: Vec::new(),
             parents: Vec::new(),
         };
-        let mut places = Vec::new();
-        for want in wants {
-            let resolved = if want.follow {
-                resolve_in_root(root, Path::new(want.path)).map_err(&bad)?
-            } else {
-                literal(root, want)?
-            };
-            let inside: PathBuf = resolved.components.iter().collect();
-            let host = root.join(&inside);
-            let n = resolved.components.len();
-            if resolved.existing == n {
-                let m = host
-                    .metadata()
-                    .map_err(Error::io(format!("stat {}", host.display())))?;
-                let fits = match want.kind {
-                    Kind::Dir => m.is_dir(),
-                    Kind::File => m.is_file(),
-                };
-                if !fits {
-                    return Err(bad(format!(
-                        "{} is a {:?}, not a {}; the sandbox mounts {} there",
-                        Path::new("/").join(&inside).display(),
-                        m.file_type(),
-                        if want.kind == Kind::Dir {
-                            "directory"
-                        } else {
-                            "regular file"
-                        },
-                        want.path
-                    )));
-                }
-            } else {
-                made.create(root, &resolved, want.kind)?;
-            }
-            places.push(Path::new("/").join(inside));
-        }
+        let places: Result<Vec<PathBuf>, Error> =
+            wants.iter().map(|want| made.place(root, want)).collect();
+        // Also when a later mountpoint failed: what was made is removed on drop, and the
+        // parents' times go back only if they are still the ones this left.
         for p in &mut made.parents {
             p.ours = times(&p.path)
                 .map_err(Error::io(format!("stat {}", p.path.display())))?
                 .1;
         }
-        Ok((made, places))
+        Ok((made, places?))
+    }
+
+    /// Whether this run made `host` (a path in the root on the host).
+    pub(crate) fn made(&self, host: &Path) -> bool {
+        self.created.iter().any(|(p, _, _)| p == host)
+    }
+
+    fn place(&mut self, root: &Path, want: &Want) -> Result<PathBuf, Error> {
+        let bad = |problem: String| Error::BadRoot {
+            root: root.to_path_buf(),
+            problem,
+        };
+        let resolved = if want.follow {
+            resolve_in_root(root, Path::new(want.path.as_ref())).map_err(bad)?
+        } else {
+            literal(root, want)?
+        };
+        let inside: PathBuf = resolved.components.iter().collect();
+        let host = root.join(&inside);
+        let n = resolved.components.len();
+        if resolved.existing == n {
+            let m = host
+                .metadata()
+                .map_err(Error::io(format!("stat {}", host.display())))?;
+            let fits = match want.kind {
+                Kind::Dir => m.is_dir(),
+                Kind::File => m.is_file(),
+            };
+            if !fits {
+                return Err(bad(format!(
+                    "{} is a {}, not a {}; the sandbox mounts {} there",
+                    Path::new("/").join(&inside).display(),
+                    type_name(&m),
+                    if want.kind == Kind::Dir {
+                        "directory"
+                    } else {
+                        "regular file"
+                    },
+                    want.path
+                )));
+            }
+        } else {
+            self.create(root, &resolved, want.kind)?;
+        }
+        Ok(Path::new("/").join(inside))
     }
 
     fn create(&mut self, root: &Path, resolved: &Resolved, kind: Kind) -> Result<(), Error> {
@@ -341,8 +352,8 @@ fn literal(root: &Path, want: &Want) -> Result<Resolved, Error> {
         Ok(m) => Err(Error::BadRoot {
             root: root.to_path_buf(),
             problem: format!(
-                "/{name} is a {:?}, not a directory; the sandbox mounts {name} there",
-                m.file_type()
+                "/{name} is a {}, not a directory; the sandbox mounts {name} there",
+                type_name(&m)
             ),
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Resolved {
@@ -392,6 +403,18 @@ impl Drop for Mountpoints {
                 let _ = f.set_times(FileTimes::new().set_accessed(atime).set_modified(mtime));
             }
         }
+    }
+}
+
+fn type_name(m: &std::fs::Metadata) -> &'static str {
+    if m.is_dir() {
+        "directory"
+    } else if m.is_file() {
+        "regular file"
+    } else if m.file_type().is_symlink() {
+        "symlink"
+    } else {
+        "special file"
     }
 }
 

@@ -1,10 +1,12 @@
 //! One run, resolved on the host: the ids, environment, mount table and generated files
 //! both executors realize, so that they cannot disagree about what the program sees.
 
+use crate::command::{normalized_dest, SANDBOX_MOUNTS};
 use crate::root::{canonical_root, check_workdir, find_program, Kind, Mountpoints, Want};
 use crate::rundir::{write_file, RunDir};
 use crate::user::{home_of, resolve_user, ResolvedUser};
-use crate::{caps, Capabilities, Command, Error, Network, Rlimit, FILES_DIR};
+use crate::{caps, Capabilities, Command, Error, MountSource, Network, Rlimit, FILES_DIR};
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 /// runc's default masked paths: host information a build has no business reading.
@@ -45,32 +47,32 @@ pub(crate) const DEVICES: [(&str, u32, u32); 6] = [
 /// missing `/etc` that the others then share).
 const WANTS: [Want; 6] = [
     Want {
-        path: "/proc",
+        path: Cow::Borrowed("/proc"),
         kind: Kind::Dir,
         follow: false,
     },
     Want {
-        path: "/dev",
+        path: Cow::Borrowed("/dev"),
         kind: Kind::Dir,
         follow: false,
     },
     Want {
-        path: "/sys",
+        path: Cow::Borrowed("/sys"),
         kind: Kind::Dir,
         follow: false,
     },
     Want {
-        path: "/etc/hosts",
+        path: Cow::Borrowed("/etc/hosts"),
         kind: Kind::File,
         follow: true,
     },
     Want {
-        path: "/etc/resolv.conf",
+        path: Cow::Borrowed("/etc/resolv.conf"),
         kind: Kind::File,
         follow: true,
     },
     Want {
-        path: "/etc/hostname",
+        path: Cow::Borrowed("/etc/hostname"),
         kind: Kind::File,
         follow: true,
     },
@@ -87,10 +89,19 @@ pub(crate) enum MountKind {
     Mqueue,
     /// Read-only.
     Sysfs,
-    /// A host file or directory; `exec` keeps programs in it runnable.
+    /// A host file or directory; `exec` keeps programs in it runnable, `recursive` brings
+    /// the mounts under it along.
     Bind {
         source: PathBuf,
         exec: bool,
+        readonly: bool,
+        recursive: bool,
+    },
+    /// A [`MountSource::Tmpfs`], `nosuid` and `nodev`.
+    Tmpfs {
+        size: Option<u64>,
+        /// Permission bits of its top directory.
+        mode: u32,
     },
 }
 
@@ -170,7 +181,10 @@ impl<'a> Prepared<'a> {
                 source,
             })?;
         }
-        let (mountpoints, places) = Mountpoints::prepare(&root, &WANTS)?;
+        let users = user_mounts(cmd)?;
+        let mut wants = WANTS.to_vec();
+        wants.extend(users.iter().map(|(want, _)| want.clone()));
+        let (mountpoints, places) = Mountpoints::prepare(&root, &wants)?;
         let mut mounts: Vec<MountSpec> = [
             ("/proc", MountKind::Proc),
             ("/dev", MountKind::Dev),
@@ -191,32 +205,74 @@ impl<'a> Prepared<'a> {
                 kind: MountKind::Bind {
                     source: files,
                     exec: true,
+                    readonly: false,
+                    recursive: false,
                 },
             });
         }
-        for ((name, _), place) in generated.iter().zip(&places[3..]) {
-            let dest = place
+        let utf8 = |place: &PathBuf| {
+            place
                 .to_str()
                 .expect("the root's paths are UTF-8 (checked)")
-                .to_string();
-            // A link into what the sandbox mounts itself would put the file where the
-            // program never looks, and its mountpoint where the sandbox cannot remove it.
-            if ["/proc", "/dev", "/sys"]
+                .to_string()
+        };
+        // A link into what the sandbox mounts itself would put a mount where the program
+        // never sees it, and its mountpoint where the sandbox cannot remove it.
+        let outside_sandbox_mounts = |what: &str, dest: &str| {
+            if SANDBOX_MOUNTS
                 .iter()
-                .any(|m| Path::new(&dest).starts_with(m))
+                .any(|m| Path::new(dest).starts_with(m))
             {
                 return Err(Error::BadRoot {
-                    root,
-                    problem: format!("/etc/{name} leads to {dest}, inside a sandbox mount"),
+                    root: root.clone(),
+                    problem: format!("{what} leads to {dest}, inside a sandbox mount"),
                 });
             }
+            Ok(())
+        };
+        for ((name, _), place) in generated.iter().zip(&places[3..WANTS.len()]) {
+            let dest = utf8(place);
+            outside_sandbox_mounts(&format!("/etc/{name}"), &dest)?;
             mounts.push(MountSpec {
                 dest,
                 kind: MountKind::Bind {
                     source: dir.join(name),
                     exec: false,
+                    readonly: false,
+                    recursive: false,
                 },
             });
+        }
+        let user_places = &places[WANTS.len()..];
+        for ((want, _), place) in users.iter().zip(user_places) {
+            outside_sandbox_mounts(&want.path, &utf8(place))?;
+            if place == Path::new("/") {
+                return Err(Error::BadRoot {
+                    root,
+                    problem: format!("mount destination {} leads to / itself", want.path),
+                });
+            }
+        }
+        for (i, ((want, mut kind), place)) in users.into_iter().zip(user_places).enumerate() {
+            let dest = utf8(place);
+            if let MountKind::Tmpfs { mode, .. } = &mut kind {
+                *mode = tmpfs_mode(&root, place, &mountpoints)?;
+            }
+            // A mountpoint inside another mount would have to be made in that mount's
+            // source (a host directory), out of reach of the root's clean-up.
+            for (j, other) in user_places.iter().enumerate() {
+                if i != j && place.starts_with(other) {
+                    let mut wanted = cmd.mounts.iter().map(|(d, _)| d);
+                    return Err(Error::InvalidCommand(format!(
+                        "mount destination {} ({dest}) is inside or the same as {} ({}); \
+                         nested mounts are not supported",
+                        want.path,
+                        wanted.nth(j).expect("one per mount"),
+                        other.display()
+                    )));
+                }
+            }
+            mounts.push(MountSpec { dest, kind });
         }
         let last_cap = caps::last_cap();
         Ok(Prepared {
@@ -245,6 +301,72 @@ impl<'a> Prepared<'a> {
     pub(crate) fn rlimits(&self) -> &[(Rlimit, u64, u64)] {
         &self.cmd.rlimits
     }
+}
+
+/// The mountpoint and mount of each [`Command::mount`], its bind source made absolute.
+fn user_mounts(cmd: &Command) -> Result<Vec<(Want, MountKind)>, Error> {
+    cmd.mounts
+        .iter()
+        .map(|(dest, source)| {
+            let path = normalized_dest(dest).expect("validated");
+            let (kind, mount) = match source {
+                MountSource::Bind {
+                    path: host,
+                    readonly,
+                } => {
+                    let canonical = std::fs::canonicalize(host)
+                        .map_err(Error::io(format!("mount source {}", host.display())))?;
+                    if canonical.to_str().is_none() {
+                        return Err(Error::InvalidCommand(format!(
+                            "mount source {} leads to {canonical:?}, which is not UTF-8",
+                            host.display()
+                        )));
+                    }
+                    let kind = if canonical.is_dir() {
+                        Kind::Dir
+                    } else {
+                        Kind::File
+                    };
+                    let mount = MountKind::Bind {
+                        source: canonical,
+                        exec: true,
+                        readonly: *readonly,
+                        recursive: true,
+                    };
+                    (kind, mount)
+                }
+                MountSource::Tmpfs { size } => (
+                    Kind::Dir,
+                    MountKind::Tmpfs {
+                        size: *size,
+                        mode: 0o1777,
+                    },
+                ),
+            };
+            let want = Want {
+                path: Cow::Owned(path),
+                kind,
+                follow: true,
+            };
+            Ok((want, mount))
+        })
+        .collect()
+}
+
+/// runc gives a tmpfs the mode of the directory it is mounted on: 1777 on a mountpoint made
+/// for it (made so here), an existing directory's own otherwise, as under BuildKit.
+fn tmpfs_mode(root: &Path, place: &Path, made: &Mountpoints) -> Result<u32, Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let host = root.join(place.strip_prefix("/").expect("absolute"));
+    if made.made(&host) {
+        std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o1777))
+            .map_err(Error::io(format!("chmod {}", host.display())))?;
+        return Ok(0o1777);
+    }
+    let m = host
+        .metadata()
+        .map_err(Error::io(format!("stat {}", host.display())))?;
+    Ok(m.permissions().mode() & 0o7777)
 }
 
 /// The command's variables sorted by name, with runc's `HOME` rule applied.

@@ -87,6 +87,8 @@ pub(crate) enum Op {
     Bind {
         source: CString,
         target: CString,
+        /// With the mounts under `source` (`MS_REC`).
+        recursive: bool,
     },
     /// `MS_BIND | MS_REMOUNT` with exactly these flags.
     Remount {
@@ -246,7 +248,16 @@ unsafe fn apply(op: &Op, in_cwd: &AtomicBool) -> Result<(), Errno> {
             *flags,
             data.as_deref(),
         ),
-        Op::Bind { source, target } => mount_bind(source.as_c_str(), target.as_c_str()),
+        Op::Bind {
+            source,
+            target,
+            recursive: false,
+        } => mount_bind(source.as_c_str(), target.as_c_str()),
+        Op::Bind {
+            source,
+            target,
+            recursive: true,
+        } => mount_bind_recursive(source.as_c_str(), target.as_c_str()),
         Op::Remount { target, flags } => {
             mount_remount(target.as_c_str(), MountFlags::BIND | *flags, c"")
         }

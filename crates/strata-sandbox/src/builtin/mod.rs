@@ -250,8 +250,15 @@ fn plan(p: &Prepared, report: report::Report) -> Result<(Plan, Vec<String>), Err
                     None,
                 ));
             }
-            MountKind::Bind { source, exec } => {
-                let source = source.to_str().expect("run directories are UTF-8");
+            MountKind::Bind {
+                source,
+                exec,
+                readonly,
+                recursive,
+            } => {
+                let source = source
+                    .to_str()
+                    .expect("run directories are UTF-8 (checked)");
                 // Under the sandbox's own /dev, the mountpoint is the sandbox's to make.
                 if Path::new(dest).starts_with("/dev") {
                     ops.push(mkdir(dest, 0o755));
@@ -259,18 +266,32 @@ fn plan(p: &Prepared, report: report::Report) -> Result<(Plan, Vec<String>), Err
                 let op = Op::Bind {
                     source: c(source),
                     target: at(dest),
+                    recursive: *recursive,
                 };
                 ops.push((op, format!("bind {source} on {dest}")));
-                // A bind keeps the source's flags unless remounted with exactly these.
+                // A bind keeps the source's flags unless remounted with exactly these. As
+                // with runc, the remount is not recursive: mounts under a read-only bind
+                // keep their own flags.
                 let mut flags = MountFlags::NOSUID | MountFlags::NODEV;
                 if !exec {
                     flags |= MountFlags::NOEXEC;
+                }
+                if *readonly {
+                    flags |= MountFlags::RDONLY;
                 }
                 let op = Op::Remount {
                     target: at(dest),
                     flags,
                 };
                 ops.push((op, format!("remount {dest}")));
+            }
+            MountKind::Tmpfs { size, mode } => {
+                let mut data = format!("mode={mode:o}");
+                if let Some(size) = size {
+                    data.push_str(&format!(",size={size}"));
+                }
+                let flags = MountFlags::NOSUID | MountFlags::NODEV;
+                ops.push(mount("tmpfs", dest, "tmpfs", flags, Some(&data)));
             }
         }
     }

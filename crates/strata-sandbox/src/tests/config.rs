@@ -2,7 +2,7 @@
 
 use super::test_root;
 use crate::spec::Prepared;
-use crate::{Capabilities, Command, Network, Rlimit, DEFAULT_STATE_DIR};
+use crate::{Capabilities, Command, MountSource, Network, Rlimit, DEFAULT_STATE_DIR};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -31,7 +31,21 @@ fn a_dockerfile_run_as_a_config() {
     )
     .unwrap();
     std::fs::write(r.path().join("etc/group"), "ops:x:20:app\n").unwrap();
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(context.path().join("token"), "secret").unwrap();
+    let bind = |path: std::path::PathBuf, readonly| MountSource::Bind { path, readonly };
     let cmd = Command::new("/bin/sh")
+        .mount("/src/", bind(context.path().to_path_buf(), true))
+        .mount(
+            "/run/secrets/token",
+            bind(context.path().join("token"), false),
+        )
+        .mount(
+            "/var/cache",
+            MountSource::Tmpfs {
+                size: Some(1 << 20),
+            },
+        )
         .args(["-c", "make"])
         .env("B", "2")
         .env("A", "1")
@@ -132,7 +146,28 @@ fn a_dockerfile_run_as_a_config() {
             ("/etc/hosts", "bind"),
             ("/etc/resolv.conf", "bind"),
             ("/etc/hostname", "bind"),
+            ("/src", "bind"),
+            ("/run/secrets/token", "bind"),
+            ("/var/cache", "tmpfs"),
         ]
+    );
+    // The caller's, in its order: binds with the host path made canonical, ro as asked;
+    // a tmpfs made for the run gets 1777.
+    let context = context.path().canonicalize().unwrap();
+    assert_eq!(
+        c["mounts"][9],
+        json!({"destination": "/src", "type": "bind", "source": context,
+               "options": ["rbind", "nosuid", "nodev", "ro"]})
+    );
+    assert_eq!(
+        c["mounts"][10],
+        json!({"destination": "/run/secrets/token", "type": "bind",
+               "source": context.join("token"), "options": ["rbind", "nosuid", "nodev"]})
+    );
+    assert_eq!(
+        c["mounts"][11],
+        json!({"destination": "/var/cache", "type": "tmpfs", "source": "tmpfs",
+               "options": ["nosuid", "nodev", "mode=1777", "size=1048576"]})
     );
     let sys = &c["mounts"][5]["options"];
     assert!(strings(sys).contains(&"ro".to_string()));

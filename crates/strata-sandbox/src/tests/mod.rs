@@ -11,6 +11,7 @@ mod etc_files;
 mod filesystems;
 mod identity;
 mod isolation;
+mod mounts;
 mod runtimes;
 mod traces;
 
