@@ -130,3 +130,76 @@ fn write_archive<W: std::io::Write>(store: &Store, refs: &[&str], format: SaveFo
         }
     })
 }
+
+#[derive(Args, Debug)]
+pub struct GcArgs {
+    /// Keep what is younger than this (a build running now may still need it): 1h, 30m, 0s.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    grace: std::time::Duration,
+    /// Cache folder whose unpacked build layers are pruned too [default: $STRATA_CACHE_DIR,
+    /// else $XDG_CACHE_HOME/strata].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Print what was removed as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    store: StoreArg,
+}
+
+/// Removes what no tagged image needs: unreachable blobs, then the layer-cache, step-cache
+/// and record entries that named them, then unpacked build layers of no tagged image.
+pub fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
+    let store = args.store.open()?;
+    let report = store.gc(args.grace)?;
+    let entries = strata_compose::prune_metadata(&store)? + strata_build::prune_metadata(&store)?;
+    let mut live = std::collections::BTreeSet::new();
+    for entry in store.list()? {
+        live.extend(store.resolve(&entry.reference.to_string())?.config.rootfs().diff_ids().iter().cloned());
+    }
+    let cache_root = args.cache_dir.clone().unwrap_or_else(strata_repo::MetadataCache::default_root);
+    let build_layers = cache_root.join("build").join("layers");
+    let unpacked = if build_layers.is_dir() {
+        let cutoff = std::time::SystemTime::now().checked_sub(args.grace).unwrap_or(std::time::UNIX_EPOCH);
+        strata_rootfs::LayerCache::open(&cache_root.join("build"))?.retain(|d| live.contains(&d.to_string()), cutoff)?
+    } else {
+        0
+    };
+    if args.json {
+        let doc = serde_json::json!({"blobs_removed": report.blobs_removed, "bytes_freed": report.bytes_freed, "blobs_kept_young": report.blobs_kept_young, "cache_entries_removed": entries, "unpacked_layers_removed": unpacked});
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        println!(
+            "removed {} blobs ({}), {} cache entries, {} unpacked layers; kept {} unreferenced blobs younger than {}",
+            report.blobs_removed,
+            crate::resolve::human_bytes(report.bytes_freed),
+            entries,
+            unpacked,
+            report.blobs_kept_young,
+            humantime::format_duration(args.grace)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args, Debug)]
+pub struct RmiArgs {
+    /// NAME[:TAG] of each image to untag.
+    #[arg(required = true)]
+    images: Vec<String>,
+    #[command(flatten)]
+    store: StoreArg,
+}
+
+/// Removes tags; the blobs stay until `strata gc`.
+pub fn rmi(args: RmiArgs) -> anyhow::Result<ExitCode> {
+    let store = args.store.open()?;
+    for name in &args.images {
+        let tag = strata_oci::reference::ImageRef::parse(name)?;
+        if !store.untag(&tag)? {
+            bail!("{tag}: no such image in {}", store.root().display());
+        }
+        println!("untagged {tag}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

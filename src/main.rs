@@ -43,6 +43,10 @@ enum Command {
     Inspect(images::InspectArgs),
     /// Write images to a docker-archive (`docker load`) or oci-archive file.
     Save(images::SaveArgs),
+    /// Remove image tags (their blobs stay until gc).
+    Rmi(images::RmiArgs),
+    /// Remove what no tagged image needs from the store and the build cache.
+    Gc(images::GcArgs),
     /// Wrap images into RPMs that provide container-image(NAME) and container-image-id(ID).
     Rpm(imagerpm::RpmArgs),
 }
@@ -97,6 +101,8 @@ fn main() -> ExitCode {
         Command::Inspect(args) => images::inspect(args),
         Command::Save(args) => images::save(args),
         Command::Rpm(args) => imagerpm::run(args),
+        Command::Gc(args) => images::gc(args),
+        Command::Rmi(args) => images::rmi(args),
     };
     match result {
         Ok(code) => code,

@@ -294,3 +294,40 @@ fn run_mounts_bind_cache_tmpfs_and_secrets_leave_nothing_behind() {
     let err = assert_fails("a bind source outside the context", &b.build(&out, &[]));
     assert!(err.contains("outside"), "{err}");
 }
+
+#[test]
+fn gc_removes_what_no_tag_needs_and_rebuilds_still_work() {
+    let b = Builds::new();
+    b.busybox_base();
+    let old = b.context("old", &[("Dockerfile", "FROM bb\nRUN echo a > /a\nRUN echo b > /b\n")]);
+    let new = b.context("new", &[("Dockerfile", "FROM bb\nRUN echo c > /c\n")]);
+    let gc = |grace: &str| {
+        let out = run(b.strata().args(["gc", "--json", "--grace", grace, "--store"]).arg(b.store()));
+        assert_ok("strata gc", &out);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    b.build_json(&old, &["-t", "app"]);
+    b.build_json(&new, &["-t", "app"]);
+    b.build_json(&new, &["-t", "spare"]);
+    // Everything is young: the grace period spares it.
+    let spared = gc("1h");
+    assert_eq!(spared["blobs_removed"], 0, "{spared}");
+    assert!(spared["blobs_kept_young"].as_u64().unwrap() > 0, "{spared}");
+    assert_ok("strata rmi", &run(b.strata().args(["rmi", "spare", "--store"]).arg(b.store())));
+    let err = assert_fails("strata rmi of a missing tag", &run(b.strata().args(["rmi", "spare", "--store"]).arg(b.store())));
+    assert!(err.contains("spare:latest: no such image"), "{err}");
+    let report = gc("0s");
+    // The old app's two layers, config and manifest.
+    assert_eq!(report["blobs_removed"], 4, "{report}");
+    assert!(report["cache_entries_removed"].as_u64().unwrap() >= 2, "step-cache entries and the build record of the old image: {report}");
+    assert!(report["unpacked_layers_removed"].as_u64().unwrap() >= 1, "{report}");
+    // What is tagged is whole; a second gc finds nothing; the old Dockerfile builds again.
+    for image in ["app", "bb"] {
+        let (_keep, root) = b.unpack(image);
+        assert!(root.join("bin/busybox").exists());
+    }
+    let again = gc("0s");
+    assert_eq!((again["blobs_removed"].as_u64(), again["cache_entries_removed"].as_u64()), (Some(0), Some(0)), "{again}");
+    let rebuilt = b.build_json(&old, &["-t", "app"]);
+    assert!(rebuilt["steps"].as_array().unwrap().iter().all(|s| s["cached"] == false), "the removed steps are not offered from the cache: {rebuilt}");
+}

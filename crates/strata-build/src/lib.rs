@@ -31,6 +31,7 @@ pub use exec::{build, BuildOptions, Built, Event, StepReport};
 pub use image::BaseInfo;
 pub use mounts::{parse_secret, SecretSource};
 pub use record::BuildRecord;
+pub use stepcache::prune_metadata;
 
 use std::path::PathBuf;
 

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use strata_oci::store::{StagedImage, Store};
 
-const NAMESPACE: &str = "builds";
+pub(crate) const NAMESPACE: &str = "builds";
 pub const RECORD_KIND: &str = "strata.build/1";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -38,3 +38,17 @@ pub(crate) fn record(store: &Store, key: &str, layer: Option<&LayerRef>) -> Resu
     store.write_meta(NAMESPACE, name(key), &serde_json::to_vec(&c).expect("serialises"))?;
     Ok(())
 }
+
+/// Forgets step-cache entries and build records whose blobs the store no longer has (a gc
+/// removed them). Returns how many went.
+pub fn prune_metadata(store: &Store) -> Result<usize, Error> {
+    let steps = store.prune_meta(NAMESPACE, |_, bytes| {
+        let c: Cached = serde_json::from_slice(bytes).ok()?;
+        match c.layer {
+            None => Some(Vec::new()),
+            Some((digest, ..)) => Some(vec![Digest::from_str(&digest).ok()?]),
+        }
+    })?;
+    let builds = store.prune_meta(crate::record::NAMESPACE, |key, _| Some(vec![Digest::from_str(&format!("sha256:{key}")).ok()?]))?;
+    Ok(steps + builds)
+}

@@ -73,6 +73,17 @@ fn lookup(store: &Store, name: &str) -> Result<Option<LayerInfo>, Error> {
     Ok(Some(LayerInfo { diff_id, digest, size: c.size, tar_size: c.tar_size, media_type: MediaType::from(c.media_type.as_str()) }))
 }
 
+/// Forgets cached layers and compose records whose blobs the store no longer has (a gc
+/// removed them), so the cache never offers what it cannot give. Returns how many went.
+pub fn prune_metadata(store: &Store) -> Result<usize, Error> {
+    let layers = store.prune_meta(NAMESPACE, |_, bytes| {
+        let c: Cached = serde_json::from_slice(bytes).ok()?;
+        Some(vec![Digest::from_str(&c.digest).ok()?])
+    })?;
+    let records = store.prune_meta(crate::record::NAMESPACE, |key, _| Some(vec![Digest::from_str(&format!("sha256:{key}")).ok()?]))?;
+    Ok(layers + records)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,3 +124,4 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 }
+

@@ -21,7 +21,7 @@ mod record;
 mod staging;
 mod top;
 
-pub use cache::LayerCache;
+pub use cache::{prune_metadata, LayerCache};
 pub use contents::installed_packages;
 pub use image::{compose_image, ComposeOptions, Composed, ComposedLayer, ImageJob, RpmLocator};
 pub use record::{ComposeRecord, Previous, RecordLayer};

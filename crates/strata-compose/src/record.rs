@@ -9,7 +9,7 @@ use strata_lock::{LockedImage, LockedRepo};
 use strata_oci::store::Store;
 use strata_spec::ImageSpec;
 
-const NAMESPACE: &str = "records";
+pub(crate) const NAMESPACE: &str = "records";
 pub const RECORD_KIND: &str = "strata.compose/1";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -148,6 +148,25 @@ impl LayerCache {
         Ok(existed)
     }
 
+    /// Removes the unpacked layers `keep` rejects that were extracted before `cutoff` (a
+    /// stage being built now may use a younger one). Returns how many went.
+    pub fn retain(&self, keep: impl Fn(&Digest) -> bool, cutoff: std::time::SystemTime) -> Result<usize> {
+        let mut removed = 0;
+        for entry in fs::read_dir(&self.dir).ctx(|| format!("reading {}", self.dir.display()))? {
+            let entry = entry.ctx(|| format!("reading {}", self.dir.display()))?;
+            let name = entry.file_name();
+            let Some(hex) = name.to_str().filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit())) else { continue };
+            let Ok(diff_id) = format!("sha256:{hex}").parse::<Digest>() else { continue };
+            let old = entry.metadata().and_then(|m| m.modified()).is_ok_and(|m| m <= cutoff);
+            if old && !keep(&diff_id) {
+                remove_tree(&entry.path())?;
+                let _ = fs::remove_file(self.dir.join(format!(".lock-{hex}")));
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Removes `.tmp-*` directories whose extraction is no longer running.
     pub fn remove_partial(&self) -> Result<usize> {
         let mut removed = 0;

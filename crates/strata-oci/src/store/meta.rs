@@ -20,6 +20,51 @@ impl Store {
         Ok(self.root.join("strata").join(namespace).join(key))
     }
 
+    /// The keys stored under `namespace`, sorted (temporary files left out).
+    pub fn meta_keys(&self, namespace: &str) -> Result<Vec<String>> {
+        let dir = self.meta_path(namespace, "x")?.with_file_name("");
+        let mut keys = Vec::new();
+        match fs::read_dir(&dir) {
+            Ok(rd) => {
+                for entry in rd {
+                    let entry = entry.ctx(|| format!("listing {}", dir.display()))?;
+                    if let Some(name) = entry.file_name().to_str().filter(|n| !n.starts_with('.')) {
+                        keys.push(name.to_string());
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(format!("listing {}", dir.display()), e)),
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// Removes `namespace/key`; says whether it was there.
+    pub fn remove_meta(&self, namespace: &str, key: &str) -> Result<bool> {
+        let path = self.meta_path(namespace, key)?;
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io(format!("removing {}", path.display()), e)),
+        }
+    }
+
+    /// Removes the entries of `namespace` that name a blob the store no longer has (after a
+    /// [`Store::gc`]): `blobs` says which blobs an entry needs; an unreadable entry goes too.
+    /// Returns how many were removed.
+    pub fn prune_meta(&self, namespace: &str, blobs: impl Fn(&str, &[u8]) -> Option<Vec<Digest>>) -> Result<usize> {
+        let mut removed = 0;
+        for key in self.meta_keys(namespace)? {
+            let Some(bytes) = self.read_meta(namespace, &key)? else { continue };
+            let keep = blobs(&key, &bytes).is_some_and(|needed| needed.iter().all(|d| self.has_blob(d)));
+            if !keep && self.remove_meta(namespace, &key)? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// The bytes stored under `namespace/key`, if any.
     pub fn read_meta(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>> {
         let path = self.meta_path(namespace, key)?;
@@ -77,5 +122,19 @@ mod tests {
         assert!(!s.reuse_blob(&digest, 5).unwrap());
         // Only the metadata file: no temporary files left behind.
         assert_eq!(std::fs::read_dir(d.path().join("strata/layers")).unwrap().count(), 1);
+        s.write_meta("layers", "abd", b"three").unwrap();
+        assert_eq!(s.meta_keys("layers").unwrap(), ["abc", "abd"]);
+        assert_eq!(s.meta_keys("nothing-yet").unwrap(), Vec::<String>::new());
+        assert!(s.remove_meta("layers", "abc").unwrap());
+        assert!(!s.remove_meta("layers", "abc").unwrap());
+        assert_eq!(s.meta_keys("layers").unwrap(), ["abd"]);
+        // Entries naming a missing blob (or unreadable ones) are pruned, the others kept.
+        let gone = crate::sha256_hex_of(b"never stored");
+        s.write_meta("refs", "present", digest.to_string().as_bytes()).unwrap();
+        s.write_meta("refs", "missing", gone.to_string().as_bytes()).unwrap();
+        s.write_meta("refs", "garbage", b"not a digest").unwrap();
+        let parse = |_: &str, b: &[u8]| std::str::from_utf8(b).ok().and_then(|t| t.parse().ok()).map(|d| vec![d]);
+        assert_eq!(s.prune_meta("refs", parse).unwrap(), 2);
+        assert_eq!(s.meta_keys("refs").unwrap(), ["present"]);
     }
 }
