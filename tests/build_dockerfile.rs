@@ -200,7 +200,7 @@ fn target_stage_config_instructions_and_add_from_a_url() {
         let (mut s, _) = listener.accept().unwrap();
         let mut buf = [0u8; 1024];
         let _ = s.read(&mut buf);
-        let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 9\r\n\r\nfrom url\n");
+        let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 9\r\nLast-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\n\r\nfrom url\n");
     });
     let df = format!(
         "FROM bb AS tools\nADD http://127.0.0.1:{port}/files/notes.txt /srv/\nSHELL [\"/bin/sh\", \"-e\", \"-c\"]\nRUN echo shell-form > /srv/shell\nHEALTHCHECK --interval=30s --retries=2 CMD cat /srv/notes.txt\nSTOPSIGNAL SIGTERM\nVOLUME /data\nENTRYPOINT [\"/bin/cat\"]\n\nFROM tools\nRUN echo final-only > /final\n"
@@ -213,6 +213,8 @@ fn target_stage_config_instructions_and_add_from_a_url() {
     assert_eq!(std::fs::read_to_string(root.join("srv/notes.txt")).unwrap(), "from url\n");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(root.join("srv/notes.txt")).unwrap().permissions().mode() & 0o7777, 0o600, "ADD <url> files are 0600, as Docker makes them");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(root.join("srv/notes.txt")).unwrap().mtime(), 1_445_412_480, "dated by the server's Last-Modified");
     assert_eq!(std::fs::read_to_string(root.join("srv/shell")).unwrap(), "shell-form\n");
     assert!(!root.join("final").exists());
     let cfg = &b.inspect("tools")["config"]["config"];

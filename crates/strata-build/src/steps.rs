@@ -71,21 +71,23 @@ pub(crate) fn step(b: &mut Builder<'_, '_>, stage: usize, state: &mut ImageState
         }
         Instruction::Add(a) => {
             let dest = copy::destination(&a.dest, &workdir(state));
-            let mut urls: Vec<(String, tempfile::NamedTempFile)> = Vec::new();
+            let mut urls: Vec<(String, tempfile::NamedTempFile, Option<u32>)> = Vec::new();
             let mut local: Vec<String> = Vec::new();
             let mut digests: Vec<String> = Vec::new();
             for src in &a.sources {
                 if src.starts_with("http://") || src.starts_with("https://") {
                     let tmp = tempfile::NamedTempFile::new_in(&b.opts.work_dir)?;
-                    strata_repo::Fetcher::new().get_to_file("ADD", src, tmp.path()).map_err(|e| bad(format!("ADD {src}: {e}")))?;
+                    let (_, modified) = strata_repo::Fetcher::new().get_dated("ADD", src, tmp.path()).map_err(|e| bad(format!("ADD {src}: {e}")))?;
+                    // As Docker: the file is dated by the server's Last-Modified, if it says.
+                    let modified = modified.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs().min(u64::from(u32::MAX)) as u32);
                     let digest = strata_oci::sha256_hex_of(&std::fs::read(tmp.path())?).to_string();
                     if let Some(want) = &a.checksum {
                         if want != &digest {
                             return Err(bad(format!("ADD {src}: the download has checksum {digest}, --checksum says {want}")));
                         }
                     }
-                    digests.push(digest);
-                    urls.push((src.clone(), tmp));
+                    digests.push(format!("{digest} {modified:?}"));
+                    urls.push((src.clone(), tmp, modified));
                 } else {
                     for s in b.context.sources(src)? {
                         digests.push(b.context.digest(&s)?);
@@ -107,10 +109,11 @@ pub(crate) fn step(b: &mut Builder<'_, '_>, stage: usize, state: &mut ImageState
             let context = b.context;
             fs_step(b, stage, state, &key, &history, |_, root| {
                 let opts = copy_opts(root, &chown, chmod, now)?;
-                for (url, tmp) in &urls {
+                for (url, tmp, modified) in &urls {
                     let name = url.trim_end_matches('/').rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("index.html");
                     let mut f = std::fs::File::open(tmp.path())?;
-                    copy::write_bytes(root, &dest, name, &mut f, 0o600, &opts)?;
+                    let dated = CopyOpts { now: modified.unwrap_or(opts.now), ..opts };
+                    copy::write_bytes(root, &dest, name, &mut f, 0o600, &dated)?;
                 }
                 for s in &local {
                     if unpack {

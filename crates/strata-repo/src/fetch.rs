@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Fetches URLs; one per process is enough (the HTTP agent pools connections per host).
 pub struct Fetcher {
@@ -108,6 +108,15 @@ impl Fetcher {
         self.download(repo, url, dest, &mut |_, _| Ok(()))
     }
 
+    /// [`get_to_file`](Self::get_to_file) that also says when the source was last modified:
+    /// the server's `Last-Modified` (absent or unparsable: `None`), or a local file's mtime.
+    /// The file written keeps its own mtime either way (a metadata cache judges expiry by it).
+    pub fn get_dated(&self, repo: &str, url: &str, dest: &Path) -> Result<(u64, Option<SystemTime>), RepoError> {
+        let mut modified = None;
+        let n = self.fetch(repo, url, dest, &mut |_, _| Ok(()), &mut modified)?;
+        Ok((n, modified))
+    }
+
     /// [`get_to_file`](Self::get_to_file) that also hands `on_data` each chunk with its offset
     /// in `dest` before writing it, so a caller can hash and show progress as bytes arrive.
     /// Offset 0 after earlier chunks means a retry started the file over. An error from
@@ -119,11 +128,23 @@ impl Fetcher {
         dest: &Path,
         on_data: &mut dyn FnMut(u64, &[u8]) -> std::io::Result<()>,
     ) -> Result<u64, RepoError> {
+        self.fetch(repo, url, dest, on_data, &mut None)
+    }
+
+    fn fetch(
+        &self,
+        repo: &str,
+        url: &str,
+        dest: &Path,
+        on_data: &mut dyn FnMut(u64, &[u8]) -> std::io::Result<()>,
+        modified: &mut Option<SystemTime>,
+    ) -> Result<u64, RepoError> {
         let dest_err = |e: std::io::Error| RepoError::cache(dest, e);
         match classify(url) {
             Location::Local(path) => {
                 let mut src =
                     File::open(&path).map_err(|e| unreachable(repo, url, io_detail(&e)))?;
+                *modified = src.metadata().and_then(|m| m.modified()).ok();
                 let mut out = File::create(dest).map_err(dest_err)?;
                 let mut w = Observed {
                     inner: &mut out,
@@ -142,6 +163,11 @@ impl Fetcher {
                 let mut file: Option<File> = None;
                 self.with_retries(repo, url, || {
                     let (mut resp, declared) = self.request(url)?;
+                    *modified = resp
+                        .headers()
+                        .get(ureq::http::header::LAST_MODIFIED)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| httpdate::parse_http_date(v).ok());
                     let out = match &mut file {
                         Some(f) => {
                             // An earlier attempt wrote part of the body: start over.
