@@ -104,7 +104,9 @@ fn no_network_but_a_loopback_of_its_own() {
         let o = sh(
             sb,
             r.path(),
-            "nc -l -p 7777 > /tmp/got & sleep 0.3; echo inside | nc 127.0.0.1 7777; wait; cat /tmp/got",
+            // The client retries until the listener is up: on a loaded machine a fixed
+            // pause was not always long enough.
+            "nc -l -p 7777 > /tmp/got & i=0; until echo inside | nc 127.0.0.1 7777 2>/dev/null; do i=$((i+1)); [ $i -ge 100 ] && break; sleep 0.1; done; [ $i -ge 100 ] && kill $!; wait; cat /tmp/got",
         );
         assert_eq!(stdout(&o), "inside\n", "{name}: {o:?}");
         // ...but a server on the host's loopback is not on it, and the host's other
