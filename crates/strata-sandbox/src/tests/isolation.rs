@@ -104,9 +104,14 @@ fn no_network_but_a_loopback_of_its_own() {
         let o = sh(
             sb,
             r.path(),
-            // The client retries until the listener is up: on a loaded machine a fixed
-            // pause was not always long enough.
-            "nc -l -p 7777 > /tmp/got & i=0; until echo inside | nc 127.0.0.1 7777 2>/dev/null; do i=$((i+1)); [ $i -ge 100 ] && break; sleep 0.1; done; [ $i -ge 100 ] && kill $!; wait; cat /tmp/got",
+            // The listener's stdin stays open (busybox nc may hang up as soon as its stdin
+            // ends, before the client's line arrives), the client retries until the
+            // listener is up, and the line is awaited in the file: on a loaded machine a
+            // fixed pause lost one race or the other now and then.
+            "(sleep 30 & echo $! > /tmp/sleeper; wait) 2>/dev/null | nc -l -p 7777 > /tmp/got & l=$!; i=0; \
+             until echo inside | nc 127.0.0.1 7777 2>/dev/null; do i=$((i+1)); [ $i -ge 100 ] && break; sleep 0.1; done; \
+             j=0; until [ -s /tmp/got ] || [ $j -ge 100 ]; do j=$((j+1)); sleep 0.1; done; \
+             kill $l $(cat /tmp/sleeper) 2>/dev/null; cat /tmp/got",
         );
         assert_eq!(stdout(&o), "inside\n", "{name}: {o:?}");
         // ...but a server on the host's loopback is not on it, and the host's other
