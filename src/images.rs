@@ -155,7 +155,7 @@ pub fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
     let entries = strata_compose::prune_metadata(&store)? + strata_build::prune_metadata(&store)?;
     let mut live = std::collections::BTreeSet::new();
     for entry in store.list()? {
-        live.extend(store.resolve(&entry.reference.to_string())?.config.rootfs().diff_ids().iter().cloned());
+        live.extend(store.load_manifest(entry.manifest.digest())?.config.rootfs().diff_ids().iter().cloned());
     }
     let cache_root = args.cache_dir.clone().unwrap_or_else(strata_repo::MetadataCache::default_root);
     let build_layers = cache_root.join("build").join("layers");

@@ -206,13 +206,14 @@ pub(crate) fn plan(b: &Builder<'_, '_>, stage: usize, scope: &StageScope<'_>, ra
 
 fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim().to_ascii_lowercase();
-    let (num, mult) = match s.trim_end_matches('b').chars().last()? {
-        'k' => (&s[..s.trim_end_matches('b').len() - 1], 1u64 << 10),
-        'm' => (&s[..s.trim_end_matches('b').len() - 1], 1 << 20),
-        'g' => (&s[..s.trim_end_matches('b').len() - 1], 1 << 30),
-        _ => (s.trim_end_matches('b'), 1),
+    let s = s.strip_suffix('b').unwrap_or(&s);
+    let (num, shift) = match s.as_bytes().last()? {
+        b'k' => (&s[..s.len() - 1], 10),
+        b'm' => (&s[..s.len() - 1], 20),
+        b'g' => (&s[..s.len() - 1], 30),
+        _ => (s, 0),
     };
-    num.parse::<u64>().ok()?.checked_mul(mult)
+    num.parse::<u64>().ok()?.checked_mul(1u64 << shift)
 }
 
 impl RunMounts {

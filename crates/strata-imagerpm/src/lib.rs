@@ -126,7 +126,7 @@ pub fn wrap_image(store: &Store, reference: &str, opts: &WrapOptions, out_dir: &
     let record_json = serde_json::to_vec_pretty(&record).map_err(|e| Error::Invalid(e.to_string()))?;
 
     let archive_path = meta::archive_path(&image_name, &tag);
-    let record_path = archive_path.replace(".tar", ".json");
+    let record_path = meta::record_path(&image_name, &tag);
     let summary = format!("Container image {tag_ref}");
     let description = description(&tag_ref.to_string(), &id, &manifest, &record, &archive_path);
     let config = rpm::BuildConfig::default().compression(compression).source_date(created.unwrap_or(0).min(u64::from(u32::MAX)) as u32);

@@ -48,6 +48,11 @@ pub fn archive_path(image_name: &str, tag: &str) -> String {
     format!("{IMAGE_DIR}/{image_name}/{tag}.tar")
 }
 
+/// The JSON record installed beside the archive: `IMAGE_DIR/<name>/<tag>.json`.
+pub fn record_path(image_name: &str, tag: &str) -> String {
+    format!("{IMAGE_DIR}/{image_name}/{tag}.json")
+}
+
 /// One capability the package provides, with an optional `= EVR`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Provide {
