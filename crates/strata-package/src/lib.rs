@@ -1,11 +1,13 @@
 //! `strata-package` reads `.rpm` files for installation: the header facts an installer needs
 //! (file list with modes, owners, flags, digests, capabilities; scriptlets and file triggers;
 //! requires and provides for ordering) and the payload, streamed as cpio entries matched to
-//! the header's file list. It never writes anything; placing files is `strata-install`'s job.
+//! the header's file list, each regular file checked against the header's digest as it is
+//! read, as rpm does. It never writes anything; placing files is `strata-install`'s job.
 
 mod caps;
 mod cpio;
 mod deps;
+mod digest;
 mod files;
 mod payload;
 mod scripts;
@@ -13,8 +15,9 @@ mod scripts;
 pub use caps::{parse_caps_text, CapsError};
 pub use cpio::{CpioEntry, CpioReader};
 pub use deps::Dep;
+pub use digest::{DigestAlgo, DigestMismatch};
 pub use files::{FileEntry, FileFlags, FileKind};
-pub use payload::PayloadReader;
+pub use payload::{FileContent, PayloadReader};
 pub use scripts::{FileTrigger, Scriptlet, ScriptletKind, TriggerKind};
 
 use std::fs::File;
@@ -39,6 +42,7 @@ pub(crate) mod tags {
     pub const FILELANGS: u32 = 1097;
     pub const LONGFILESIZES: u32 = 5008;
     pub const FILECAPS: u32 = 5010;
+    pub const FILEDIGESTALGO: u32 = 5011;
     pub const PAYLOADFORMAT: u32 = 1124;
     pub const PAYLOADCOMPRESSOR: u32 = 1125;
     pub const PROVIDEFLAGS: u32 = 1112;
@@ -133,6 +137,15 @@ impl Package {
     /// BUILDTIME, seconds since the epoch (0 when absent).
     pub fn build_time(&self) -> u64 {
         self.header().u32s(tags::BUILDTIME).first().copied().unwrap_or(0) as u64
+    }
+
+    /// The algorithm of the header's per-file digests: `FILEDIGESTALGO`, md5 when absent (as
+    /// in rpm); an algorithm rpm does not know makes the package unreadable, as for rpm.
+    pub fn digest_algo(&self) -> Result<DigestAlgo, Error> {
+        match self.header().u32s(tags::FILEDIGESTALGO).first() {
+            None => Ok(DigestAlgo::Md5),
+            Some(&v) => DigestAlgo::from_tag(v).ok_or_else(|| self.malformed(format!("unknown file digest algorithm {v} (FILEDIGESTALGO)"))),
+        }
     }
 
     /// The payload as a stream of cpio entries.

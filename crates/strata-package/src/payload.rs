@@ -1,8 +1,10 @@
 //! Opening a package's payload: decompression by `PAYLOADCOMPRESSOR`, then cpio entries
-//! matched to the header's file list.
+//! matched to the header's file list, each regular file's content checked against the
+//! header's digest for it as it is read (see [`crate::digest`]).
 
 use crate::cpio::{Content, CpioEntry, CpioReader};
-use crate::{tags, Error, Package};
+use crate::digest::{self, DigestAlgo, DigestMismatch, Pending};
+use crate::{tags, Error, FileKind, Package};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
@@ -16,6 +18,13 @@ pub struct PayloadReader {
     by_path: HashMap<Vec<u8>, u32>,
     sizes: Vec<u64>,
     package: std::path::PathBuf,
+    /// Per header file: its path, whether it is a regular file and its digest (hex).
+    paths: Vec<String>,
+    regular: Vec<bool>,
+    digests: Vec<String>,
+    algo: DigestAlgo,
+    pending: Option<Pending>,
+    mismatch: Option<DigestMismatch>,
 }
 
 impl PayloadReader {
@@ -50,14 +59,22 @@ impl PayloadReader {
             by_path,
             sizes,
             package: pkg.path().to_path_buf(),
+            regular: files.iter().map(|f| f.kind == FileKind::Regular).collect(),
+            digests: files.iter().map(|f| f.digest.clone()).collect(),
+            paths: files.into_iter().map(|f| f.path).collect(),
+            algo: pkg.digest_algo()?,
+            pending: None,
+            mismatch: None,
         })
     }
 
     /// The next payload entry and the index of the header file it carries. Entries the
     /// header does not list are an error: rpm would refuse such a package too.
     pub fn next_file(&mut self) -> Result<Option<(u32, CpioEntry)>, Error> {
+        self.pending = None;
         let entry = self.cpio.next_entry().map_err(|e| self.io(e))?;
         let Some(entry) = entry else { return Ok(None) };
+        let content_size = entry.size;
         let index = match entry.index {
             Some(i) => {
                 let size = *self.sizes.get(i as usize).ok_or_else(|| self.bad(format!("stripped entry index {i} out of range")))?;
@@ -72,12 +89,26 @@ impl PayloadReader {
                 })?
             }
         };
+        let i = index as usize;
+        let size = if entry.index.is_some() { self.sizes[i] } else { content_size };
+        // A hardlink set's content comes with one member; the others carry none to check.
+        if self.regular[i] && size == self.sizes[i] {
+            self.pending = Some(Pending { file: index, hasher: self.algo.hasher(), size });
+        }
         Ok(Some((index, entry)))
     }
 
-    /// Content of the entry last returned by [`PayloadReader::next_file`].
-    pub fn content(&mut self) -> Content<'_, Stream> {
-        self.cpio.content()
+    /// Content of the entry last returned by [`PayloadReader::next_file`]. For a regular
+    /// file, reading it to the end checks it against the header's digest: a mismatch is an
+    /// `InvalidData` error from the last read, and [`PayloadReader::digest_mismatch`] says
+    /// which file and both digests.
+    pub fn content(&mut self) -> FileContent<'_> {
+        FileContent { inner: self.cpio.content(), pending: &mut self.pending, mismatch: &mut self.mismatch, paths: &self.paths, digests: &self.digests, algo: self.algo }
+    }
+
+    /// The digest mismatch that failed the last content read, if that is what failed it.
+    pub fn digest_mismatch(&self) -> Option<&DigestMismatch> {
+        self.mismatch.as_ref()
     }
 
     fn io(&self, source: io::Error) -> Error {
@@ -86,6 +117,42 @@ impl PayloadReader {
 
     fn bad(&self, message: String) -> Error {
         Error::Malformed { path: self.package.clone(), message }
+    }
+}
+
+/// One entry's content; see [`PayloadReader::content`].
+pub struct FileContent<'a> {
+    inner: Content<'a, Stream>,
+    pending: &'a mut Option<Pending>,
+    mismatch: &'a mut Option<DigestMismatch>,
+    paths: &'a [String],
+    digests: &'a [String],
+    algo: DigestAlgo,
+}
+
+impl Read for FileContent<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            if let Some(p) = self.pending.as_mut() {
+                p.hasher.update(&buf[..n]);
+            }
+            return Ok(n);
+        }
+        // An empty buffer reads nothing and settles nothing; otherwise this is the end.
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let Some(p) = self.pending.take() else { return Ok(0) };
+        let actual = p.hasher.finish_hex();
+        let expected = self.digests[p.file as usize].to_ascii_lowercase();
+        if digest::matches(self.algo, &expected, &actual, p.size) {
+            return Ok(0);
+        }
+        let m = DigestMismatch { file: p.file, path: self.paths[p.file as usize].clone(), algo: self.algo, expected, actual };
+        let err = io::Error::new(io::ErrorKind::InvalidData, m.to_string());
+        *self.mismatch = Some(m);
+        Err(err)
     }
 }
 
@@ -119,6 +186,32 @@ mod tests {
             let expected = files.iter().filter(|f| !f.flags.is_ghost()).count();
             assert_eq!(seen, expected, "{prefix}");
         }
+    }
+
+    /// A file whose content does not hash to the header's digest fails the read that ends
+    /// it, and the mismatch names the file and both digests; the other files still pass.
+    #[test]
+    fn content_differing_from_its_header_digest_is_refused() {
+        let pkg = Package::open(&corpus_rpm("bash-")).unwrap();
+        let files = pkg.files().unwrap();
+        let victim = files.iter().position(|f| f.path == "/bin/bash").unwrap();
+        let mut payload = pkg.payload().unwrap();
+        let real = payload.digests[victim].clone();
+        payload.digests[victim] = "0".repeat(64);
+        let mut failed = None;
+        while let Some((i, _)) = payload.next_file().unwrap() {
+            let r = std::io::copy(&mut payload.content(), &mut std::io::sink());
+            if i as usize == victim {
+                failed = Some(r.unwrap_err());
+            } else {
+                r.unwrap();
+            }
+        }
+        let err = failed.expect("/bin/bash is in the payload");
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        let m = payload.digest_mismatch().unwrap();
+        assert_eq!((m.path.as_str(), m.expected.as_str(), m.actual.as_str()), ("/bin/bash", "0".repeat(64).as_str(), real.as_str()));
+        assert!(err.to_string().contains("/bin/bash") && err.to_string().contains(&real), "{err}");
     }
 
     mod sha2_check {
