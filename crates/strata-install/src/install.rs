@@ -266,7 +266,14 @@ impl Txn<'_> {
                     }
                 }
                 FileKind::Regular => {
-                    let written = self.fs.write_file(&f.path, &mut payload.content(), &attrs).map_err(io)?;
+                    let written = match self.fs.write_file(&f.path, &mut payload.content(), &attrs) {
+                        Ok(n) => n,
+                        // The half-written file stays: the caller discards the whole root.
+                        Err(e) => match payload.digest_mismatch() {
+                            Some(m) => return Err(Error::Digest { package: nevra.clone(), index, mismatch: m.clone() }),
+                            None => return Err(io(e)),
+                        },
+                    };
                     if written != f.size {
                         return Err(fail(format!("{}: payload has {written} bytes, header says {}", f.path, f.size)));
                     }
@@ -333,15 +340,30 @@ impl Txn<'_> {
     fn attrs(&mut self, f: &FileEntry) -> Result<Attrs, String> {
         let ids = self.ids().map_err(|e| e.to_string())?;
         let (uid, gid) = (ids.uid(&f.user), ids.gid(&f.group));
-        if uid.is_none() {
-            self.report.warnings.push(format!("{}: user {} does not exist, using root", f.path, f.user));
-        }
-        if gid.is_none() {
-            self.report.warnings.push(format!("{}: group {} does not exist, using root", f.path, f.group));
-        }
+        let (perms, warnings) = fallback_to_root(f, uid.is_some(), gid.is_some());
+        self.report.warnings.extend(warnings);
         let caps = if f.caps.is_empty() { None } else { parse_caps_text(&f.caps).map_err(|e| format!("{}: {e}", f.path))? };
-        Ok(Attrs { uid: uid.unwrap_or(0), gid: gid.unwrap_or(0), perms: f.perms(), mtime: f.mtime, caps })
+        Ok(Attrs { uid: uid.unwrap_or(0), gid: gid.unwrap_or(0), perms, mtime: f.mtime, caps })
     }
+}
+
+/// rpm's rule (4.18 `rpmfilesStat`): an owner or group that does not exist in the image
+/// becomes root, and the bit that would grant it — setuid for the user, setgid for the
+/// group — is cleared, so a file meant to run as an unprivileged account never runs as
+/// root. Returns the permissions to apply and rpm's warnings (with the path, and saying
+/// when a bit was dropped).
+fn fallback_to_root(f: &FileEntry, user_known: bool, group_known: bool) -> (u32, Vec<String>) {
+    let mut perms = f.perms();
+    let mut warnings = Vec::new();
+    for (known, what, name, bit, label) in [(user_known, "user", &f.user, 0o4000, "setuid"), (group_known, "group", &f.group, 0o2000, "setgid")] {
+        if known {
+            continue;
+        }
+        let cleared = if perms & bit != 0 { format!("; {label} bit cleared") } else { String::new() };
+        perms &= !bit;
+        warnings.push(format!("{}: {what} {name} does not exist - using root{cleared}", f.path));
+    }
+    (perms, warnings)
 }
 
 #[cfg(test)]
@@ -367,6 +389,22 @@ mod tests {
             inode: 1,
             rdev: 0,
         }
+    }
+
+    #[test]
+    fn unknown_owners_become_root_without_their_setid_bits() {
+        let f = FileEntry { mode: 0o106750, user: "games".into(), group: "games".into(), ..file(0, "") };
+        assert_eq!(fallback_to_root(&f, true, true), (0o6750, vec![]));
+        let (perms, w) = fallback_to_root(&f, false, true);
+        assert_eq!((perms, w.as_slice()), (0o2750, &["/usr/share/x: user games does not exist - using root; setuid bit cleared".to_string()][..]));
+        let (perms, w) = fallback_to_root(&f, true, false);
+        assert_eq!((perms, w.as_slice()), (0o4750, &["/usr/share/x: group games does not exist - using root; setgid bit cleared".to_string()][..]));
+        assert_eq!(fallback_to_root(&f, false, false).0, 0o0750);
+        // A directory's setgid bit (inherited group) goes the same way; sticky stays.
+        let d = FileEntry { kind: FileKind::Directory, mode: 0o43775, ..f.clone() };
+        assert_eq!(fallback_to_root(&d, true, false).0, 0o1775);
+        let plain = FileEntry { mode: 0o100644, ..f };
+        assert_eq!(fallback_to_root(&plain, false, true), (0o644, vec!["/usr/share/x: user games does not exist - using root".to_string()]));
     }
 
     #[test]

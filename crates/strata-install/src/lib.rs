@@ -1,7 +1,8 @@
 //! `strata-install` lays RPM packages into an image root the way `rpm -i --root` would:
 //! in dependency order, with owners mapped through the image's own `/etc/passwd` and
-//! `/etc/group`, modes, setuid bits, symlinks, hardlinks and file capabilities as the
-//! header says, `%ghost` files left out, optional doc and language filtering, file
+//! `/etc/group` (an unknown owner or group becomes root and loses setuid or setgid, as in
+//! rpm), modes, setuid bits, symlinks, hardlinks and file capabilities as the header says,
+//! each file's content checked against the header's digest, `%ghost` files left out, optional doc and language filtering, file
 //! conflicts refused, every write kept inside the root, and scriptlets and file triggers
 //! run in rpm's order through a [`ScriptRunner`] (a sandbox supplied by the caller).
 //!
@@ -25,6 +26,10 @@ pub enum Error {
     Package(#[from] strata_package::Error),
     #[error("{package}: {message}")]
     Install { package: String, message: String },
+    /// A file's content differs from the package header's digest for it: the package (or
+    /// the cached copy of it) is corrupt. `index` is the package's in the caller's list.
+    #[error("{package}: {mismatch}")]
+    Digest { package: String, index: usize, mismatch: strata_package::DigestMismatch },
     #[error("file conflicts:\n{}", .0.join("\n"))]
     Conflicts(Vec<String>),
     #[error("{package}: {what} failed ({status}); rpm would not install the package\n{output}")]

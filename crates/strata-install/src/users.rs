@@ -1,6 +1,7 @@
 //! Owner and group names → ids through the image's own `/etc/passwd` and `/etc/group`,
 //! read at the moment each package is installed (after its `%pre` may have added a user),
-//! as rpm does. Unknown names fall back to root with a warning, also as rpm does.
+//! as rpm does. Unknown names fall back to root with a warning, also as rpm does (and, as
+//! rpm does, the setuid or setgid bit goes with them: `install::fallback_to_root`).
 
 use std::collections::HashMap;
 
