@@ -1,7 +1,7 @@
 //! Heredocs: finding `<<EOF` words in a line and reading their bodies.
 //!
 //! BuildKit lexes the whole joined line (quotes and escapes kept) into words and treats every
-//! word matching `^(\d*)<<(-?)([^<]*)$` as a heredoc, in order. The delimiter is the rest of
+//! word matching `^(\d*)<<(-?)\s*([^<]*)$` as a heredoc, in order. The delimiter is the rest of
 //! the word with quotes removed; it was quoted (no expansion) when removing quotes changed
 //! the number of quote characters.
 
@@ -25,6 +25,8 @@ pub(crate) fn marker(word: &str) -> Option<Marker> {
         Some(r) => (true, r),
         None => (false, rest),
     };
+    // Blanks may separate `<<` from the delimiter (the lexer keeps `<< EOF` one word).
+    let rest = rest.trim_start_matches(['\t', '\n', '\x0c', '\r', ' ']);
     if rest.is_empty() || rest.contains('<') {
         return None;
     }
@@ -120,6 +122,11 @@ mod tests {
         assert_eq!(marker("<<<EOF"), None);
         assert_eq!(marker("x<<EOF"), None);
         assert_eq!(marker("<<EOF FOO"), None);
+        // A blank after `<<` (or `<<-`) is allowed; a `-` after the blank is the name's.
+        assert_eq!(marker("<< EOF"), Some(m("EOF", false, true)));
+        assert_eq!(marker("<<-\t'EOF'"), Some(m("EOF", true, false)));
+        assert_eq!(marker("<< -EOF"), Some(m("-EOF", false, true)));
+        assert_eq!(marker("<< "), None);
     }
 
     #[test]
@@ -130,6 +137,13 @@ mod tests {
             .collect();
         assert_eq!(names, ["A", "B"]);
         assert!(markers_in_line("RUN echo 'unterminated <<A").is_empty());
+        // BuildKit's lexer keeps only `<<` and the blanks right after it together, so a blank
+        // after `<<-` splits the word and `B` is no heredoc (in BuildKit either).
+        let names: Vec<String> = markers_in_line("RUN cat <<  A > f && cat <<- B")
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        assert_eq!(names, ["A"]);
     }
 
     #[test]

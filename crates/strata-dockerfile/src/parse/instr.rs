@@ -66,16 +66,18 @@ impl Line<'_> {
         self.err(at, ErrorKind::Syntax(message.into()))
     }
 
-    /// Rejects words Docker would fail to expand, so the error has a position.
+    /// Rejects a FROM word Docker would fail to expand, so the error has a position. Only
+    /// FROM is checked here: BuildKit expands every stage's FROM before building anything,
+    /// but the other instructions only when their stage is built (and an ARG default only
+    /// when no build argument replaces it), so their errors wait for
+    /// [`crate::StageScope::apply`] — a stage that `--target` leaves out may hold a word that
+    /// would not expand.
     fn check(&self, p: &Piece) -> Result<(), ParseError> {
-        self.check_with(p, Lexer::new(self.escape).checking())
-    }
-
-    fn check_with(&self, p: &Piece, lexer: Lexer) -> Result<(), ParseError> {
         if self.nested {
             return Ok(());
         }
-        lexer
+        Lexer::new(self.escape)
+            .checking()
             .process(&p.text, &Vars::new())
             .map(drop)
             .map_err(|e| self.err(p.at, ErrorKind::Expansion(e.message().to_string())))
@@ -152,13 +154,11 @@ pub(crate) fn instruction(line: &Line<'_>, piece: &Piece) -> Result<Parsed, Pars
             none()?;
             let ports = split_ws(&args);
             need(!ports.is_empty(), "at least one argument")?;
-            ports.iter().try_for_each(|p| line.check(p))?;
             Instruction::Expose(texts(ports))
         }
         "USER" | "WORKDIR" | "STOPSIGNAL" => {
             none()?;
             need(!args.text.is_empty(), "exactly one argument")?;
-            line.check(&args)?;
             let v = args.text.clone();
             match keyword {
                 "USER" => Instruction::User(v),
@@ -174,7 +174,6 @@ pub(crate) fn instruction(line: &Line<'_>, piece: &Piece) -> Result<Parsed, Pars
                 if p.text.trim().is_empty() {
                     return Err(line.syntax(p.at, "VOLUME specified can not be an empty string"));
                 }
-                line.check(p)?;
             }
             Instruction::Volume(
                 paths
@@ -365,12 +364,10 @@ fn sources_and_dest(
             format!("{keyword} cannot accept a heredoc as a destination"),
         ));
     }
-    line.check(&dest)?;
     let mut sources = Vec::new();
     let mut heredocs = Vec::new();
     for w in words {
         let Some(m) = marker(&w.text) else {
-            line.check(&w)?;
             sources.push(w.text);
             continue;
         };
@@ -387,15 +384,6 @@ fn sources_and_dest(
         } else {
             content
         };
-        if m.expand {
-            line.check_with(
-                &Piece {
-                    text: content.clone(),
-                    at: w.at,
-                },
-                Lexer::heredoc().checking(),
-            )?;
-        }
         heredocs.push(HeredocFile {
             name: m.name,
             content,
@@ -408,26 +396,6 @@ fn sources_and_dest(
         heredocs,
         json,
     })
-}
-
-fn checked_flag(
-    line: &Line<'_>,
-    f: &Flags,
-    raw: &[Piece],
-    name: &str,
-) -> Result<Option<String>, ParseError> {
-    let v = f.str(name);
-    if let Some(text) = &v {
-        let at = raw
-            .iter()
-            .find(|r| r.text[2..].starts_with(name))
-            .map_or(0, |r| r.at);
-        line.check(&Piece {
-            text: text.clone(),
-            at,
-        })?;
-    }
-    Ok(v)
 }
 
 fn copy(line: &Line<'_>, raw: &[Piece], args: &Piece, at: usize) -> Result<Copy, ParseError> {
@@ -448,7 +416,7 @@ fn copy(line: &Line<'_>, raw: &[Piece], args: &Piece, at: usize) -> Result<Copy,
             ));
         }
     }
-    let chown = checked_flag(line, &f, raw, "chown")?;
+    let chown = f.str("chown");
     let t = sources_and_dest(line, args, "COPY", at)?;
     Ok(Copy {
         from,
@@ -466,8 +434,8 @@ fn copy(line: &Line<'_>, raw: &[Piece], args: &Piece, at: usize) -> Result<Copy,
 
 fn add(line: &Line<'_>, raw: &[Piece], args: &Piece, at: usize) -> Result<Add, ParseError> {
     let f = line.flags(raw, flags::ADD, "ADD")?;
-    let chown = checked_flag(line, &f, raw, "chown")?;
-    let checksum = checked_flag(line, &f, raw, "checksum")?;
+    let chown = f.str("chown");
+    let checksum = f.str("checksum");
     let t = sources_and_dest(line, args, "ADD", at)?;
     Ok(Add {
         chown,
@@ -511,8 +479,6 @@ fn name_values(
             text: s[value_at..].to_string(),
             at: args.at + value_at,
         };
-        line.check(&key)?;
-        line.check(&value)?;
         return Ok(vec![KeyValue {
             key: key.text,
             value: value.text,
@@ -533,14 +499,6 @@ fn name_values(
         if k.is_empty() {
             return Err(line.syntax(w.at, format!("{keyword} names can not be blank")));
         }
-        line.check(&Piece {
-            text: k.to_string(),
-            at: w.at,
-        })?;
-        line.check(&Piece {
-            text: v.to_string(),
-            at: w.at + k.len() + 1,
-        })?;
         pairs.push(KeyValue {
             key: k.to_string(),
             value: v.to_string(),
@@ -559,16 +517,10 @@ fn arg(line: &Line<'_>, args: &Piece, at: usize) -> Result<Vec<ArgDecl>, ParseEr
         .into_iter()
         .map(|w| match w.text.split_once('=') {
             Some(("", _)) => Err(line.syntax(w.at, "ARG names can not be blank")),
-            Some((k, v)) => {
-                line.check(&Piece {
-                    text: v.to_string(),
-                    at: w.at + k.len() + 1,
-                })?;
-                Ok(ArgDecl {
-                    name: k.to_string(),
-                    default: Some(v.to_string()),
-                })
-            }
+            Some((k, v)) => Ok(ArgDecl {
+                name: k.to_string(),
+                default: Some(v.to_string()),
+            }),
             None => Ok(ArgDecl {
                 name: w.text,
                 default: None,

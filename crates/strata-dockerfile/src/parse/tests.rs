@@ -598,9 +598,7 @@ fn errors_point_at_the_problem() {
             "VOLUME requires at least one argument",
         ),
         ("RUN x\nFROM a\n", (1, 1), "RUN before the first FROM"),
-        ("FROM a\nWORKDIR ${HOME\n", (2, 9), "missing '}'"),
-        ("FROM a\nCOPY a ${X:x} /d\n", (2, 8), "unsupported modifier"),
-        ("FROM a\nLABEL a=\"b\n", (2, 9), "matching double-quote"),
+        ("FROM a${X\n", (1, 6), "missing '}'"),
         (
             "FROM\n",
             (1, 1),
@@ -681,11 +679,55 @@ mod props {
 }
 
 #[test]
-fn expanded_heredoc_bodies_are_only_syntax_checked() {
+fn expanded_heredoc_bodies_are_checked_when_expanded() {
     let Instruction::Copy(c) = one("COPY <<EOF /x\nneeds ${X:?later} it's fine\nEOF") else {
         panic!()
     };
     assert!(c.heredocs[0].expand);
-    let e = err("FROM a\nCOPY <<EOF /x\nbroken ${X\nEOF\n");
-    assert!(e.to_string().contains("unsupported modifier (\\n)"), "{e}");
+    let e = expansion_error("FROM a\nCOPY <<EOF /x\nbroken ${X\nEOF\n");
+    assert!(e.contains("unsupported modifier (\\n)"), "{e}");
+}
+
+/// Parses `text` (which must parse) and expands its last stage's instructions in order, as a
+/// build does; the first expansion error, displayed with its position.
+fn expansion_error(text: &str) -> String {
+    let df = parse(text).unwrap_or_else(|e| panic!("{e}"));
+    let args = BuildArgs::new();
+    let p = Platform::new("linux", "amd64", None);
+    let global = GlobalScope::new(&df, &args, &p, &p, None).expect("global scope");
+    let mut scope = StageScope::new::<&str>(&[], &global, &args);
+    for i in &df.stages.last().expect("a stage").instructions {
+        if let Err(e) = scope.apply(&i.node) {
+            return e.at(i.span).to_string();
+        }
+    }
+    panic!("{text:?} expanded without an error")
+}
+
+/// BuildKit expands a stage's words only when it builds that stage, and an ARG default only
+/// when no build argument replaces it, so words that cannot be expanded parse, and fail when
+/// expanded, at the instruction's line.
+#[test]
+fn words_that_cannot_expand_fail_when_expanded() {
+    for (text, want) in [
+        ("FROM a\nWORKDIR ${HOME\n", "Dockerfile:2:1: failed to process \"${HOME\": syntax error: missing '}'"),
+        ("FROM a\nCOPY a ${X:x} /d\n", "Dockerfile:2:1: failed to process \"${X:x}\": unsupported modifier (:x)"),
+        ("FROM a\nLABEL a=\"b\n", "Dockerfile:2:1: failed to process \"\\\"b\": unexpected end of statement while looking for matching double-quote"),
+        ("FROM a\nARG V=\"b\n", "matching double-quote"),
+        ("FROM a\nEXPOSE ${P:%x}\n", "unsupported modifier (:%)"),
+    ] {
+        let e = expansion_error(text);
+        assert!(e.contains(want), "{text:?}: {e}");
+    }
+    // A stage that is never built may hold such a word (`--target` builds the first one).
+    let df = parse("FROM a AS ok\nRUN true\nFROM ok\nENV X=\"unterminated\n").unwrap();
+    assert_eq!(df.stages.len(), 2);
+    // A build argument replaces the default before it is ever expanded.
+    let df = parse("FROM a\nARG V=\"b\nRUN echo $V\n").unwrap();
+    let args: BuildArgs = [("V", "given")].into_iter().collect();
+    let p = Platform::new("linux", "amd64", None);
+    let global = GlobalScope::new(&df, &args, &p, &p, None).unwrap();
+    let mut scope = StageScope::new::<&str>(&[], &global, &args);
+    scope.apply(&df.stages[0].instructions[0].node).unwrap();
+    assert_eq!(scope.vars().get("V"), Some("given"));
 }

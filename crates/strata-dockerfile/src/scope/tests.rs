@@ -274,12 +274,17 @@ fn which_fields_expand() {
 #[test]
 fn copy_sources_split_on_blanks_before_expansion() {
     // Shell-form COPY splits on white space first and removes quotes word by word, so a
-    // quoted path with a space fails to expand (Docker needs the JSON form); we say so at
-    // parse time.
-    let e = parse("FROM x\nCOPY \"q r\" /d\n").unwrap_err();
+    // quoted path with a space fails to expand (Docker needs the JSON form), when the stage
+    // is built, as in BuildKit.
+    let df = parse("FROM x\nCOPY \"q r\" /d\n").unwrap();
+    let ba = BuildArgs::new();
+    let g = GlobalScope::new(&df, &ba, &amd64(), &amd64(), None).unwrap();
+    let s = StageScope::new::<&str>(&[], &g, &ba);
+    let e = s
+        .expand_instruction(&df.stages[0].instructions[0].node)
+        .unwrap_err();
     assert!(e.to_string().contains("matching double-quote"), "{e}");
     let df = parse("FROM x\nCOPY [\"q r\", \"/d\"]\n").unwrap();
-    let ba = BuildArgs::new();
     let g = GlobalScope::new(&df, &ba, &amd64(), &amd64(), None).unwrap();
     let s = StageScope::new::<&str>(&[], &g, &ba);
     let Instruction::Copy(c) = s

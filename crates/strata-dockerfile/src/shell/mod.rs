@@ -211,9 +211,10 @@ impl ShellWord<'_> {
                 return Ok((result, words.finish()));
             }
             let quotes = !self.lex.skip_process_quotes;
-            if c == '$' || (quotes && (c == '\'' || c == '"')) {
+            if c == '$' || c == '<' || (quotes && (c == '\'' || c == '"')) {
                 let piece = match c {
                     '$' => self.dollar()?,
+                    '<' => self.possible_heredoc(),
                     '\'' => self.single_quote()?,
                     _ => self.double_quote()?,
                 };
@@ -246,6 +247,22 @@ impl ShellWord<'_> {
             ));
         }
         Ok((result, words.finish()))
+    }
+
+    /// `<<` and the blanks after it stay one piece, so `<< EOF` is a single word (BuildKit's
+    /// `processPossibleHeredoc`, which lets heredocs have a blank before the delimiter).
+    fn possible_heredoc(&mut self) -> String {
+        self.next();
+        if self.peek() != Some('<') {
+            return "<".into();
+        }
+        self.next();
+        let mut piece = String::from("<<");
+        while let Some(c) = self.peek().filter(|c| matches!(c, '\t' | '\r' | ' ')) {
+            piece.push(c);
+            self.next();
+        }
+        piece
     }
 
     fn single_quote(&mut self) -> Step<String> {
@@ -392,6 +409,14 @@ impl ShellWord<'_> {
             }
         }
         let raw = op == '#' || op == '%';
+        // `${V:#p}` and `${V:%p}` are not shell syntax; BuildKit refuses them before reading
+        // the pattern, whatever V holds.
+        if null_is_unset && raw {
+            return Err(format!(
+                "unsupported modifier ({}) in substitution",
+                ops.escape_debug()
+            ));
+        }
         let word = match self.process_stop_on(Some('}'), raw) {
             Ok((w, _)) => w,
             Err(_) if self.peek().is_none() => return Err("syntax error: missing '}'".into()),
