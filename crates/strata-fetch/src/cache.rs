@@ -7,9 +7,10 @@ use crate::temp::{self, TempFile};
 use crate::{FetchJob, FetchOptions, GpgKey, Progress};
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use strata_lock::Checksum;
 use strata_repo::{Fetcher, RepoError};
 
@@ -19,6 +20,16 @@ use strata_repo::{Fetcher, RepoError};
 pub struct RpmCache {
     root: PathBuf,
     fetcher: Fetcher,
+}
+
+/// What [`RpmCache::recheck`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recheck {
+    /// The cached file matches the lock's checksum: whatever is wrong is in the package
+    /// itself, and fetching it again would bring the same bytes.
+    Intact,
+    /// The cached file did not match; it was evicted and a verified copy fetched.
+    Refetched,
 }
 
 /// A job checked and resolved to its cache path, before any I/O on the package.
@@ -85,27 +96,7 @@ impl RpmCache {
         let mut keyrings: HashMap<&[GpgKey], Arc<Result<Keyring, String>>> = HashMap::new();
         let prepared: Vec<Result<Prepared, PackageError>> = jobs
             .iter()
-            .map(|job| {
-                let sum =
-                    Sum::parse(&job.checksum.kind, &job.checksum.value).map_err(|detail| {
-                        PackageError::BadChecksum {
-                            name: job.name.clone(),
-                            detail,
-                        }
-                    })?;
-                let keys = job.gpg_keys.as_deref().map(|k| {
-                    keyrings
-                        .entry(k)
-                        .or_insert_with(|| Arc::new(Keyring::load(k)))
-                        .clone()
-                });
-                Ok(Prepared {
-                    job,
-                    dest: self.entry(&sum),
-                    sum,
-                    keys,
-                })
-            })
+            .map(|job| self.prepare(job, &mut keyrings))
             .collect();
 
         let missing_bytes = prepared
@@ -176,6 +167,58 @@ impl RpmCache {
         }
     }
 
+    fn prepare<'a>(
+        &self,
+        job: &'a FetchJob,
+        keyrings: &mut HashMap<&'a [GpgKey], Arc<Result<Keyring, String>>>,
+    ) -> Result<Prepared<'a>, PackageError> {
+        let sum = Sum::parse(&job.checksum.kind, &job.checksum.value).map_err(|detail| {
+            PackageError::BadChecksum {
+                name: job.name.clone(),
+                detail,
+            }
+        })?;
+        let keys = job.gpg_keys.as_deref().map(|k| {
+            keyrings
+                .entry(k)
+                .or_insert_with(|| Arc::new(Keyring::load(k)))
+                .clone()
+        });
+        Ok(Prepared {
+            job,
+            dest: self.entry(&sum),
+            sum,
+            keys,
+        })
+    }
+
+    /// For a user of a cached file that found it damaged (e.g. a file in its payload does
+    /// not match its header digest): hashes the entry again, whatever this process verified
+    /// before, and when it no longer matches the lock's checksum evicts it and fetches the
+    /// package again (verified as any download). The entry is removed at once, so nothing
+    /// else reads it meanwhile, and stays removed if the new download fails.
+    pub fn recheck(&self, job: &FetchJob, opts: &FetchOptions) -> Result<Recheck, PackageError> {
+        let mut keyrings = HashMap::new();
+        let p = self.prepare(job, &mut keyrings)?;
+        forget(&p.dest);
+        if size_matches(&p.dest, job.size) && hash_matches(&p.dest, &p.sum) {
+            return Ok(Recheck::Intact);
+        }
+        tracing::warn!(
+            "{}: cached {} does not match the lock's {} checksum; evicting it and fetching it again",
+            job.name,
+            p.dest.display(),
+            p.sum.kind
+        );
+        evict(&p.dest);
+        let opts = FetchOptions {
+            verify_cached: true,
+            ..opts.clone()
+        };
+        self.fetch_one(&p, &opts, &crate::NoProgress)?;
+        Ok(Recheck::Refetched)
+    }
+
     /// One package into the cache; `Ok(true)` when it was there already.
     fn fetch_one(
         &self,
@@ -194,11 +237,9 @@ impl RpmCache {
                 })
             }
         };
+        let mut damaged = false;
         if size_matches(&p.dest, p.job.size) {
-            let intact = !opts.verify_cached
-                || File::open(&p.dest)
-                    .and_then(|f| hash_reader(p.sum.kind, f))
-                    .is_ok_and(|h| h == p.sum.hex);
+            let intact = !opts.verify_cached || verified(&p.dest, &p.sum);
             if intact {
                 check_signature(p, keys, &p.dest)?;
                 return Ok(true);
@@ -206,12 +247,18 @@ impl RpmCache {
             // Replaced by rename below rather than removed now, so a concurrent reader never
             // finds the entry missing.
             tracing::warn!(
-                "cached {} does not match its checksum; fetching it again",
-                p.dest.display()
+                "{}: cached {} does not match the lock's {} checksum; fetching it again",
+                p.job.name,
+                p.dest.display(),
+                p.sum.kind
             );
+            damaged = true;
         }
-        self.download(p, keys, opts, progress)?;
-        Ok(false)
+        let result = self.download(p, keys, opts, progress);
+        if result.is_err() && damaged {
+            evict(&p.dest);
+        }
+        result.map(|()| false)
     }
 
     fn download(
@@ -336,9 +383,81 @@ fn check_signature(p: &Prepared, keys: Option<&Keyring>, path: &Path) -> Result<
 }
 
 /// The cache's quick validity test: an entry only appears verified, so the right size means
-/// it is that package unless the disk damaged it (which `verify_cached` catches).
+/// it is that package unless it was damaged since (which `verify_cached` catches).
 fn size_matches(path: &Path, size: u64) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == size)
+}
+
+/// What identifies a file's version cheaply: any write or replacement changes one of these
+/// (ctime cannot be set back by a writer).
+type Stamp = (u64, u64, u64, i64, i64, i64, i64);
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((
+        m.dev(),
+        m.ino(),
+        m.len(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec(),
+    ))
+}
+
+/// Entries this process hashed and found matching, with their stamp at that moment.
+fn verified_entries() -> &'static Mutex<HashMap<PathBuf, Stamp>> {
+    static VERIFIED: OnceLock<Mutex<HashMap<PathBuf, Stamp>>> = OnceLock::new();
+    VERIFIED.get_or_init(Default::default)
+}
+
+fn forget(path: &Path) {
+    verified_entries().lock().unwrap().remove(path);
+}
+
+/// Whether the entry matches `sum`: hashed once per process, and again only if it changed.
+fn verified(path: &Path, sum: &Sum) -> bool {
+    let started = std::time::SystemTime::now();
+    let before = stamp(path);
+    if before.is_some() && verified_entries().lock().unwrap().get(path) == before.as_ref() {
+        return true;
+    }
+    let ok = hash_matches(path, sum);
+    match before {
+        Some(st) if ok && !racy(st, started) => {
+            verified_entries()
+                .lock()
+                .unwrap()
+                .insert(path.to_path_buf(), st);
+        }
+        _ => forget(path),
+    }
+    ok
+}
+
+/// File times tick coarsely (a jiffy), so a write right after the hash could leave the same
+/// stamp: as git does for its index, a file changed too shortly before the hash began is not
+/// remembered, and is hashed again at its next use.
+fn racy(st: Stamp, started: std::time::SystemTime) -> bool {
+    let changed = std::time::UNIX_EPOCH
+        + std::time::Duration::new(st.5.max(0) as u64, st.6.clamp(0, 999_999_999) as u32);
+    changed + std::time::Duration::from_millis(100) > started
+}
+
+fn hash_matches(path: &Path, sum: &Sum) -> bool {
+    File::open(path)
+        .and_then(|f| hash_reader(sum.kind, f))
+        .is_ok_and(|h| h == sum.hex)
+}
+
+/// Removes a damaged entry (best effort: one that cannot be removed fails its hash again).
+fn evict(path: &Path) {
+    forget(path);
+    match std::fs::remove_file(path) {
+        Ok(()) => tracing::info!("evicted {} from the RPM cache", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!("cannot evict {}: {e}", path.display()),
+    }
 }
 
 fn is_local(url: &str) -> bool {
@@ -346,4 +465,75 @@ fn is_local(url: &str) -> bool {
         || url
             .get(..5)
             .is_some_and(|s| s.eq_ignore_ascii_case("file:"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NoProgress;
+    use strata_lock::Checksum;
+
+    fn sha256(data: &[u8]) -> String {
+        hash_reader("sha256", data).unwrap()
+    }
+
+    #[test]
+    fn an_entry_is_hashed_once_per_process_until_it_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("entry");
+        std::fs::write(&path, b"package bytes").unwrap();
+        let sum = Sum::parse("sha256", &sha256(b"package bytes")).unwrap();
+        let remembered = || verified_entries().lock().unwrap().contains_key(&path);
+
+        // Just written: its stamp could survive a write in the same tick, so not remembered.
+        assert!(verified(&path, &sum));
+        assert!(!remembered());
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        assert!(verified(&path, &sum));
+        assert!(remembered());
+
+        // Same size, one bit off: the stamp changed, so it is hashed again and fails.
+        std::fs::write(&path, b"package bytez").unwrap();
+        assert!(!verified(&path, &sum));
+        assert!(!remembered());
+    }
+
+    #[test]
+    fn recheck_evicts_a_damaged_entry_and_fetches_it_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("p-1-1.noarch.rpm");
+        let bytes = b"not really an rpm, but the cache only checks sums".to_vec();
+        std::fs::write(&source, &bytes).unwrap();
+        let job = FetchJob {
+            name: "p-1-1.noarch".into(),
+            repo: "local".into(),
+            url: source.display().to_string(),
+            checksum: Checksum {
+                kind: "sha256".into(),
+                value: sha256(&bytes),
+            },
+            size: bytes.len() as u64,
+            gpg_keys: None,
+        };
+        let cache = RpmCache::open(dir.path().join("cache")).unwrap();
+        let opts = FetchOptions::default();
+        let entry = cache
+            .fetch_all(std::slice::from_ref(&job), &opts, &NoProgress)
+            .unwrap()
+            .remove(0);
+        assert_eq!(cache.recheck(&job, &opts).unwrap(), Recheck::Intact);
+
+        let mut flipped = bytes.clone();
+        flipped[3] ^= 0x10;
+        std::fs::write(&entry, &flipped).unwrap();
+        assert_eq!(cache.recheck(&job, &opts).unwrap(), Recheck::Refetched);
+        assert_eq!(std::fs::read(&entry).unwrap(), bytes);
+
+        // Damaged, and the source gone: the entry is evicted all the same.
+        std::fs::write(&entry, &flipped).unwrap();
+        std::fs::remove_file(&source).unwrap();
+        let err = cache.recheck(&job, &opts).unwrap_err();
+        assert!(err.to_string().contains("p-1-1.noarch"), "{err}");
+        assert!(!entry.exists(), "a damaged entry must not stay in the cache");
+    }
 }

@@ -342,24 +342,20 @@ fn a_damaged_entry_is_replaced() {
     assert_cached(&cache, &jobs[0], &files[0]);
     assert_eq!(server.hits(&jobs[0].url), 2);
 
-    // Same size, other bytes: trusted by default, replaced with verify_cached.
+    // Same size, other bytes: trusted by name and size only with verify_cached off ...
     let mut bytes = std::fs::read(&entry).unwrap();
     bytes[10] ^= 1;
     std::fs::write(&entry, &bytes).unwrap();
     let rec = Recorder::default();
-    cache.fetch_all(&jobs, &opts(), &rec).unwrap();
+    let trusting = FetchOptions {
+        verify_cached: false,
+        ..opts()
+    };
+    cache.fetch_all(&jobs, &trusting, &rec).unwrap();
     assert_eq!((server.hits(&jobs[0].url), rec.cached_count()), (2, 1));
+    // ... and by default re-hashed before use, found damaged and fetched again.
     let rec = Recorder::default();
-    cache
-        .fetch_all(
-            &jobs,
-            &FetchOptions {
-                verify_cached: true,
-                ..opts()
-            },
-            &rec,
-        )
-        .unwrap();
+    cache.fetch_all(&jobs, &opts(), &rec).unwrap();
     assert_eq!((server.hits(&jobs[0].url), rec.cached_count()), (3, 0));
     assert_cached(&cache, &jobs[0], &files[0]);
 }
