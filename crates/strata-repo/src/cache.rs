@@ -11,6 +11,7 @@ use crate::decompress::Compression;
 use crate::fetch::{join_url, Fetcher};
 use crate::filelists::FileIndex;
 use crate::index::{PkgId, RepoIndex};
+use crate::limits::{Budget, MAX_COMPRESSED, MAX_SMALL_FILE};
 use crate::mirrors::resolve_mirrors;
 use crate::repomd::{digest_hex, RepoData, Repomd};
 use crate::RepoError;
@@ -117,7 +118,9 @@ impl MetadataCache {
                 })?;
                 let bytes = self.fetch_verified(&src.id, &base, data)?;
                 let url = join_url(&base, &data.location);
-                let builder = parse_primary(&bytes, &data.location).map_err(|detail| RepoError::Corrupt {
+                let budget = Budget::for_file(bytes.len() as u64, data.open_size)
+                    .map_err(|detail| RepoError::TooLarge { repo: src.id.clone(), file: url.clone(), detail })?;
+                let builder = parse_primary(&bytes, &data.location, budget).map_err(|detail| RepoError::Corrupt {
                     repo: src.id.clone(),
                     file: url,
                     detail,
@@ -183,7 +186,7 @@ impl MetadataCache {
         };
         for base in &mirrors.baseurls {
             let url = join_url(base, "repodata/repomd.xml");
-            let bytes = match self.fetcher.get(&src.id, &url) {
+            let bytes = match self.fetcher.get_limited(&src.id, &url, MAX_SMALL_FILE) {
                 Ok(b) => b,
                 Err(e) => {
                     note(e, &mut last_err);
@@ -226,7 +229,15 @@ impl MetadataCache {
 
 fn fetch_verified(f: &Fetcher, repo: &str, base: &str, data: &RepoData) -> Result<Vec<u8>, RepoError> {
     let url = join_url(base, &data.location);
-    let bytes = f.get(repo, &url)?;
+    // Never more than repomd.xml declares: a hostile mirror cannot make us hold more.
+    let bytes = f.get_limited(repo, &url, data.size.unwrap_or(MAX_COMPRESSED)).map_err(|e| match (e, data.size) {
+        (RepoError::TooLarge { repo, file, .. }, Some(size)) => RepoError::TooLarge {
+            repo,
+            file,
+            detail: format!("more than {size} bytes, but repomd.xml says {size}; not reading further"),
+        },
+        (e, _) => e,
+    })?;
     if let Some(size) = data.size.filter(|s| *s != bytes.len() as u64) {
         return Err(RepoError::Corrupt {
             repo: repo.into(),
@@ -268,9 +279,9 @@ fn is_local(url: &str) -> bool {
     url.starts_with('/') || url.starts_with("file://")
 }
 
-fn parse_primary(compressed: &[u8], name: &str) -> Result<crate::index::IndexBuilder, String> {
+fn parse_primary(compressed: &[u8], name: &str, budget: Budget) -> Result<crate::index::IndexBuilder, String> {
     let compression = Compression::detect(name, compressed)?;
-    crate::decompress::on_thread(compression, compressed, |reader| crate::primary::parse(reader))?
+    crate::decompress::on_thread(compression, compressed, |reader| crate::primary::parse(reader, budget))?
 }
 
 impl std::fmt::Debug for LoadedRepo {
@@ -320,7 +331,9 @@ impl LoadedRepo {
         match &self.filelists {
             FilelistsSource::None => Ok(None),
             FilelistsSource::InMemory(xml) => {
-                FileIndex::build(&xml[..], &self.index).map(Some).map_err(|d| corrupt("filelists.xml".into(), d))
+                FileIndex::build(&xml[..], Budget::undeclared(), &self.index)
+                    .map(Some)
+                    .map_err(|d| corrupt("filelists.xml".into(), d))
             }
             FilelistsSource::Remote { data, cache_file, fetcher } => {
                 if let Ok(fi) = FileIndex::open(cache_file) {
@@ -329,10 +342,13 @@ impl LoadedRepo {
                 tracing::info!(repo = %self.id, "loading filelists for a file dependency");
                 let bytes = fetch_verified(fetcher, &self.id, &self.baseurl, data)?;
                 let url = join_url(&self.baseurl, &data.location);
+                let budget = Budget::for_file(bytes.len() as u64, data.open_size).map_err(|detail| {
+                    RepoError::TooLarge { repo: self.id.clone(), file: url.clone(), detail }
+                })?;
                 let reader = Compression::detect(&data.location, &bytes)
                     .and_then(|c| c.reader(&bytes[..]))
                     .map_err(|d| corrupt(url.clone(), d))?;
-                let fi = FileIndex::build(reader, &self.index).map_err(|d| corrupt(url, d))?;
+                let fi = FileIndex::build(reader, budget, &self.index).map_err(|d| corrupt(url, d))?;
                 write_atomic(cache_file, fi.bytes()).map_err(|e| RepoError::cache(cache_file, e))?;
                 Ok(Some(fi))
             }

@@ -11,6 +11,9 @@ pub enum RepoError {
     ChecksumMismatch { repo: String, file: String, kind: String, expected: String, actual: String },
     #[error("repo `{repo}`: {file} is corrupt: {detail}")]
     Corrupt { repo: String, file: String, detail: String },
+    /// Over one of the fixed bounds of hostile input ([`crate::limits`]); not a setting.
+    #[error("repo `{repo}`: refusing {file}: {detail}")]
+    TooLarge { repo: String, file: String, detail: String },
     #[error("repo `{repo}`: {detail}")]
     NoMetadata { repo: String, detail: String },
     #[error("metadata cache {path}: {detail}")]

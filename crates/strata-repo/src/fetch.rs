@@ -83,19 +83,47 @@ impl Fetcher {
 
     /// The whole body of `url`: `file://...`, an absolute path `/...`, or `http(s)://...`.
     pub fn get(&self, repo: &str, url: &str) -> Result<Vec<u8>, RepoError> {
+        self.get_limited(repo, url, u64::MAX)
+    }
+
+    /// [`get`](Self::get), refusing a body longer than `max` bytes as soon as that shows (a
+    /// Content-Length, a file size, or the bytes as they arrive), so a hostile server cannot
+    /// make us hold more than `max` bytes of it.
+    pub fn get_limited(&self, repo: &str, url: &str, max: u64) -> Result<Vec<u8>, RepoError> {
+        let too_large = || RepoError::TooLarge {
+            repo: repo.into(),
+            file: url.into(),
+            detail: format!("it is larger than {max} bytes, the most it may be"),
+        };
         match classify(url) {
             Location::Local(path) => {
-                std::fs::read(&path).map_err(|e| unreachable(repo, url, io_detail(&e)))
+                let file = File::open(&path).map_err(|e| unreachable(repo, url, io_detail(&e)))?;
+                let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+                if len > max {
+                    return Err(too_large());
+                }
+                let mut body = Vec::with_capacity(len.min(MAX_PREALLOC) as usize);
+                // `take`: the file may grow between the size check and the read.
+                file.take(max.saturating_add(1))
+                    .read_to_end(&mut body)
+                    .map_err(|e| unreachable(repo, url, io_detail(&e)))?;
+                if body.len() as u64 > max {
+                    return Err(too_large());
+                }
+                Ok(body)
             }
             Location::Invalid(detail) => Err(unreachable(repo, url, detail)),
             Location::Http => self.with_retries(repo, url, || {
                 let (mut resp, declared) = self.request(url)?;
-                let mut body = Vec::with_capacity(declared.unwrap_or(0).min(MAX_PREALLOC) as usize);
-                let n = copy_body(&mut resp, &mut body, |e| {
-                    Failure::Local(unreachable(repo, url, e.to_string()))
-                })?;
+                if declared.is_some_and(|n| n > max) {
+                    return Err(Failure::Local(too_large()));
+                }
+                let body = Vec::with_capacity(declared.unwrap_or(0).min(MAX_PREALLOC) as usize);
+                let mut capped = Capped { body, max };
+                // The only write error a Vec with a cap can give is the cap.
+                let n = copy_body(&mut resp, &mut capped, |_| Failure::Local(too_large()))?;
                 check_length(n, declared)?;
-                Ok(body)
+                Ok(capped.body)
             }),
         }
     }
@@ -351,6 +379,26 @@ fn check_length(got: u64, declared: Option<u64>) -> Result<(), Failure> {
             "got {got} of {n} bytes (connection dropped?)"
         ))),
         _ => Ok(()),
+    }
+}
+
+/// A body that refuses to grow past `max` bytes.
+struct Capped {
+    body: Vec<u8>,
+    max: u64,
+}
+
+impl Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.body.len() as u64 + buf.len() as u64 > self.max {
+            return Err(std::io::Error::other("body over its size limit"));
+        }
+        self.body.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

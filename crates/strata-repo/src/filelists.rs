@@ -5,8 +5,8 @@ use crate::blob::{blob_bytes, Blob, BlobError};
 use crate::index::{PkgId, RepoIndex};
 use crate::strings::{StringPool, StringTable};
 use crate::xml::{attrs, Text};
+use crate::limits::{self, Budget};
 use quick_xml::events::Event;
-use quick_xml::Reader;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -21,10 +21,10 @@ pub(crate) struct FileIndex {
 impl FileIndex {
     /// Parses filelists.xml, mapping each `<package pkgid=...>` to the primary index's id
     /// through the package checksum; packages primary does not know are skipped.
-    pub(crate) fn build<R: std::io::BufRead>(input: R, primary: &RepoIndex) -> Result<FileIndex, String> {
+    pub(crate) fn build<R: std::io::BufRead>(input: R, budget: Budget, primary: &RepoIndex) -> Result<FileIndex, String> {
         let by_pkgid: HashMap<&str, PkgId> =
             (0..primary.len() as PkgId).map(|i| (primary.package(i).checksum().1, i)).collect();
-        let mut reader = Reader::from_reader(input);
+        let mut reader = limits::reader(input, budget);
         let mut pool = StringPool::new();
         let mut pairs: Vec<[u32; 2]> = Vec::new();
         let mut buf = Vec::with_capacity(64 * 1024);
@@ -32,10 +32,10 @@ impl FileIndex {
         let mut current: Option<PkgId> = None;
         let mut in_file = false;
         let mut in_package = false;
+        let mut depth = 0usize;
         loop {
-            let event = reader
-                .read_event_into(&mut buf)
-                .map_err(|e| format!("XML error at byte {}: {e}", reader.error_position()))?;
+            buf.clear();
+            let event = limits::next_event(&mut reader, &mut buf, &mut depth)?;
             match event {
                 Event::Start(ref e) => match e.name().as_ref() {
                     b"package" => {
@@ -69,7 +69,6 @@ impl FileIndex {
                 Event::Eof => break,
                 _ => {}
             }
-            buf.clear();
         }
         if in_package {
             return Err("ends inside a package (truncated?)".into());
@@ -116,11 +115,11 @@ mod tests {
   <file>/usr/bin/hello</file><file>/usr/share/doc/hello &amp; co</file></package>
 <package pkgid="zzzz" name="unknown" arch="noarch"><version epoch="0" ver="1" rel="1"/><file>/x</file></package>
 </filelists>"#;
-        let fi = FileIndex::build(xml.as_bytes(), &primary).unwrap();
+        let fi = FileIndex::build(xml.as_bytes(), Budget::undeclared(), &primary).unwrap();
         assert_eq!(fi.owners("/usr/share/greeting"), [1]);
         assert_eq!(fi.owners("/usr/share/doc/hello & co"), [0]);
         assert!(fi.owners("/x").is_empty());
         assert!(fi.owners("/nope").is_empty());
-        assert!(FileIndex::build(&xml.as_bytes()[..200], &primary).is_err());
+        assert!(FileIndex::build(&xml.as_bytes()[..200], Budget::undeclared(), &primary).is_err());
     }
 }

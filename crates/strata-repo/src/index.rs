@@ -321,7 +321,7 @@ fn corrupt(what: &str, e: BlobError) -> RepoError {
 impl RepoIndex {
     /// Parses primary.xml (already decompressed) into an in-memory index.
     pub fn from_primary_xml<R: std::io::BufRead>(xml: R) -> Result<RepoIndex, RepoError> {
-        crate::primary::parse(xml)
+        crate::primary::parse(xml, crate::limits::Budget::undeclared())
             .map_err(|detail| RepoError::Corrupt { repo: String::new(), file: "primary.xml".into(), detail })?
             .into_memory()
     }

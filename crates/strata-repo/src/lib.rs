@@ -14,6 +14,7 @@ mod error;
 mod fetch;
 mod filelists;
 mod index;
+mod limits;
 mod mirrors;
 mod primary;
 mod repomd;

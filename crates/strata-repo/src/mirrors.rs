@@ -41,7 +41,7 @@ pub(crate) fn resolve_mirrors(
 
     if let Some(url) = metalink {
         match f
-            .get(repo, url)
+            .get_limited(repo, url, crate::limits::MAX_SMALL_FILE)
             .and_then(|bytes| metalink_from(repo, url, &bytes))
         {
             Ok(m) => {
@@ -60,7 +60,7 @@ pub(crate) fn resolve_mirrors(
     }
 
     if let Some(url) = mirrorlist {
-        let listed = f.get(repo, url).and_then(|bytes| {
+        let listed = f.get_limited(repo, url, crate::limits::MAX_SMALL_FILE).and_then(|bytes| {
             // librepo accepts a metalink behind `mirrorlist=` (MirrorManager serves both), so
             // a repo file that puts Fedora's metalink URL there still works.
             if looks_like_metalink(&bytes) {

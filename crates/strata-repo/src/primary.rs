@@ -3,9 +3,9 @@
 //! cold-start cost of a 63k-package repository; everything here is on that path.
 
 use crate::index::{DepKind, IndexBuilder, RawDep, RawPackage};
+use crate::limits::{self, Budget};
 use crate::xml::{attrs, Text};
 use quick_xml::events::Event;
-use quick_xml::Reader;
 use strata_rpm::Op;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -19,9 +19,10 @@ enum Field {
     File,
 }
 
-/// Parses primary.xml into an index builder. Errors are messages naming what is wrong.
-pub(crate) fn parse<R: std::io::BufRead>(input: R) -> Result<IndexBuilder, String> {
-    let mut reader = Reader::from_reader(input);
+/// Parses primary.xml into an index builder, within the bounds of `budget` and
+/// [`crate::limits`]. Errors are messages naming what is wrong.
+pub(crate) fn parse<R: std::io::BufRead>(input: R, budget: Budget) -> Result<IndexBuilder, String> {
+    let mut reader = limits::reader(input, budget);
     reader.config_mut().check_end_names = false;
     let mut b = IndexBuilder::new();
     let mut buf = Vec::with_capacity(64 * 1024);
@@ -33,11 +34,12 @@ pub(crate) fn parse<R: std::io::BufRead>(input: R) -> Result<IndexBuilder, Strin
     let mut packages_declared: Option<usize> = None;
     let mut seen_root = false;
     let mut count = 0usize;
+    let mut depth = 0usize;
 
     loop {
-        let event = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| format!("XML error at byte {}: {e}", reader.error_position()))?;
+        // Cleared here rather than after the match: a `continue` must not let it grow.
+        buf.clear();
+        let event = limits::next_event(&mut reader, &mut buf, &mut depth)?;
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(event, Event::Empty(_));
@@ -189,7 +191,6 @@ pub(crate) fn parse<R: std::io::BufRead>(input: R) -> Result<IndexBuilder, Strin
             Event::Eof => break,
             _ => {}
         }
-        buf.clear();
     }
     if in_package {
         b.discard_pending();
@@ -336,6 +337,39 @@ mod tests {
         assert!(RepoIndex::from_primary_xml(&b"not xml at all"[..]).is_err());
         let bad = SAMPLE.replace("flags=\"GE\"", "flags=\"XX\"");
         assert!(RepoIndex::from_primary_xml(bad.as_bytes()).err().unwrap().to_string().contains("XX"));
+    }
+
+    #[test]
+    fn hostile_documents_are_refused() {
+        use crate::limits::Budget;
+        // XXE and entity expansion: declared entities are never resolved.
+        let xxe = SAMPLE.replace(
+            "<metadata ",
+            "<!DOCTYPE m [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>\n<metadata ",
+        )
+        .replace("<summary>Says &amp; greets &#65;</summary>", "<summary>&x;</summary>");
+        let e = RepoIndex::from_primary_xml(xxe.as_bytes()).err().unwrap().to_string();
+        assert!(e.contains("unknown entity `&x;`"), "{e}");
+        let laughs = SAMPLE
+            .replace(
+                "<metadata ",
+                "<!DOCTYPE m [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">]>\n<metadata ",
+            )
+            .replace("<name>hello</name>", "<name>&b;</name>");
+        let e = RepoIndex::from_primary_xml(laughs.as_bytes()).err().unwrap().to_string();
+        assert!(e.contains("unknown entity `&b;`"), "{e}");
+        // Whitespace inside one element, far past the token bound: refused, not buffered.
+        let mut big = SAMPLE.replace("<summary/>", "<summary>").into_bytes();
+        let at = big.windows(9).position(|w| w == b"<summary>").unwrap() + 9;
+        let mut pad = vec![b' '; 3 << 20];
+        pad.extend_from_slice(b"</summary>");
+        big.splice(at..at, pad);
+        let e = super::parse(&big[..], Budget::undeclared()).err().unwrap();
+        assert!(e.contains("longer than 1048576 bytes") && e.contains("not a setting"), "{e}");
+        // Text split into many small events is bounded as a whole.
+        let split = SAMPLE.replace("<summary/>", &format!("<summary>{}</summary>", "ab&amp;".repeat(400_000)));
+        let e = super::parse(split.as_bytes(), Budget::undeclared()).err().unwrap();
+        assert!(e.contains("text is longer than 1048576"), "{e}");
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub(crate) struct RepoData {
     pub checksum_type: String,
     pub checksum: String,
     pub size: Option<u64>,
+    /// `<open-size>`: the decompressed size, which then bounds decompression exactly.
+    pub open_size: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -67,6 +69,10 @@ impl Repomd {
                         field = Some("size");
                         text.clear();
                     }
+                    b"open-size" if current.is_some() => {
+                        field = Some("open-size");
+                        text.clear();
+                    }
                     b"revision" => {
                         field = Some("revision");
                         text.clear();
@@ -85,6 +91,7 @@ impl Repomd {
                         match (field.take(), current.as_mut()) {
                             (Some("checksum"), Some(d)) => d.checksum = value.to_ascii_lowercase(),
                             (Some("size"), Some(d)) => d.size = value.parse().ok(),
+                            (Some("open-size"), Some(d)) => d.open_size = value.parse().ok(),
                             (Some("revision"), _) => out.revision = Some(value),
                             _ => {}
                         }
@@ -132,6 +139,7 @@ mod tests {
         assert_eq!(p.checksum_type, "sha256");
         assert!(p.location.ends_with("-primary.xml.gz"));
         assert_eq!(p.size, Some(87330));
+        assert_eq!(p.open_size, Some(522421));
         assert!(md.get("filelists").is_some());
         assert!(md.get("primary_db").is_none());
     }

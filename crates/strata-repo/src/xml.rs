@@ -1,5 +1,6 @@
 //! Small helpers over quick-xml events shared by the repodata parsers.
 
+use crate::limits::MAX_TEXT;
 use quick_xml::events::{BytesCData, BytesRef, BytesStart, BytesText};
 use std::borrow::Cow;
 
@@ -42,12 +43,26 @@ impl Text {
     }
 
     fn push_bytes(&mut self, b: &[u8]) -> Result<(), String> {
+        self.room_for(b.len())?;
         let s = std::str::from_utf8(b).map_err(|_| "text is not UTF-8".to_string())?;
         self.s.push_str(s);
         Ok(())
     }
 
+    /// One field's text is bounded even when it arrives as many small events (text split by
+    /// entity references), each within the token bound.
+    fn room_for(&self, more: usize) -> Result<(), String> {
+        if self.s.len() + more > MAX_TEXT {
+            return Err(format!(
+                "one element's text is longer than {MAX_TEXT} bytes; refusing it as hostile or broken \
+                 metadata (a fixed limit, not a setting)"
+            ));
+        }
+        Ok(())
+    }
+
     pub(crate) fn push_ref(&mut self, r: &BytesRef<'_>) -> Result<(), String> {
+        self.room_for(4)?;
         if let Some(c) = r.resolve_char_ref().map_err(|e| format!("bad character reference: {e}"))? {
             self.s.push(c);
             return Ok(());
@@ -62,5 +77,26 @@ impl Text {
             other => return Err(format!("unknown entity `&{};`", String::from_utf8_lossy(other))),
         });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_bounded_across_events() {
+        let mut t = Text::default();
+        let chunk = BytesText::new(&"x".repeat(1 << 16)).into_owned();
+        for _ in 0..16 {
+            t.push_text(&chunk).unwrap();
+        }
+        assert_eq!(t.as_str().len(), MAX_TEXT);
+        assert!(t.push_ref(&BytesRef::new("amp")).unwrap_err().contains("longer than 1048576"));
+        t.clear();
+        // Entities stay refused: only the five predefined ones and character references.
+        assert!(t.push_ref(&BytesRef::new("xxe")).unwrap_err().contains("unknown entity `&xxe;`"));
+        t.push_ref(&BytesRef::new("#65")).unwrap();
+        assert_eq!(t.as_str(), "A");
     }
 }
