@@ -8,7 +8,7 @@ use clap::Args;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use strata_compose::{compose_image, ComposeOptions, Composed, ImageJob, LayerCache};
+use strata_compose::{compose_image, ComposeOptions, Composed, ImageJob, LayerCache, StagingArea};
 use strata_layers::Plan;
 use strata_lock::{inputs_digest, resolve_spec, Lockfile};
 use strata_oci::compress::Compression;
@@ -136,12 +136,14 @@ pub fn run(args: ComposeArgs) -> anyhow::Result<ExitCode> {
         let rpms = crate::fetch::fetch_for(&lock, &names, &repos, &cache_root, !args.json)?;
         let needs_scriptlets = names.iter().any(|n| spec.images[n].scriptlets != Some(ScriptletPolicy::Skip));
         let sandbox = if needs_scriptlets { Some(crate::sandbox::SandboxRunner::new()?) } else { None };
-        let work_dir = staging_dir(&cache_root);
-        strata_compose::remove_stale_staging(&work_dir);
+        let staging = StagingArea::from_env(&cache_root);
+        for dir in staging.dirs() {
+            strata_compose::remove_stale_staging(dir);
+        }
         let layer_cache = LayerCache::new();
         let opts = ComposeOptions {
             store: &store,
-            work_dir,
+            staging: &staging,
             source_date_epoch: sde,
             runner: sandbox.as_ref().map(|s| s as &dyn strata_install::ScriptRunner),
             compression,
@@ -288,24 +290,6 @@ fn write_log(cache_root: &std::path::Path, r: &Composed) -> anyhow::Result<()> {
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, dir.join(format!("{}.log", r.name)))?;
     Ok(())
-}
-
-/// Where staging roots go: `$STRATA_STAGING_DIR`, else a tmpfs (`/dev/shm`) with room for
-/// them, else the cache. A tmpfs avoids disk writes for trees that live only seconds, and
-/// ext4's slow inode allocation after many deletions (measured: a quarter of compose time).
-fn staging_dir(cache_root: &std::path::Path) -> PathBuf {
-    if let Some(d) = std::env::var_os("STRATA_STAGING_DIR").filter(|d| !d.is_empty()) {
-        return d.into();
-    }
-    const NEEDED: u64 = 4 << 30;
-    let shm = std::path::Path::new("/dev/shm");
-    if let Ok(st) = rustix::fs::statvfs(shm) {
-        let tmpfs = rustix::fs::statfs(shm).map(|s| s.f_type == 0x0102_1994).unwrap_or(false);
-        if tmpfs && st.f_bavail.saturating_mul(st.f_frsize) >= NEEDED {
-            return shm.join(format!("strata-staging-{}", rustix::process::geteuid().as_raw()));
-        }
-    }
-    cache_root.join("staging")
 }
 
 pub fn short(digest: &str) -> &str {

@@ -4,19 +4,30 @@
 use anyhow::Context;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use strata_fetch::{jobs_for, FetchOptions, GpgKey, Progress, RpmCache};
+use strata_fetch::{jobs_for, FetchJob, FetchOptions, GpgKey, Progress, Recheck, RpmCache};
 use strata_lock::{LockedPackage, Lockfile};
 use strata_repo::Fetcher;
 use strata_spec::RepoEntry;
 
-/// The fetched files, by checksum value.
+/// The fetched files, by checksum value, and what fetched them (to fetch one again).
 pub struct FetchedRpms {
     paths: HashMap<String, PathBuf>,
+    jobs: HashMap<String, FetchJob>,
+    cache: RpmCache,
 }
 
 impl strata_compose::RpmLocator for FetchedRpms {
     fn locate(&self, pkg: &LockedPackage) -> Result<PathBuf, String> {
         self.paths.get(&pkg.checksum.value).cloned().ok_or_else(|| "not in the RPM cache".to_string())
+    }
+
+    fn recheck(&self, pkg: &LockedPackage) -> Result<bool, String> {
+        let job = self.jobs.get(&pkg.checksum.value).ok_or_else(|| "not in the RPM cache".to_string())?;
+        match self.cache.recheck(job, &FetchOptions::default()) {
+            Ok(Recheck::Intact) => Ok(false),
+            Ok(Recheck::Refetched) => Ok(true),
+            Err(e) => Err(e.to_string()),
+        }
     }
 }
 
@@ -31,7 +42,11 @@ pub fn fetch_for(lock: &Lockfile, images: &[String], repos: &[RepoEntry], cache_
     let cache = RpmCache::open(cache_root.join("rpms"))?;
     let bar = Bar::new(show_progress);
     let paths = cache.fetch_all(&jobs, &FetchOptions::default(), &bar)?;
-    Ok(FetchedRpms { paths: jobs.into_iter().map(|j| j.checksum.value).zip(paths).collect() })
+    Ok(FetchedRpms {
+        paths: jobs.iter().map(|j| j.checksum.value.clone()).zip(paths).collect(),
+        jobs: jobs.into_iter().map(|j| (j.checksum.value.clone(), j)).collect(),
+        cache,
+    })
 }
 
 /// gpgcheck repos → their keys (local files as paths, remote keys downloaded now).

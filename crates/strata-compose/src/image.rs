@@ -7,6 +7,7 @@ use crate::dbpath::image_dbpath;
 use crate::pkglayer::{self, PackageLayer};
 use crate::record::{ComposeRecord, Previous, RecordLayer, RECORD_KIND};
 use crate::staging::Staging;
+use crate::staging_place::{estimate, StagingArea};
 use crate::top::{top_layer, TopInput};
 use crate::{Error, INPUTS_ANNOTATION};
 use sha2::{Digest as _, Sha256};
@@ -32,12 +33,21 @@ const COMPOSE_FORMAT: u32 = 2;
 /// Where the RPM file of a locked package is on local disk (the fetch cache).
 pub trait RpmLocator: Sync {
     fn locate(&self, pkg: &LockedPackage) -> Result<PathBuf, String>;
+
+    /// Called when a file in `pkg`'s payload did not match its header digest: check the
+    /// local file against the lock's checksum again and, if it no longer matches, evict it
+    /// and fetch it again. `Ok(true)` when it was replaced (the image is then composed once
+    /// more), `Ok(false)` when it matches (the package itself is corrupt).
+    fn recheck(&self, pkg: &LockedPackage) -> Result<bool, String> {
+        let _ = pkg;
+        Ok(false)
+    }
 }
 
 pub struct ComposeOptions<'a> {
     pub store: &'a Store,
-    /// Staging roots are made (and removed) here.
-    pub work_dir: PathBuf,
+    /// Where staging roots are made (and removed): tmpfs or disk, chosen per image.
+    pub staging: &'a StagingArea,
     /// Fixed `created` and upper bound of every timestamp; else the newest package build time.
     pub source_date_epoch: Option<u64>,
     /// The scriptlet sandbox; `None` only when the caller checked that the spec skips them.
@@ -139,7 +149,37 @@ fn lock_digest(locked: &LockedImage) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
 }
 
+/// Composes one image. When that fails — a file not matching its header digest, a payload
+/// that does not decompress, or any other error — every package's cached file is checked
+/// against the lock's checksum again ([`RpmLocator::recheck`]): if one was damaged, it has
+/// been fetched again and the image is composed once more from a fresh staging root.
+/// Otherwise the first error stands (for a digest mismatch, saying the package itself is
+/// corrupt). Rechecking hashes the image's RPMs, which only a failure pays for.
 pub fn compose_image(job: &ImageJob<'_>, rpms: &dyn RpmLocator, opts: &ComposeOptions<'_>) -> Result<Composed, Error> {
+    let first = match compose_once(job, rpms, opts) {
+        Err(e) => e,
+        done => return done,
+    };
+    let fail = |message: String| Error::Image { image: job.name.to_string(), message };
+    let mut replaced = Vec::new();
+    for p in &job.locked.packages {
+        match rpms.recheck(p) {
+            Ok(true) => replaced.push(p.nevra()),
+            Ok(false) => {}
+            Err(e) => return Err(fail(format!("{first}\nThe cached RPM of {} was damaged, and fetching it again failed: {e}", p.nevra()))),
+        }
+    }
+    if !replaced.is_empty() {
+        tracing::warn!(image = job.name, "{first}; the cached RPM of {} was damaged and has been fetched again; composing the image once more", replaced.join(", "));
+        return compose_once(job, rpms, opts);
+    }
+    match first {
+        Error::Digest { .. } => Err(fail(format!("{first}\nThe cached RPM matches the lock's checksum, so the package is corrupt as its repository serves it; rpm would refuse it too.\nhint: rebuild or replace the package in the repository"))),
+        other => Err(other),
+    }
+}
+
+fn compose_once(job: &ImageJob<'_>, rpms: &dyn RpmLocator, opts: &ComposeOptions<'_>) -> Result<Composed, Error> {
     let name = job.name;
     let (spec, locked) = (job.spec, job.locked);
     let fail = |message: String| Error::Image { image: name.to_string(), message };
@@ -162,7 +202,9 @@ pub fn compose_image(job: &ImageJob<'_>, rpms: &dyn RpmLocator, opts: &ComposeOp
         .collect::<Result<_, Error>>()?;
     let created = opts.source_date_epoch.unwrap_or_else(|| packages.iter().map(Package::build_time).max().unwrap_or(0));
 
-    let staging = Staging::new(&opts.work_dir, name)?;
+    // Room is checked (and reserved) before anything is extracted.
+    let place = opts.staging.reserve(name, estimate(&packages)?)?;
+    let staging = Staging::new(&place.dir, name)?;
     let root = staging.root();
     let install_opts = InstallOptions { no_docs: spec.docs == Some(false), langs: spec.langs.clone() };
     let runner = if spec.scriptlets == Some(ScriptletPolicy::Skip) { None } else { opts.runner };
@@ -170,7 +212,10 @@ pub fn compose_image(job: &ImageJob<'_>, rpms: &dyn RpmLocator, opts: &ComposeOp
         return Err(fail("no scriptlet sandbox available; set \"scriptlets\": \"skip\" to build without running scriptlets".into()));
     }
     let t = std::time::Instant::now();
-    let mut report = install(root, &packages, &install_opts, runner)?;
+    let mut report = install(root, &packages, &install_opts, runner).map_err(|e| match e {
+        strata_install::Error::Digest { package, index, mismatch } => Error::Digest { package, index, mismatch },
+        other => other.into(),
+    })?;
     tracing::info!(image = name, secs = t.elapsed().as_secs_f64(), "installed into the staging root");
     for path in crate::normalize::remove_volatile(root)? {
         report.log.push(format!("removed {path} (differs on every run; see strata-compose normalize)"));

@@ -1,11 +1,16 @@
 //! `strata-compose` turns one locked image into an image in the store: it installs the
-//! locked RPMs into a staging root (files, owners, scriptlets, triggers: `strata-install`),
+//! locked RPMs into a staging root — on a tmpfs while small, else on disk, its room checked
+//! before anything is extracted — (files, owners, scriptlets, triggers: `strata-install`),
 //! writes the rpmdb (`strata-rpmdb`), turns what each group of packages placed into the
 //! package layers the fleet's plan (`strata-layers`) names — reused from the store when a
 //! layer with the same content key exists — and the rest of the root (rpmdb, scriptlet
 //! output, unowned files, deletions) into a top layer, builds the config, and commits
 //! everything to the OCI store (`strata-oci`) with a compose record, tagging it last so a
 //! killed build never lists an image.
+//!
+//! A file whose content does not match its package header's digest fails the image; when
+//! the cached RPM turns out damaged ([`RpmLocator::recheck`]) it is fetched again and the
+//! image composed once more.
 //!
 //! An image whose inputs (locked packages, image spec, its part of the plan, strata's
 //! version) are unchanged since the stored one is not rebuilt.
@@ -18,7 +23,10 @@ mod image;
 mod normalize;
 mod pkglayer;
 mod record;
+#[cfg(test)]
+mod retry_tests;
 mod staging;
+mod staging_place;
 mod top;
 
 pub use cache::{prune_metadata, LayerCache};
@@ -26,6 +34,7 @@ pub use contents::installed_packages;
 pub use image::{compose_image, ComposeOptions, Composed, ComposedLayer, ImageJob, RpmLocator};
 pub use record::{ComposeRecord, Previous, RecordLayer};
 pub use staging::remove_stale_staging;
+pub use staging_place::{StagingArea, TMPFS_MAX};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -33,6 +42,10 @@ pub enum Error {
     Image { image: String, message: String },
     #[error("{0}")]
     Layer(String),
+    /// A file's content differs from its package header's digest; `index` is the package's
+    /// in the image's lock entry.
+    #[error("{package}: {mismatch}")]
+    Digest { package: String, index: usize, mismatch: strata_package::DigestMismatch },
     #[error(transparent)]
     Install(#[from] strata_install::Error),
     #[error(transparent)]

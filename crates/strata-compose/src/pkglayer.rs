@@ -190,7 +190,12 @@ pub(crate) fn build(layer: &PackageLayer, root: &Path, packages: &[Package], rep
             let Some(path) = wanted.remove(&index) else { continue };
             let (e, _) = &layer.entries[&path];
             let Body::File { size, .. } = e.body else { continue };
-            builder.add_file(&path, &e.meta, size, payload.content())?;
+            if let Err(e) = builder.add_file(&path, &e.meta, size, payload.content()) {
+                return Err(match payload.digest_mismatch() {
+                    Some(m) => Error::Digest { package: packages[pkg].nevra(), index: pkg, mismatch: m.clone() },
+                    None => e.into(),
+                });
+            }
             if wanted.is_empty() {
                 break;
             }

@@ -266,7 +266,9 @@ impl Txn<'_> {
                     }
                 }
                 FileKind::Regular => {
-                    let written = match self.fs.write_file(&f.path, &mut payload.content(), &attrs) {
+                    // One byte past the header's size is enough to refuse a longer entry
+                    // without writing all of it.
+                    let written = match self.fs.write_file(&f.path, &mut payload.content().take(f.size.saturating_add(1)), &attrs) {
                         Ok(n) => n,
                         // The half-written file stays: the caller discards the whole root.
                         Err(e) => match payload.digest_mismatch() {
