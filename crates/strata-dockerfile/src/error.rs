@@ -6,7 +6,7 @@ use crate::ast::Span;
 
 /// A Dockerfile that cannot be parsed, with where and why.
 ///
-/// Displays as `Dockerfile:7:5: unknown instruction "RUNN" (did you mean RUN?)` followed by
+/// Displays as `Dockerfile:7:5: unknown instruction: RUNN (did you mean RUN?)` followed by
 /// the offending line (`  7 | RUNN echo hi`). Lines and columns start at 1; columns count
 /// characters, not bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,14 +87,15 @@ impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::UnknownInstruction { name, suggestion } => {
-                write!(f, "unknown instruction {name:?}")?;
+                // BuildKit's wording, so the message can be looked up.
+                write!(f, "unknown instruction: {name}")?;
                 if let Some(s) = suggestion {
                     write!(f, " (did you mean {s}?)")?;
                 }
                 Ok(())
             }
             Self::UnknownFlag { flag, instruction, suggestion } => {
-                write!(f, "unknown flag --{flag} for {instruction}")?;
+                write!(f, "unknown flag: --{flag} for {instruction}")?;
                 if let Some(s) = suggestion {
                     write!(f, " (did you mean --{s}?)")?;
                 }

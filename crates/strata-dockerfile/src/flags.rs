@@ -217,10 +217,10 @@ mod tests {
         );
         assert_eq!(
             e.to_string(),
-            "unknown flag --form for COPY (did you mean --from?)"
+            "unknown flag: --form for COPY (did you mean --from?)"
         );
         let (_, e) = parse(&raw(&["from=x"]), NONE, "ENV").unwrap_err();
-        assert_eq!(e.to_string(), "unknown flag --from for ENV");
+        assert_eq!(e.to_string(), "unknown flag: --from for ENV");
     }
 
     #[test]

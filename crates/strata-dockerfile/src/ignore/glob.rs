@@ -171,6 +171,12 @@ fn class(chars: &[char], mut i: usize) -> Result<(Tok, usize), String> {
         let mut hi = lo;
         if chars.get(i) == Some(&'-') {
             let (h, next) = class_char(chars, i + 1).ok_or_else(bad)?;
+            // filepath.Match accepts a reversed range, but patternmatcher compiles the class
+            // into a Go regexp, which refuses it, and the build fails: so must we (matching
+            // nothing instead would silently send files the user meant to keep out).
+            if h < lo {
+                return Err(format!("invalid character class range {lo}-{h}"));
+            }
             hi = h;
             i = next;
         }
@@ -276,7 +282,7 @@ mod tests {
         assert!(m("[\\]]", "]"));
         assert!(m("\\*", "*"));
         assert!(!m("\\*", "x"));
-        for bad in ["[", "[a", "[]", "[a-]", "[-a]", "x\\"] {
+        for bad in ["[", "[a", "[]", "[a-]", "[-a]", "x\\", "[Local-Only]", "[z-a]"] {
             assert!(Glob::new(bad).is_err(), "{bad}");
         }
     }

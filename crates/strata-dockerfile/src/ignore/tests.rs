@@ -26,6 +26,13 @@ fn reading_like_ignorefile_readall() {
     );
     let e = DockerIgnore::parse("a\n[z\n").unwrap_err();
     assert_eq!(e.line, 2);
+    // A reversed range fails the build in moby too (its regexp refuses it), never matches
+    // nothing in silence.
+    let e = DockerIgnore::parse("# local files\nnode_modules\n[Local-Only]/\n").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        ".dockerignore:3: invalid character class range l-O: \"[Local-Only]\""
+    );
 }
 
 #[test]

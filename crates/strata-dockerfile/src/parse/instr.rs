@@ -353,7 +353,7 @@ fn sources_and_dest(
             at,
             missing(
                 keyword,
-                "at least two arguments: one or more sources and a destination",
+                "at least two arguments, but only one was provided. Destination could not be determined",
             ),
         ));
     }

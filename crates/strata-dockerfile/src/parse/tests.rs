@@ -451,7 +451,7 @@ fn healthcheck_forms() {
         ),
         (
             "HEALTHCHECK --bogus=1 CMD x",
-            "unknown flag --bogus for HEALTHCHECK",
+            "unknown flag: --bogus for HEALTHCHECK",
         ),
     ] {
         let e = err(&format!("FROM a\n{text}\n"));
@@ -485,7 +485,7 @@ fn onbuild_parses_its_trigger() {
         ("ONBUILD", "ONBUILD requires at least one argument"),
         (
             "ONBUILD RUNN x",
-            "unknown instruction \"RUNN\" (did you mean RUN?)",
+            "unknown instruction: RUNN (did you mean RUN?)",
         ),
     ] {
         let e = err(&format!("FROM a\n{text}\n"));
@@ -542,7 +542,7 @@ fn unknown_instruction_error_format() {
     assert_eq!((e.line, e.column), (6, 3));
     assert_eq!(
         e.to_string(),
-        "Dockerfile:6:3: unknown instruction \"RUNN\" (did you mean RUN?)\n  6 |   RUNN echo hi"
+        "Dockerfile:6:3: unknown instruction: RUNN (did you mean RUN?)\n  6 |   RUNN echo hi"
     );
     let e = err("FROM a\nFOO bar\n");
     assert_eq!(
@@ -560,7 +560,7 @@ fn errors_point_at_the_problem() {
         (
             "FROM a\nCOPY --form=x a b\n",
             (2, 6),
-            "unknown flag --form for COPY (did you mean --from?)",
+            "unknown flag: --form for COPY (did you mean --from?)",
         ),
         (
             "FROM a\nRUN --mount type=cache x\n",
@@ -570,7 +570,7 @@ fn errors_point_at_the_problem() {
         (
             "FROM a\nENV --x=1 a=b\n",
             (2, 5),
-            "unknown flag --x for ENV",
+            "unknown flag: --x for ENV",
         ),
         (
             "FROM a\nSHELL /bin/bash -c\n",
