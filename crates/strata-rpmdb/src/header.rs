@@ -11,9 +11,26 @@ pub const HEADER_MAGIC: [u8; 8] = [0x8e, 0xad, 0xe8, 0x01, 0, 0, 0, 0];
 /// Magic of the 96-byte lead at the start of a `.rpm` file.
 const LEAD_MAGIC: [u8; 4] = [0xed, 0xab, 0xee, 0xdb];
 const LEAD_SIZE: usize = 96;
-/// rpm's own limits (`hdrchkTags` / `hdrchkData`): larger values are corruption.
+/// rpm's own limits (lib/header.cc, `hdrblobVerifyLengths` and the `hdrchk*` checks of
+/// `hdrblobVerifyInfo`): an input beyond them is refused by rpm too, so refusing it costs no
+/// real package and bounds what a hostile one makes us read and hold.
+/// Index entries of a main header (`HEADER_TAGS_MAX`).
 const MAX_TAGS: u32 = 0xffff;
+/// Data store bytes of a main header (`HEADER_DATA_MAX`, 256 MiB: file signatures are big).
 const MAX_DATA: u32 = 0x0fff_ffff;
+/// A whole header blob, index and store (`headerMaxbytes`).
+const MAX_BLOB: usize = 256 << 20;
+/// The signature header holds a handful of digests and signatures: rpm allows 32 entries
+/// and 64 MiB there.
+const MAX_SIG_TAGS: u32 = 32;
+const MAX_SIG_DATA: u32 = 64 << 20;
+/// Elements of one non-binary entry (`HEADER_ARRAY_MAX`: "a million files in a package").
+const MAX_ARRAY: u32 = 0x000f_ffff;
+/// Tags below this are refused outside the leading region entry (`hdrchkTag`): it catches
+/// negative tags and a second region.
+const MIN_TAG: u32 = 100;
+/// Region tags rpm recognises as a header's first entry (HEADERIMAGE, SIGNATURES, IMMUTABLE).
+const REGION_TAGS: [u32; 3] = [61, 62, 63];
 /// Size of one index entry: tag, type, offset, count (all big-endian 32-bit).
 pub const ENTRY_SIZE: usize = 16;
 
@@ -179,6 +196,37 @@ fn be32(bytes: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
+/// Which header of a package: the signature header has rpm's tighter limits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Signature,
+    Main,
+}
+
+impl Kind {
+    /// rpm's `hdrblobVerifyLengths`.
+    fn check_lengths(self, il: u32, dl: u32) -> Result<(), Error> {
+        let (what, max_il, max_dl) = match self {
+            Kind::Signature => ("signature header", MAX_SIG_TAGS, MAX_SIG_DATA),
+            Kind::Main => ("header", MAX_TAGS, MAX_DATA),
+        };
+        if il == 0 || il > max_il {
+            return Err(Error::header(format!("{what}: {il} index entries, rpm allows 1 to {max_il}")));
+        }
+        if dl > max_dl {
+            return Err(Error::header(format!("{what}: {dl} bytes of data, over rpm's limit of {max_dl}")));
+        }
+        Ok(())
+    }
+
+    /// Bytes of a header with these counts (magic and intro included), once they passed
+    /// [`Kind::check_lengths`].
+    fn header_len(self, il: u32, dl: u32) -> Result<usize, Error> {
+        self.check_lengths(il, dl)?;
+        Ok(16 + il as usize * ENTRY_SIZE + dl as usize)
+    }
+}
+
 impl<'a> Header<'a> {
     /// Parses a header blob as stored in the rpmdb (no magic). Trailing bytes after the
     /// store are an error: the blob must be exactly one header.
@@ -196,6 +244,10 @@ impl<'a> Header<'a> {
     /// Parses a header that starts `bytes` (with or without the 8-byte magic) and returns
     /// it with the number of bytes it occupies (magic included).
     pub fn parse_prefix(bytes: &'a [u8]) -> Result<(Self, usize), Error> {
+        Self::parse_prefix_as(bytes, Kind::Main)
+    }
+
+    fn parse_prefix_as(bytes: &'a [u8], kind: Kind) -> Result<(Self, usize), Error> {
         let skip = if bytes.starts_with(&HEADER_MAGIC[..4]) {
             HEADER_MAGIC.len()
         } else {
@@ -204,14 +256,14 @@ impl<'a> Header<'a> {
         let blob = &bytes[skip.min(bytes.len())..];
         let il = be32(blob, 0).ok_or_else(|| Error::header("truncated header intro"))?;
         let dl = be32(blob, 4).ok_or_else(|| Error::header("truncated header intro"))?;
-        if il == 0 || il > MAX_TAGS {
-            return Err(Error::header(format!("implausible entry count {il}")));
-        }
-        if dl > MAX_DATA {
-            return Err(Error::header(format!("implausible data length {dl}")));
-        }
+        kind.check_lengths(il, dl)?;
         let index_end = 8 + il as usize * ENTRY_SIZE;
         let total = index_end + dl as usize;
+        if total >= MAX_BLOB {
+            return Err(Error::header(format!(
+                "header of {total} bytes is over rpm's limit of {MAX_BLOB} bytes"
+            )));
+        }
         if blob.len() < total {
             return Err(Error::header(format!(
                 "header needs {total} bytes, {} available",
@@ -220,6 +272,11 @@ impl<'a> Header<'a> {
         }
         let store = &blob[index_end..total];
         let mut entries = Vec::with_capacity(il as usize);
+        // End of the previous entry's data: rpm lays data out in index order, so data that
+        // starts before it overlaps (`hdrblobVerifyInfo`), which a parser must not accept.
+        let mut end = 0usize;
+        // The store's region trailer, which no entry's data may overlap.
+        let mut trailer: Option<usize> = None;
         for i in 0..il as usize {
             let at = 8 + i * ENTRY_SIZE;
             // Bounds were checked above; `be32` still returns Option, so map it.
@@ -229,8 +286,29 @@ impl<'a> Header<'a> {
             let offset = field(2)? as i32;
             let count = field(3)?;
             let ty = DataType::from_raw(raw_ty)
+                .filter(|t| *t != DataType::Null)
                 .ok_or_else(|| Error::header(format!("tag {tag}: unknown type {raw_ty}")))?;
             let len = entry_len(store, tag, ty, offset, count)?;
+            let region = i == 0 && REGION_TAGS.contains(&tag) && ty == DataType::Bin && count == 16;
+            if region {
+                trailer = Some(offset as usize);
+            } else {
+                let bad = |what: String| Error::header(format!("tag {tag}: {what}"));
+                if tag < MIN_TAG {
+                    return Err(bad(format!("tag number below {MIN_TAG} outside a region entry")));
+                }
+                if ty != DataType::Bin && count > MAX_ARRAY {
+                    return Err(bad(format!("{count} elements, over rpm's limit of {MAX_ARRAY}")));
+                }
+                let start = offset as usize;
+                if start < end {
+                    return Err(bad("data overlaps the previous entry's".into()));
+                }
+                end = start + len;
+                if trailer.is_some_and(|t| start < t + 16 && end > t) {
+                    return Err(bad("data overlaps the region trailer".into()));
+                }
+            }
             entries.push(Entry {
                 tag,
                 ty,
@@ -378,7 +456,8 @@ fn entry_len(
     if offset < 0 || offset as usize > store.len() {
         return Err(bad("data offset out of bounds"));
     }
-    if count == 0 || count > MAX_DATA {
+    // rpm's `hdrchkCount`: no type has more elements than the store has bytes.
+    if count == 0 || count as usize > store.len() {
         return Err(bad("implausible count"));
     }
     let start = offset as usize;
@@ -428,7 +507,7 @@ pub fn parse_rpm(bytes: &[u8]) -> Result<RpmHeaders<'_>, Error> {
     if !bytes[sig_start..].starts_with(&HEADER_MAGIC[..4]) {
         return Err(Error::header("signature header magic missing"));
     }
-    let (signature, sig_len) = Header::parse_prefix(&bytes[sig_start..])?;
+    let (signature, sig_len) = Header::parse_prefix_as(&bytes[sig_start..], Kind::Signature)?;
     let main_start = (sig_start + sig_len + 7) & !7;
     let rest = bytes
         .get(main_start..)
@@ -446,25 +525,24 @@ pub fn parse_rpm(bytes: &[u8]) -> Result<RpmHeaders<'_>, Error> {
 
 /// How many bytes of a `.rpm` file must be read to hold both headers, given at least
 /// the first `bytes` of it: `Ok(None)` when more bytes are needed to tell.
+///
+/// The counts are checked against rpm's limits here already, so a caller reading that many
+/// bytes never reads (or allocates) more than rpm would for a hostile file.
 pub fn rpm_headers_len(bytes: &[u8]) -> Result<Option<usize>, Error> {
-    let header_len = |at: usize| -> Option<usize> {
-        let il = be32(bytes, at + 8)? as usize;
-        let dl = be32(bytes, at + 12)? as usize;
-        // Untrusted sizes: saturate rather than wrap; parsing rejects them later.
-        Some(
-            il.saturating_mul(ENTRY_SIZE)
-                .saturating_add(dl)
-                .saturating_add(16),
-        )
+    let header_len = |at: usize, kind: Kind| -> Result<Option<usize>, Error> {
+        let (Some(il), Some(dl)) = (be32(bytes, at + 8), be32(bytes, at + 12)) else {
+            return Ok(None);
+        };
+        kind.header_len(il, dl).map(Some)
     };
     if bytes.len() >= 4 && bytes[..4] != LEAD_MAGIC {
         return Err(Error::header("not an rpm file (no lead magic)"));
     }
-    let Some(sig_len) = header_len(LEAD_SIZE) else {
+    let Some(sig_len) = header_len(LEAD_SIZE, Kind::Signature)? else {
         return Ok(None);
     };
-    let main_start = LEAD_SIZE.saturating_add(sig_len).saturating_add(7) & !7;
-    Ok(header_len(main_start).map(|len| main_start.saturating_add(len)))
+    let main_start = (LEAD_SIZE + sig_len + 7) & !7;
+    Ok(header_len(main_start, Kind::Main)?.map(|len| main_start + len))
 }
 
 #[cfg(test)]
@@ -585,9 +663,88 @@ pub(crate) mod tests {
         let good = build(tag::HEADERIMMUTABLE, &[e(tag::NAME, s("x"))]);
         let h = Header::parse(&good).unwrap();
         assert!(h.check_full_region(tag::HEADERSIGNATURES).is_err());
-        let no_region = build(tag::NAME, &[e(tag::VERSION, s("1"))]);
+        let no_region = raw(&[(tag::NAME, 6, 0, 1), (tag::VERSION, 6, 2, 1)], b"x\x001\x00");
         let h = Header::parse(&no_region).unwrap();
         assert!(h.check_full_region(tag::HEADERIMMUTABLE).is_err());
+    }
+
+    /// A header blob from raw index entries (tag, type, offset, count) and a store.
+    fn raw(index: &[(u32, u32, u32, u32)], store: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&(index.len() as u32).to_be_bytes());
+        out.extend_from_slice(&(store.len() as u32).to_be_bytes());
+        for &(t, ty, off, c) in index {
+            for w in [t, ty, off, c] {
+                out.extend_from_slice(&w.to_be_bytes());
+            }
+        }
+        out.extend_from_slice(store);
+        out
+    }
+
+    /// rpm's hdrblob checks, each on a header that breaks only it.
+    #[test]
+    fn rpms_own_limits_hold() {
+        let err = |blob: &[u8]| Header::parse(blob).unwrap_err().to_string();
+        // Overlapping data: VERSION's string starts inside NAME's.
+        assert!(err(&raw(&[(tag::NAME, 6, 0, 1), (tag::VERSION, 6, 1, 1)], b"ab\x00")).contains("overlaps"));
+        // Data overlapping the region trailer.
+        let mut good = build(tag::HEADERIMMUTABLE, &[e(tag::NAME, s("x"))]);
+        Header::parse(&good).unwrap();
+        let trailer_at = (good.len() - 8 - 2 * ENTRY_SIZE - 16) as u32;
+        good[8 + ENTRY_SIZE + 8..8 + ENTRY_SIZE + 12].copy_from_slice(&trailer_at.to_be_bytes());
+        let msg = err(&good);
+        assert!(msg.contains("overlaps the region trailer"), "{msg}");
+        // Tags below 100 only as the leading region entry; type 0 (NULL) is not stored.
+        assert!(err(&raw(&[(tag::NAME, 6, 0, 1), (99, 6, 2, 1)], b"x\x00y\x00")).contains("below 100"));
+        assert!(err(&raw(&[(tag::NAME, 0, 0, 1)], b"x\x00")).contains("unknown type 0"));
+        // More elements than the store has bytes (rpm's hdrchkCount).
+        assert!(err(&raw(&[(tag::NAME, 7, 0, 3)], b"ab")).contains("implausible count"));
+        // A million-and-one element array.
+        let n = MAX_ARRAY + 1;
+        assert!(err(&raw(&[(tag::FILESTATES, 2, 0, n)], &vec![0; n as usize])).contains("over rpm's limit of 1048575"));
+        Header::parse(&raw(&[(tag::FILESTATES, 7, 0, n)], &vec![0; n as usize])).unwrap();
+        // Counts in the intro, before anything is read.
+        let mut intro = 0x1_0000u32.to_be_bytes().to_vec();
+        intro.extend_from_slice(&0u32.to_be_bytes());
+        assert!(err(&intro).contains("65536 index entries, rpm allows 1 to 65535"));
+        let mut intro = 1u32.to_be_bytes().to_vec();
+        intro.extend_from_slice(&0x1000_0000u32.to_be_bytes());
+        assert!(err(&intro).contains("over rpm's limit of 268435455"));
+    }
+
+    #[test]
+    fn signature_header_has_rpms_tighter_limits() {
+        let lead = || {
+            let mut f = vec![0u8; LEAD_SIZE];
+            f[..4].copy_from_slice(&LEAD_MAGIC);
+            f.extend_from_slice(&HEADER_MAGIC);
+            f
+        };
+        // 33 signature entries: refused from the intro alone, by both entry points.
+        let mut file = lead();
+        file.extend_from_slice(&33u32.to_be_bytes());
+        file.extend_from_slice(&16u32.to_be_bytes());
+        let msg = rpm_headers_len(&file).unwrap_err().to_string();
+        assert!(msg.contains("signature header: 33 index entries, rpm allows 1 to 32"), "{msg}");
+        assert!(parse_rpm(&file).unwrap_err().to_string().contains("signature header"));
+        // 64 MiB + 1 of signature data: the caller is never told to read it.
+        let mut file = lead();
+        file.extend_from_slice(&1u32.to_be_bytes());
+        file.extend_from_slice(&((64u32 << 20) + 1).to_be_bytes());
+        let msg = rpm_headers_len(&file).unwrap_err().to_string();
+        assert!(msg.contains("over rpm's limit of 67108864"), "{msg}");
+        // A main header claiming 4 GiB of data.
+        let sig = build(tag::HEADERSIGNATURES, &[e(tag::SHA1HEADER, s("ab"))]);
+        let mut file = lead();
+        file.extend_from_slice(&sig);
+        while !file.len().is_multiple_of(8) {
+            file.push(0);
+        }
+        file.extend_from_slice(&HEADER_MAGIC);
+        file.extend_from_slice(&1u32.to_be_bytes());
+        file.extend_from_slice(&u32::MAX.to_be_bytes());
+        assert!(rpm_headers_len(&file).unwrap_err().to_string().contains("over rpm's limit of 268435455"));
     }
 
     #[test]
