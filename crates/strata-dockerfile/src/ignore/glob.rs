@@ -7,8 +7,6 @@
 //! (`**foo` matches `xfoo` as a suffix, but not as `(.*/)?foo`). Character classes follow Go's
 //! `filepath.Match`, whose syntax moby checks every pattern against.
 
-use std::collections::HashMap;
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Tok {
     Lit(char),
@@ -134,12 +132,7 @@ impl Glob {
             Kind::Suffix(s) => path.ends_with(s.as_str()) || s.strip_prefix('/') == Some(path),
             Kind::Glob(toks) => {
                 let text: Vec<char> = path.chars().collect();
-                Matcher {
-                    toks,
-                    text: &text,
-                    memo: HashMap::new(),
-                }
-                .at(0, 0)
+                glob_matches(toks, &text)
             }
         }
     }
@@ -193,43 +186,43 @@ fn class_char(chars: &[char], i: usize) -> Option<(char, usize)> {
     }
 }
 
-struct Matcher<'a> {
-    toks: &'a [Tok],
-    text: &'a [char],
-    memo: HashMap<(usize, usize), bool>,
-}
-
-impl Matcher<'_> {
-    fn at(&mut self, ti: usize, pos: usize) -> bool {
-        let Some(tok) = self.toks.get(ti) else {
-            return pos == self.text.len();
-        };
-        if let Some(&r) = self.memo.get(&(ti, pos)) {
-            return r;
+/// Whether `toks` match all of `text`: dynamic programming over (token, position) from the
+/// end, one row per token, so time is O(tokens × length) and nothing recurses. (A memoized
+/// backtracking matcher that let `*` and `**/` try every split took O(tokens × length²) per
+/// call, and `.dockerignore` checks every parent of a path: a 160-byte `**/a**/a…` line took
+/// seconds against one 320-byte path.)
+fn glob_matches(toks: &[Tok], text: &[char]) -> bool {
+    let n = text.len();
+    // next[pos]: whether the tokens after the current one match text[pos..].
+    let mut next = vec![false; n + 1];
+    next[n] = true;
+    let mut cur = vec![false; n + 1];
+    for tok in toks.iter().rev() {
+        // Dirs: some `/` at or after pos is followed by a match of the rest.
+        let mut slash_then_rest = false;
+        for pos in (0..=n).rev() {
+            let here = text.get(pos).copied();
+            let one = |ok: bool| ok && next[pos + 1];
+            cur[pos] = match tok {
+                Tok::Lit(c) => one(here == Some(*c)),
+                Tok::One => one(matches!(here, Some(c) if c != '/')),
+                Tok::Class { negated, ranges } => {
+                    one(matches!(here, Some(c) if ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *negated))
+                }
+                // Nothing, or one character but `/` and the star again.
+                Tok::Star => next[pos] || (matches!(here, Some(c) if c != '/') && cur[pos + 1]),
+                Tok::Rest => true,
+                Tok::Dirs => {
+                    if here == Some('/') && next[pos + 1] {
+                        slash_then_rest = true;
+                    }
+                    next[pos] || slash_then_rest
+                }
+            };
         }
-        let here = self.text.get(pos).copied();
-        let r = match tok {
-            Tok::Lit(c) => here == Some(*c) && self.at(ti + 1, pos + 1),
-            Tok::One => matches!(here, Some(c) if c != '/') && self.at(ti + 1, pos + 1),
-            Tok::Class { negated, ranges } => {
-                matches!(here, Some(c) if ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *negated)
-                    && self.at(ti + 1, pos + 1)
-            }
-            Tok::Star => {
-                let run = self.text[pos..].iter().take_while(|&&c| c != '/').count();
-                (0..=run).any(|k| self.at(ti + 1, pos + k))
-            }
-            Tok::Rest => true,
-            Tok::Dirs => {
-                self.at(ti + 1, pos)
-                    || (pos..self.text.len())
-                        .filter(|&j| self.text[j] == '/')
-                        .any(|j| self.at(ti + 1, j + 1))
-            }
-        };
-        self.memo.insert((ti, pos), r);
-        r
+        std::mem::swap(&mut cur, &mut next);
     }
+    next[0]
 }
 
 #[cfg(test)]
@@ -295,5 +288,17 @@ mod tests {
         assert!(!g.may_match_below("other"));
         assert!(Glob::new("**/x").unwrap().may_match_below("any"));
         assert!(Glob::new("ke*").unwrap().may_match_below("keep"));
+    }
+
+    /// Found probing fuzz/dockerfile: each `**/` or `*` tried every split of the rest.
+    #[test]
+    fn nested_wildcards_match_in_polynomial_time() {
+        let started = std::time::Instant::now();
+        let p = "**/a".repeat(200) + "b";
+        let path = "a/".repeat(400);
+        assert!(!m(&p, &path));
+        assert!(m(&"**/a".repeat(200), &("a/".repeat(399) + "a")));
+        assert!(!m(&("*a".repeat(200) + "b"), &"a".repeat(800)));
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
     }
 }
