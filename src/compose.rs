@@ -93,6 +93,7 @@ pub fn run(args: ComposeArgs) -> anyhow::Result<ExitCode> {
     }
     let spec = Spec::load(&args.spec)?;
     let selected: Vec<String> = spec.select_images(&args.image)?.into_iter().map(|(n, _)| n.to_string()).collect();
+    check_image_names(&spec, &selected)?;
     let lock_file = lock_path(&args.spec, args.lock.as_deref());
     let settings = strata_lock::layer_settings(&spec.layers);
     let lock = if args.locked { read_locked(&args, &spec, &selected, &lock_file)? } else { resolve_now(&args, &spec, &selected, &lock_file)? };
@@ -219,6 +220,18 @@ pub fn run(args: ComposeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Every image becomes a store tag `NAME:TAG`, so its name must be a valid repository name
+/// (lowercase, `/`-separated components like `apps/web`); said before anything is resolved.
+fn check_image_names(spec: &Spec, selected: &[String]) -> anyhow::Result<()> {
+    for name in selected {
+        let tag = spec.images[name].tag.as_deref().unwrap_or("latest");
+        if let Err(e) = strata_oci::reference::ImageRef::new(name, tag) {
+            bail!("spec {}: image `{name}` cannot be stored as `{name}:{tag}`: {e}\nhint: image names are lowercase letters, digits and `._-`, in `/`-separated parts (`apps/web`)", spec.path.display());
+        }
+    }
+    Ok(())
+}
+
 /// `--locked`: the lock as it is, refused when the spec changed since.
 fn read_locked(args: &ComposeArgs, spec: &Spec, selected: &[String], lock_file: &std::path::Path) -> anyhow::Result<Lockfile> {
     let lock = Lockfile::read(lock_file)?;
@@ -246,7 +259,7 @@ fn resolve_now(args: &ComposeArgs, spec: &Spec, selected: &[String], lock_file: 
     let fresh = resolve_spec(spec, &args.repos.resolve_options(selected.to_vec()));
     spinner.finish();
     let fresh = fresh?;
-    let existing = if lock_file.exists() { Lockfile::read(lock_file).ok() } else { None };
+    let existing = if lock_file.is_file() { Lockfile::read(lock_file).ok() } else { None };
     let settings = strata_lock::layer_settings(&spec.layers);
     let merged = strata_lock::updated(existing.as_ref(), fresh, |n| spec.images.contains_key(n), true, &settings);
     if !args.check {
@@ -274,22 +287,22 @@ fn spec_repos(spec: &Spec, args: &ComposeArgs, selected: &[String]) -> anyhow::R
     Ok(out)
 }
 
-/// The scriptlet log of a build, beside the cache: `logs/NAME.log` (last build of NAME).
+/// The scriptlet log of a build, beside the cache: `logs/NAME.log` (last build of NAME; an
+/// image named `apps/web` logs to `logs/apps/web.log`).
 fn write_log(cache_root: &std::path::Path, r: &Composed) -> anyhow::Result<()> {
     if r.reused {
         return Ok(());
     }
-    let dir = cache_root.join("logs");
-    std::fs::create_dir_all(&dir)?;
+    let path = cache_root.join("logs").join(format!("{}.log", r.name));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     let mut text = String::new();
     for l in r.log.iter().chain(r.warnings.iter()) {
         text.push_str(l);
         text.push('\n');
     }
-    let tmp = dir.join(format!(".{}.log.tmp", r.name));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, dir.join(format!("{}.log", r.name)))?;
-    Ok(())
+    Ok(strata_output::write(&path, text.as_bytes())?)
 }
 
 pub fn short(digest: &str) -> &str {

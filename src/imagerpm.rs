@@ -38,6 +38,8 @@ pub fn run(args: RpmArgs) -> anyhow::Result<ExitCode> {
     if args.images.len() > 1 && (args.name.is_some() || args.version.is_some() || args.release.is_some()) {
         anyhow::bail!("--name, --version and --release name one package; give one image");
     }
+    // Before any work: -o must be a folder (or absent), never a file or device written over.
+    strata_output::directory(&args.output)?;
     let store = args.store.open()?;
     let opts = WrapOptions { name: args.name, version: args.version, release: args.release, license: args.license };
     let mut written = Vec::new();

@@ -69,7 +69,8 @@ pub struct SaveArgs {
     /// NAME[:TAG] (repeatable for docker-archive and oci).
     #[arg(required = true)]
     images: Vec<String>,
-    /// Output file (`-` for stdout); for `oci`, a directory (created, or added to).
+    /// Output file (`-` for stdout; a FIFO, terminal or /dev/stdout is written through, a
+    /// file replaced only on success); for `oci`, a directory (created, or added to).
     #[arg(short, long, value_name = "FILE")]
     output: PathBuf,
     #[arg(long, value_enum, default_value = "docker-archive")]
@@ -94,6 +95,7 @@ pub fn save(args: SaveArgs) -> anyhow::Result<ExitCode> {
         if args.output.as_os_str() == "-" {
             bail!("an OCI layout is a directory; give -o DIR");
         }
+        strata_output::directory(&args.output)?;
         let layout = Store::open_or_create(&args.output).with_context(|| format!("{} is not an OCI image layout", args.output.display()))?;
         for img in &resolved {
             let tags: Vec<_> = img.reference.iter().cloned().collect();
@@ -101,19 +103,14 @@ pub fn save(args: SaveArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    if args.output.as_os_str() == "-" {
-        let out = std::io::BufWriter::new(std::io::stdout().lock());
-        write_archive(&store, &refs, args.format, out)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let dir = args.output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("creating a file in {}", dir.display()))?;
-    let out = write_archive(&store, &refs, args.format, std::io::BufWriter::new(tmp))?;
-    let tmp = out.into_inner().map_err(|e| e.into_error())?;
-    tmp.as_file().sync_all()?;
-    // Temp files are created 0600; an archive is an ordinary output file.
-    std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
-    tmp.persist(&args.output).with_context(|| format!("writing {}", args.output.display()))?;
+    // `-`, a pipe or a terminal get the bytes as they come; a file is replaced only once the
+    // whole archive is written (strata-output).
+    let out = strata_output::Output::create(&args.output)?;
+    let shown = out.shown().to_string();
+    let out = write_archive(&store, &refs, args.format, std::io::BufWriter::with_capacity(1 << 20, out))
+        .with_context(|| format!("writing {shown}"))?;
+    let out = out.into_inner().map_err(|e| e.into_error()).with_context(|| format!("writing {shown}"))?;
+    out.commit()?;
     Ok(ExitCode::SUCCESS)
 }
 

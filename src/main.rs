@@ -107,8 +107,53 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_text(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes, each said once. Many error types put their source's text in
+/// their own message *and* return it as `source()` (thiserror's `"{what}: {source}"` with a
+/// `#[source]` field, io::Errors wrapped with their path); printing the whole chain as
+/// anyhow's `{:#}` does would say "No such file or directory (os error 2)" twice. A cause
+/// whose text the message already holds adds nothing and is left out.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !c.is_empty() && !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn causes_are_said_once() {
+        // An error that embeds its source's text and also returns it as source().
+        #[derive(Debug)]
+        struct Embeds {
+            path: String,
+            source: std::io::Error,
+        }
+        impl std::fmt::Display for Embeds {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "reading {}: {}", self.path, self.source)
+            }
+        }
+        impl std::error::Error for Embeds {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.source)
+            }
+        }
+        let io = std::io::Error::from_raw_os_error(2);
+        let e = anyhow::Error::new(Embeds { path: "/x".into(), source: io }).context("opening the store");
+        let text = super::error_text(&e);
+        assert_eq!(text.matches("os error 2").count(), 1, "{text}");
+        assert!(text.starts_with("opening the store: reading /x: No such file"), "{text}");
     }
 }

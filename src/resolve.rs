@@ -63,7 +63,8 @@ pub fn run(args: ResolveArgs) -> anyhow::Result<ExitCode> {
     progress.finish();
     let fresh = fresh?;
 
-    let existing = if lock_file.exists() || args.locked {
+    // Only a regular file is read back: `--lock /dev/stdout` or a FIFO is an output only.
+    let existing = if lock_file.is_file() || args.locked {
         Some(Lockfile::read(&lock_file)?)
     } else {
         None

@@ -16,7 +16,9 @@ pub(crate) struct Staging {
 impl Staging {
     pub(crate) fn new(work: &Path, name: &str) -> Result<Staging, Error> {
         std::fs::create_dir_all(work)?;
-        let lock = tempfile::Builder::new().prefix(&format!(".staging-{name}-")).suffix(".lock").tempfile_in(work)?;
+        // Image names may have `/` (`apps/web`); the staging root is one entry of `work`.
+        let flat = name.replace('/', "+");
+        let lock = tempfile::Builder::new().prefix(&format!(".staging-{flat}-")).suffix(".lock").tempfile_in(work)?;
         flock(lock.as_file(), false)?;
         let lock_name = lock.path().to_string_lossy().into_owned();
         let dir = PathBuf::from(lock_name.strip_suffix(".lock").unwrap_or(&lock_name));

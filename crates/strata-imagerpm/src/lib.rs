@@ -144,17 +144,17 @@ pub fn wrap_image(store: &Store, reference: &str, opts: &WrapOptions, out_dir: &
 
     let file_name = format!("{name}-{version}-{release}.{arch}.rpm");
     let path = out_dir.join(&file_name);
-    std::fs::create_dir_all(out_dir).map_err(io_err(format!("creating {}", out_dir.display())))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(out_dir).map_err(io_err(format!("creating a file in {}", out_dir.display())))?;
+    // The folder must be one (or absent); the RPM inside follows strata-output's rule, so a
+    // link at its name to a device or FIFO is written through or refused, never replaced.
+    strata_output::directory(out_dir).map_err(io_err(format!("-o {}", out_dir.display())))?;
+    let mut out = strata_output::Output::create(&path).map_err(io_err(format!("writing {}", path.display())))?;
     {
-        let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+        let mut w = std::io::BufWriter::new(&mut out);
         package.write(&mut w)?;
         w.flush().map_err(io_err(format!("writing {}", path.display())))?;
     }
-    tmp.as_file().sync_all().map_err(io_err(format!("writing {}", path.display())))?;
-    std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644)).map_err(io_err(format!("writing {}", path.display())))?;
-    let file = tmp.persist(&path).map_err(|e| Error::Io { context: format!("writing {}", path.display()), source: e.error })?;
-    let size = file.metadata().map_err(io_err(format!("reading {}", path.display())))?.len();
+    out.commit().map_err(io_err(format!("writing {}", path.display())))?;
+    let size = std::fs::metadata(&path).map_err(io_err(format!("reading {}", path.display())))?.len();
     Ok(ImageRpm {
         path,
         name,

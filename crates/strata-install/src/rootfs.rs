@@ -100,7 +100,19 @@ impl RootFs {
             match self.resolve(&prefix, dir_flags) {
                 Ok(_) => {}
                 Err(Errno::NOENT) => {
-                    rfs::mkdirat(&parent, comp, Mode::from_raw_mode(0o755)).map_err(|e| err(&prefix, "create directory", e))?;
+                    rfs::mkdirat(&parent, comp, Mode::from_raw_mode(0o755)).map_err(|e| match (e, rfs::readlinkat(&parent, comp, Vec::new())) {
+                        // Missing for openat2, present for mkdir: a symlink to nothing. rpm
+                        // fails here too; following it would let the package pick where
+                        // directories appear.
+                        (Errno::EXIST, Ok(target)) => io::Error::new(
+                            io::ErrorKind::AlreadyExists,
+                            format!(
+                                "cannot create /{rel}: /{prefix} is a symlink to {}, which does not exist in the image; files are not written through a dangling symlink (hint: the package or an earlier step that made the link must also make {0})",
+                                target.to_string_lossy()
+                            ),
+                        ),
+                        (e, _) => err(&prefix, "create directory", e),
+                    })?;
                     // Exact mode whatever the umask.
                     rfs::chmodat(&parent, comp, Mode::from_raw_mode(0o755), AtFlags::empty()).map_err(|e| err(&prefix, "chmod", e))?;
                 }

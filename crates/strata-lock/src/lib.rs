@@ -135,21 +135,16 @@ impl Lockfile {
     }
 
     /// Writes atomically: a reader sees the old lock or the new one, never half of one. A
-    /// lock that already says exactly this is left alone (a no-op run writes nothing).
+    /// lock that already says exactly this is left alone (a no-op run writes nothing). The
+    /// path follows strata-output's rule: `--lock /dev/stdout` or a FIFO is written through,
+    /// a directory or device refused, a symlink followed and kept.
     pub fn write(&self, path: &Path) -> Result<(), LockError> {
-        let err = |source| LockError::Write { path: path.into(), source };
         let text = self.to_json();
-        if std::fs::read(path).is_ok_and(|old| old == text.as_bytes()) {
+        // Compared only when it is a regular file: reading a FIFO would wait for a writer.
+        if path.is_file() && std::fs::read(path).is_ok_and(|old| old == text.as_bytes()) {
             return Ok(());
         }
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-        std::fs::write(&tmp, text).map_err(err)?;
-        std::fs::rename(&tmp, path).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            err(e)
-        })
+        strata_output::write(path, text.as_bytes()).map_err(|source| LockError::Write { path: path.into(), source })
     }
 
     /// Merges `other`'s images and the repos they use into `self`, replacing same-named

@@ -50,6 +50,10 @@ pub enum Error {
     /// A blob the operation needs is missing from the store.
     #[error("blob {0} missing from the store")]
     BlobNotFound(String),
+    /// A blob written for an image was removed before the image was tagged: a concurrent
+    /// `strata gc` whose grace period was shorter than the build.
+    #[error("{what} blob {digest} of {image} was removed from the store while the image was being written: a `strata gc` ran concurrently with a --grace shorter than this build\nhint: re-run the command (it writes the blob again); run gc with a --grace longer than your longest build (default 1h)")]
+    BlobCollected { digest: String, what: String, image: String },
     /// The directory is not an OCI image layout this crate can use.
     #[error("{path}: not a usable OCI image layout: {reason}")]
     BadLayout { path: PathBuf, reason: String },

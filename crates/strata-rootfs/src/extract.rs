@@ -302,7 +302,8 @@ impl<'o> Extractor<'o> {
                 self.note_write_into(dir, &fd)?;
                 Ok(fd)
             }
-            Err(Errno::NOENT) => self.make_dirs(dir),
+            // make_dirs finds which component is missing or not a directory, and says so.
+            Err(Errno::NOENT) | Err(Errno::NOTDIR) => self.make_dirs(dir),
             Err(e) => Err(io_err(dir, "opening parent directory", e)),
         }
     }
@@ -331,10 +332,18 @@ impl<'o> Extractor<'o> {
                     let pfd = self.root.dir(&prefix).map_err(|e| io_err(&prefix, "opening parent directory", e))?;
                     self.note_write_into(&prefix, &pfd)?;
                     let n = fsx::os(comp);
-                    rfs::mkdirat(&pfd, n, Mode::from_raw_mode(0o755)).map_err(|e| io_err(&next, "creating directory", e))?;
+                    rfs::mkdirat(&pfd, n, Mode::from_raw_mode(0o755)).map_err(|e| match e {
+                        // Not there for openat2, yet there for mkdir: a symlink to nothing.
+                        Errno::EXIST => dangling_parent(&pfd, comp, &next, dir),
+                        e => io_err(&next, "creating directory", e),
+                    })?;
                     rfs::chmodat(&pfd, n, Mode::from_raw_mode(0o755), AtFlags::empty()).map_err(|e| io_err(&next, "chmod", e))?;
                     self.seen.insert(next.clone());
                     self.implicit.push(next.clone());
+                }
+                Err(Errno::NOTDIR) => {
+                    let pfd = self.root.dir(&prefix).map_err(|e| io_err(&prefix, "opening parent directory", e))?;
+                    return Err(not_a_directory(&pfd, comp, &next, dir));
                 }
                 Err(e) => return Err(io_err(&next, "opening parent directory", e)),
             }
@@ -448,6 +457,33 @@ impl<'o> Extractor<'o> {
             Err(e) => Err(io_err(rel, "setting times of", e)),
         }
     }
+}
+
+/// An entry below `dir` whose component `next` is a symlink to nothing. Creating what the
+/// link names would let the archive pick where directories appear (and Docker's unpacker
+/// fails here too), so the entry is refused, saying which link and where it leads.
+fn dangling_parent(pfd: &OwnedFd, comp: &[u8], next: &[u8], dir: &[u8]) -> Error {
+    match rfs::readlinkat(pfd, fsx::os(comp), Vec::new()) {
+        Ok(target) => Error::Unsupported {
+            path: display(dir),
+            reason: format!(
+                "/{} is a symlink to {}, which does not exist; nothing is unpacked through a dangling symlink (the archive would choose where directories appear). Create {} first, or unpack elsewhere",
+                display(next),
+                target.to_string_lossy(),
+                target.to_string_lossy()
+            ),
+        },
+        Err(_) => io_err(next, "creating directory", Errno::EXIST),
+    }
+}
+
+/// An entry below `dir` whose component `next` is not a directory (a file, or a link to one).
+fn not_a_directory(pfd: &OwnedFd, comp: &[u8], next: &[u8], dir: &[u8]) -> Error {
+    let what = match rfs::readlinkat(pfd, fsx::os(comp), Vec::new()) {
+        Ok(target) => format!("a symlink to {}, which is not a directory", target.to_string_lossy()),
+        Err(_) => "not a directory".to_string(),
+    };
+    Error::Unsupported { path: display(dir), reason: format!("/{} is {what}; an entry cannot be placed below it", display(next)) }
 }
 
 /// Owner, then mode (chown clears setuid/setgid), then xattrs (chown also drops

@@ -55,8 +55,15 @@ impl BlobWriter {
         // Data must be on disk before the name that promises it is.
         tmp.as_file().sync_all().ctx(|| "syncing blob".into())?;
         let dest = self.blobs_dir.join(sha256_hex(&digest)?);
-        tmp.persist(&dest)
-            .map_err(|e| Error::io(format!("storing blob {}", dest.display()), e.error))?;
+        tmp.persist(&dest).map_err(|e| match e.error.kind() {
+            // Our own temporary file vanished while we wrote it: only gc removes those.
+            io::ErrorKind::NotFound => Error::BlobCollected {
+                digest: digest.to_string(),
+                what: "new".into(),
+                image: "this build".into(),
+            },
+            _ => Error::io(format!("storing blob {}", dest.display()), e.error),
+        })?;
         Ok((digest, size))
     }
 }

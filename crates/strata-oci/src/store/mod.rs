@@ -281,12 +281,10 @@ impl Store {
             let path = self.blob_path(l.digest())?;
             let size = fs::metadata(&path).map(|m| m.len()).ok();
             if size != Some(l.size()) {
-                return Err(Error::InvalidImage(format!(
-                    "layer {} is {} in the store, the manifest says {} bytes",
-                    l.digest(),
-                    size.map_or("missing".to_string(), |s| format!("{s} bytes")),
-                    l.size()
-                )));
+                return Err(match size {
+                    None => Error::InvalidImage(missing_layer(l.digest())),
+                    Some(s) => Error::InvalidImage(format!("layer {} is {s} bytes in the store, the manifest says {} bytes", l.digest(), l.size())),
+                });
             }
         }
         let config = JsonBlob::new(&image.config, MediaType::ImageConfig)?;
@@ -302,7 +300,7 @@ impl Store {
     pub fn stage_image_json(&self, config: &Value, layers: Vec<Descriptor>, annotations: &BTreeMap<String, String>) -> Result<StagedImage> {
         for l in &layers {
             if !self.has_blob(l.digest()) {
-                return Err(Error::InvalidImage(format!("layer {} is not in the store", l.digest())));
+                return Err(Error::InvalidImage(missing_layer(l.digest())));
             }
         }
         let config = JsonBlob::new(config, MediaType::ImageConfig)?;
@@ -334,6 +332,7 @@ impl Store {
         // Blobs renamed into place must be durable before an index can name them.
         sync_dir(&self.blobs_dir())?;
         let _lock = self.lock()?;
+        self.check_collected(manifest.digest(), tags)?;
         let mut entries = self.read_index()?.manifests().clone();
         let names: BTreeSet<String> = tags.iter().map(|t| t.to_string()).collect();
         entries.retain(|d| ref_name(d).is_none_or(|n| !names.contains(n)));
@@ -350,6 +349,35 @@ impl Store {
             entries.push(d);
         }
         self.write_index(entries)
+    }
+
+    /// Under the index lock, before a tag makes an image reachable: every blob it names must
+    /// still be here. Blobs written for an image are unreachable until it is tagged, and
+    /// `strata gc` with a grace period shorter than the build removes them (gc takes the same
+    /// lock, so once tagged the image is safe). Without this check the tag would name an
+    /// image with missing blobs, and the failure would surface later as a bare "not found".
+    fn check_collected(&self, manifest: &Digest, tags: &[ImageRef]) -> Result<()> {
+        let collected = |digest: &str, what: &str| Error::BlobCollected {
+            digest: digest.to_string(),
+            what: what.to_string(),
+            image: tags.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+        };
+        let bytes = match self.read_blob(manifest) {
+            Ok(b) => b,
+            Err(Error::BlobNotFound(_)) => return Err(collected(manifest.as_ref(), "manifest")),
+            Err(e) => return Err(e),
+        };
+        let Ok(v) = serde_json::from_slice::<Value>(&bytes) else { return Ok(()) };
+        let named = std::iter::once((&v["config"], "config"))
+            .chain(v["layers"].as_array().into_iter().flatten().map(|l| (l, "layer")));
+        // An index's child manifests are not checked: a pull keeps only its platform's.
+        for (d, what) in named {
+            let Some(Ok(digest)) = d["digest"].as_str().map(parse_sha256) else { continue };
+            if !self.has_blob(&digest) {
+                return Err(collected(digest.as_ref(), what));
+            }
+        }
+        Ok(())
     }
 
     /// Removes a tag. Returns whether it existed. Blobs stay until [`Store::gc`].
@@ -566,6 +594,12 @@ impl Store {
         }
         Ok(live)
     }
+}
+
+/// A layer missing when its image is staged: most often written moments ago by this very
+/// build and collected by a concurrent `strata gc` (see [`Store::check_collected`]).
+fn missing_layer(digest: &Digest) -> String {
+    format!("layer {digest} is not in the store: it was never written, or a concurrent `strata gc` with a --grace shorter than this build removed it\nhint: re-run the command (it writes the layer again)")
 }
 
 /// The ref-name annotation of an index entry.

@@ -283,3 +283,19 @@ fn concurrent_writers_lose_no_tags() {
     });
     assert_eq!(store.list().unwrap().len(), 12);
 }
+
+#[test]
+fn a_blob_collected_before_the_tag_is_named() {
+    // What a `strata gc --grace 0s` running between stage and tag does to a build.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_or_create(dir.path()).unwrap();
+    let image = new_image(&store, "raced");
+    let staged = store.stage_image(&image).unwrap();
+    let report = store.gc(Duration::ZERO).unwrap();
+    assert!(report.blobs_removed >= 1);
+    let err = store.tag_staged(&staged, &[r("raced:1")]).unwrap_err();
+    assert!(matches!(err, Error::BlobCollected { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("strata gc") && text.contains("re-run") && text.contains("raced:1"), "{text}");
+    assert!(names(&store).is_empty(), "no tag names an image with missing blobs");
+}
