@@ -50,6 +50,45 @@ pub(crate) fn destination(dest: &str, workdir: &str) -> String {
     out
 }
 
+/// `path` (image-absolute) with every symlink on the way followed inside the stage root, a
+/// final one included, even when its target does not exist yet: what Docker's builders do
+/// (BuildKit resolves COPY and WORKDIR destinations with `fs.RootPath`). COPY or WORKDIR
+/// through `/link -> /data` then writes into `/data`, created if missing, instead of
+/// replacing the link with a directory. `..` stops at `/`, so the result stays in the root.
+pub(crate) fn in_root(view: &SourceTree, path: &str) -> Result<String, Error> {
+    let parts = |p: &str| p.split('/').filter(|c| !c.is_empty() && *c != ".").rev().map(String::from).collect::<Vec<_>>();
+    let mut todo = parts(path);
+    let mut done: Vec<String> = Vec::new();
+    let mut hops = 0;
+    while let Some(c) = todo.pop() {
+        if c == ".." {
+            done.pop();
+            continue;
+        }
+        let cand = if done.is_empty() { c.clone() } else { format!("{}/{c}", done.join("/")) };
+        match view.entry(&cand)? {
+            Some(crate::context::Entry { kind: Kind::Symlink(target), .. }) => {
+                hops += 1;
+                if hops > 40 {
+                    return Err(Error::Dockerfile(format!("{path}: too many levels of symbolic links in the image")));
+                }
+                if target.starts_with('/') {
+                    done.clear();
+                }
+                todo.extend(parts(&target));
+            }
+            _ => done.push(c),
+        }
+    }
+    Ok(format!("/{}", done.join("/")))
+}
+
+/// A COPY/ADD destination resolved by [`in_root`], keeping the trailing `/` that means "into".
+fn resolved_dest(view: &SourceTree, dest: &str) -> Result<String, Error> {
+    let r = in_root(view, dest)?;
+    Ok(if dest.ends_with('/') && r != "/" { format!("{r}/") } else { r })
+}
+
 fn is_dir_in(root: &SourceTree, path: &str) -> Result<bool, Error> {
     Ok(matches!(root.followed(path.trim_matches('/'))?, Some(e) if e.kind == Kind::Dir))
 }
@@ -79,6 +118,7 @@ fn join(dir: &str, name: &str) -> String {
 /// trailing `/`); several sources need a directory `dest`.
 pub(crate) fn copy_sources(root: &Path, tree: &SourceTree, sources: &[String], dest: &str, opts: &CopyOpts) -> Result<(), Error> {
     let view = SourceTree::open(root, None, "the stage")?;
+    let dest = &resolved_dest(&view, dest)?;
     let into_dir = dest.ends_with('/') || is_dir_in(&view, dest)?;
     if sources.len() > 1 && !into_dir {
         return Err(Error::Dockerfile(format!("when copying several sources ({}), the destination {dest} must be a directory ending in /", sources.join(", "))));
@@ -139,6 +179,7 @@ fn copy_file(fs: &mut RootFs, tree: &SourceTree, rel: &str, target: &str, mode: 
 /// A file made from bytes: a heredoc (`COPY <<EOF /etc/motd`) or a download.
 pub(crate) fn write_bytes(root: &Path, dest: &str, name: &str, bytes: &mut dyn Read, mode: u32, opts: &CopyOpts) -> Result<(), Error> {
     let view = SourceTree::open(root, None, "the stage")?;
+    let dest = &resolved_dest(&view, dest)?;
     let target = if dest.ends_with('/') || is_dir_in(&view, dest)? { join(dest, name) } else { dest.to_string() };
     let mut fs = RootFs::open(root)?;
     make_parents(&view, &mut fs, &target, opts)?;
@@ -189,9 +230,12 @@ pub(crate) fn add_local(root: &Path, tree: &SourceTree, src: &str, dest: &str, i
         // gzip, zstd and plain tar are told apart by the extractor itself.
         _ => Box::new(f),
     };
-    let dir = RootFs::open(root)?.ensure_dir(dest.trim_end_matches('/'))?;
+    let dest = in_root(&SourceTree::open(root, None, "the stage")?, dest)?;
+    let dir = RootFs::open(root)?.ensure_dir(&dest)?;
     let target = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
-    let opts = strata_rootfs::ExtractOptions { devices: strata_rootfs::DeviceNodes::Skip, ..Default::default() };
+    // Device nodes are created, as Docker's unpacker does (moby pkg/archive createTarFile:
+    // mknod, skipped only inside a user namespace); the step's layer then carries them.
+    let opts = strata_rootfs::ExtractOptions { devices: strata_rootfs::DeviceNodes::Create, ..Default::default() };
     strata_rootfs::extract(plain, &target, &opts).map_err(|e| Error::Dockerfile(format!("ADD {src}: unpacking the {kind} archive: {e}")))?;
     Ok(true)
 }

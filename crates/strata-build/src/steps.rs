@@ -139,8 +139,10 @@ pub(crate) fn step(b: &mut Builder<'_, '_>, stage: usize, state: &mut ImageState
                 let who = strata_sandbox::resolve_user(root, &user)?;
                 let view = SourceTree::open(root, None, "the stage")?;
                 let mut fs = RootFs::open(root)?;
+                // Through an in-image symlink, as Docker: `WORKDIR /link` makes what it names.
+                let target = copy::in_root(&view, &path)?;
                 let mut cur = String::new();
-                for c in path.split('/').filter(|c| !c.is_empty()) {
+                for c in target.split('/').filter(|c| !c.is_empty()) {
                     cur.push('/');
                     cur.push_str(c);
                     if view.followed(cur.trim_start_matches('/'))?.is_none() {

@@ -2,8 +2,8 @@
 //! room (long paths and link targets, big ids and sizes, long user names, xattrs).
 //!
 //! Written by hand rather than through the `tar` crate's builder so every byte is decided
-//! here: no atime/ctime, device numbers always zero, fixed PAX header names, and one PAX
-//! record order (sorted keys). The `tar` crate is used in tests to read the result back.
+//! here: no atime/ctime, device numbers only on device entries, fixed PAX header names, and
+//! one PAX record order (sorted keys). The `tar` crate is used in tests to read the result back.
 
 use std::io::{self, Write};
 
@@ -17,6 +17,11 @@ pub(crate) enum Kind {
     Hardlink,
     Symlink,
     Dir,
+    /// Character device (major, minor).
+    Char(u32, u32),
+    /// Block device (major, minor).
+    Block(u32, u32),
+    Fifo,
 }
 
 impl Kind {
@@ -25,7 +30,17 @@ impl Kind {
             Kind::File => b'0',
             Kind::Hardlink => b'1',
             Kind::Symlink => b'2',
+            Kind::Char(..) => b'3',
+            Kind::Block(..) => b'4',
             Kind::Dir => b'5',
+            Kind::Fifo => b'6',
+        }
+    }
+
+    fn device(self) -> (u64, u64) {
+        match self {
+            Kind::Char(major, minor) | Kind::Block(major, minor) => (u64::from(major), u64::from(minor)),
+            _ => (0, 0),
         }
     }
 }
@@ -184,8 +199,10 @@ fn ustar_block(h: &Header, typeflag: u8) -> [u8; BLOCK as usize] {
     if h.gname.len() <= 31 {
         put_bytes(&mut b[297..329], h.gname);
     }
-    put_octal(&mut b[329..337], 0);
-    put_octal(&mut b[337..345], 0);
+    // Device numbers beyond ustar's 7 octal digits do not occur on Linux (12/20 bits).
+    let (major, minor) = h.kind.device();
+    put_octal(&mut b[329..337], major.min(MAX_ID));
+    put_octal(&mut b[337..345], minor.min(MAX_ID));
     // The checksum is computed with its own field read as spaces.
     b[148..156].fill(b' ');
     let sum: u32 = b.iter().map(|&x| u32::from(x)).sum();

@@ -138,6 +138,16 @@ enum Body {
     Hardlink(Vec<u8>),
     /// `.wh.NAME` or `.wh..wh..opq`: an empty file whose name carries the meaning.
     Whiteout,
+    /// A device node or FIFO.
+    Node(Node),
+}
+
+/// A device node or FIFO entry (ADD unpacks them from archives, as Docker does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Node {
+    Char { major: u32, minor: u32 },
+    Block { major: u32, minor: u32 },
+    Fifo,
 }
 
 #[derive(Debug)]
@@ -364,6 +374,16 @@ impl LayerBuilder {
                 body: Body::Symlink(target.to_vec()),
             },
         )
+    }
+
+    /// Adds a device node or FIFO. A character device 0:0 is refused: it is how overlayfs
+    /// marks a deletion, and extractors would read it as one.
+    pub fn add_node(&mut self, path: impl AsRef<[u8]>, meta: &Meta, node: Node) -> Result<()> {
+        let p = normalize_plain(path.as_ref())?;
+        if node == (Node::Char { major: 0, minor: 0 }) {
+            return Err(Error::InvalidEntry { path: display(&p), reason: "character device 0:0 is an overlay whiteout, not a device".into() });
+        }
+        self.insert(p, Entry { meta: meta.clone(), body: Body::Node(node) })
     }
 
     /// Adds a hardlink to `target`, a regular file (or another hardlink) in this layer.
@@ -599,6 +619,9 @@ fn write_entry(w: &mut impl Write, p: &[u8], e: &Entry, spill: Option<&File>) ->
         Body::Symlink(t) => (Kind::Symlink, 0, t),
         Body::Hardlink(t) => (Kind::Hardlink, 0, t),
         Body::Whiteout => (Kind::File, 0, b""),
+        Body::Node(Node::Char { major, minor }) => (Kind::Char(*major, *minor), 0, b""),
+        Body::Node(Node::Block { major, minor }) => (Kind::Block(*major, *minor), 0, b""),
+        Body::Node(Node::Fifo) => (Kind::Fifo, 0, b""),
     };
     let mut name = p.to_vec();
     if kind == Kind::Dir {

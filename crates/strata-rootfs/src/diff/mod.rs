@@ -13,7 +13,7 @@ mod node;
 pub(crate) mod upper;
 pub(crate) mod walk;
 
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Result};
 use crate::fsx::{self, display, join, parent};
 use crate::lower::LowerView;
 pub(crate) use node::{type_of as node_type, Type};
@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use strata_oci::layer::{LayerBuilder, Meta};
+use strata_oci::layer::{LayerBuilder, Meta, Node};
 
 /// How a diff is turned into a layer.
 #[derive(Debug, Clone, Default)]
@@ -222,8 +222,16 @@ fn add_entry(layer: &mut LayerBuilder, root: &Path, rel: &[u8], opts: &DiffOptio
         }
         // A socket is a runtime artefact; no layer carries one usefully.
         Type::Socket => {}
+        // Device nodes and FIFOs (from an ADD archive, or mknod in RUN) go in as tar entries,
+        // as Docker's layers carry them.
         Type::Char | Type::Block | Type::Fifo => {
-            return Err(Error::unsupported(rel, "the step created a device node or FIFO, which strata-oci's layer writer cannot write yet"))
+            let (major, minor) = (rustix::fs::major(md.rdev()), rustix::fs::minor(md.rdev()));
+            let node = match ty {
+                Type::Char => Node::Char { major, minor },
+                Type::Block => Node::Block { major, minor },
+                _ => Node::Fifo,
+            };
+            layer.add_node(rel, &meta, node)?
         }
     }
     Ok(())
