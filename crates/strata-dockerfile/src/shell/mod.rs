@@ -100,6 +100,7 @@ impl Lexer {
             lex: *self,
             chars: word.chars().collect(),
             pos: 0,
+            depth: 0,
             vars,
             raw_escapes: self.raw_escapes,
         };
@@ -167,7 +168,15 @@ struct ShellWord<'a> {
     pos: usize,
     vars: &'a Vars,
     raw_escapes: bool,
+    /// Words being processed inside one another (`${A:-${B:-...}}`), see [`MAX_NESTING`].
+    depth: usize,
 }
+
+/// How deep substitutions may nest. Each level recurses (~1 KiB of stack in a release build,
+/// more in debug): ten thousand `${A:-` in one 60 KB line overflowed the stack and killed the
+/// process, where BuildKit's growable goroutine stacks just keep going. Real Dockerfiles nest
+/// two or three deep.
+const MAX_NESTING: usize = 128;
 
 type Step<T> = Result<T, String>;
 
@@ -196,9 +205,14 @@ impl ShellWord<'_> {
         stop: Option<char>,
         raw_escapes: bool,
     ) -> Step<(String, Vec<String>)> {
+        if self.depth >= MAX_NESTING {
+            return Err(format!("substitutions nested more than {MAX_NESTING} deep (strata's limit)"));
+        }
+        self.depth += 1;
         let saved = std::mem::replace(&mut self.raw_escapes, raw_escapes);
         let r = self.stop_on(stop);
         self.raw_escapes = saved;
+        self.depth -= 1;
         r
     }
 

@@ -236,6 +236,18 @@ fn syntax_check_accepts_valid_and_rejects_malformed() {
     assert!(body.process("${X", &empty).is_err());
 }
 
+/// Ten thousand nested `${A:-` overflowed the stack (found probing fuzz/dockerfile past its
+/// input size); now deep nesting is an error and the usual depths still expand.
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    let nested = |n: usize| "${UNSET:-".repeat(n) + "x" + &"}".repeat(n);
+    assert_eq!(expand(&nested(100), &env()).unwrap(), "x");
+    let e = expand(&nested(10_000), &env()).unwrap_err().to_string();
+    assert!(e.contains("nested more than 128 deep"), "{e}");
+    let quoted = "\"${UNSET:-".repeat(10_000);
+    assert!(expand(&quoted, &env()).is_err());
+}
+
 proptest! {
     #[test]
     fn expansion_never_panics(s in "[\\PC\\\\$\"'{}:?#%/+\\-]{0,40}") {
