@@ -143,6 +143,50 @@ impl<R: Read> Read for Content<'_, R> {
     }
 }
 
+/// The most bytes an rpm cpio archive of these files can take: per file a newc header, its
+/// name as rpm writes it (`./` + path without `/`, NUL), its content, padding to 4 bytes
+/// twice; then the trailer. Stripped (`07070X`) archives are smaller. When the header
+/// declares the archive size (rpm always writes it), the smaller of the two figures applies:
+/// a payload never needs more than either says.
+pub(crate) fn archive_bound(declared: Option<u64>, files: impl Iterator<Item = (usize, u64)>) -> u64 {
+    const TRAILER: u64 = NEWC_HEADER as u64 + 11 + 3;
+    let from_files = files.fold(TRAILER, |sum, (path_len, size)| {
+        sum.saturating_add(NEWC_HEADER as u64 + path_len as u64 + 2 + 3).saturating_add(size).saturating_add(3)
+    });
+    declared.map_or(from_files, |d| d.min(from_files))
+}
+
+/// A decompressed payload held to `limit` bytes: one byte more is an `InvalidData` error
+/// naming the limit, so a small package cannot expand into more than its header declares.
+pub(crate) struct Bounded<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+}
+
+impl<R: Read> Bounded<R> {
+    pub(crate) fn new(inner: R, limit: u64) -> Self {
+        Bounded { inner, left: limit, limit }
+    }
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // Ask for one byte past the limit, so going over shows without reading further.
+        let want = buf.len().min(self.left.saturating_add(1).min(usize::MAX as u64) as usize);
+        let n = self.inner.read(&mut buf[..want])?;
+        if n as u64 > self.left {
+            return Err(bad(&format!(
+                "decompresses to more than {} bytes, what the header's archive size and file sizes \
+                 allow; refusing it as hostile or broken",
+                self.limit
+            )));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +223,23 @@ mod tests {
         assert_eq!((b.mode, s.as_str()), (0o100600, "world!"));
         assert!(r.next_entry().unwrap().is_none());
         assert!(r.next_entry().unwrap().is_none());
+    }
+
+    #[test]
+    fn payload_is_held_to_its_bound() {
+        let mut archive = newc("./a", 0o100644, b"hello");
+        archive.extend(newc("TRAILER!!!", 0, b""));
+        let bound = archive_bound(None, [(2usize, 5u64)].into_iter());
+        assert!(bound >= archive.len() as u64, "{bound} < {}", archive.len());
+        assert_eq!(archive_bound(Some(10), [(2usize, 5u64)].into_iter()), 10);
+        let mut out = Vec::new();
+        Bounded::new(&archive[..], archive.len() as u64).read_to_end(&mut out).unwrap();
+        assert_eq!(out, archive);
+        let e = Bounded::new(&archive[..], archive.len() as u64 - 1).read_to_end(&mut Vec::new()).unwrap_err();
+        assert!(e.to_string().contains(&format!("more than {} bytes", archive.len() - 1)), "{e}");
+        // An endless stream stops at the limit.
+        let e = Bounded::new(io::repeat(b'0'), 1 << 20).read_to_end(&mut Vec::new()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
     }
 
     #[test]
