@@ -18,6 +18,17 @@ pub struct ParseError {
     pub kind: ErrorKind,
 }
 
+impl ParseError {
+    /// Quotes only the start of the offending line: echoing a line that is over a size limit
+    /// back in full would defeat the limit.
+    pub(crate) fn shortened(mut self) -> Self {
+        if self.line_text.chars().count() > 80 {
+            self.line_text = self.line_text.chars().take(80).collect::<String>() + "...";
+        }
+        self
+    }
+}
+
 impl std::error::Error for ParseError {}
 
 impl fmt::Display for ParseError {
@@ -81,6 +92,8 @@ pub enum ErrorKind {
     Expansion(String),
     /// Any other violation of an instruction's syntax, in words.
     Syntax(String),
+    /// Larger than one of [`crate::limits`] allows.
+    Limit(String),
 }
 
 impl fmt::Display for ErrorKind {
@@ -132,7 +145,9 @@ impl fmt::Display for ErrorKind {
             ),
             Self::NoFrom => write!(f, "the Dockerfile has no FROM instruction, so no stage to build"),
             Self::Empty => write!(f, "the Dockerfile has no instructions"),
-            Self::Directive(m) | Self::Expansion(m) | Self::Syntax(m) => f.write_str(m),
+            Self::Directive(m) | Self::Expansion(m) | Self::Syntax(m) | Self::Limit(m) => {
+                f.write_str(m)
+            }
         }
     }
 }

@@ -6,6 +6,7 @@
 //! the number of quote characters.
 
 use crate::error::{ErrorKind, ParseError};
+use crate::limits::{exceeded, MAX_HEREDOC_BYTES};
 use crate::shell::Lexer;
 use crate::source::Source;
 use crate::vars::Vars;
@@ -83,6 +84,11 @@ pub(crate) fn read_bodies(
                 break;
             }
             body.push_str(src.full(n));
+            if body.len() > MAX_HEREDOC_BYTES {
+                let what = format!("the heredoc {:?} opened on line {}", m.name, opened.0);
+                let m = exceeded(&what, body.len(), MAX_HEREDOC_BYTES, "MAX_HEREDOC_BYTES");
+                return Err(src.error(opened.0, opened.1, ErrorKind::Limit(m)));
+            }
         }
         if !closed {
             return Err(src.error(

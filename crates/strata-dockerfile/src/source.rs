@@ -10,6 +10,7 @@
 use std::collections::HashSet;
 
 use crate::error::{ErrorKind, ParseError};
+use crate::limits::{exceeded, MAX_DOCKERFILE_BYTES, MAX_INSTRUCTION_BYTES, MAX_LINE_BYTES};
 
 /// One physical line: byte range in the source, without its line ending.
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +42,35 @@ impl<'a> Source<'a> {
             pos = full_end;
         }
         Self { text, lines }
+    }
+
+    /// The source, refused when it or one of its physical lines is over its limit.
+    pub(crate) fn checked(text: &'a str) -> Result<Self, ParseError> {
+        if text.len() > MAX_DOCKERFILE_BYTES {
+            let m = exceeded(
+                "the Dockerfile",
+                text.len(),
+                MAX_DOCKERFILE_BYTES,
+                "MAX_DOCKERFILE_BYTES",
+            );
+            return Err(Self::new("").error(1, 1, ErrorKind::Limit(m)));
+        }
+        let src = Self::new(text);
+        if let Some(n) = src
+            .lines
+            .iter()
+            .position(|l| l.end - l.start > MAX_LINE_BYTES)
+        {
+            let len = src.lines[n].end - src.lines[n].start;
+            let m = exceeded(
+                &format!("line {}", n + 1),
+                len,
+                MAX_LINE_BYTES,
+                "MAX_LINE_BYTES",
+            );
+            return Err(src.error(n + 1, 1, ErrorKind::Limit(m)).shortened());
+        }
+        Ok(src)
     }
 
     /// Line `n` (0-based index) without its ending.
@@ -264,6 +294,18 @@ pub(crate) fn next_logical(
                 continue;
             }
             let (piece, again) = trim_continuation(line, directives.escape);
+            if text.len() + piece.len() > MAX_INSTRUCTION_BYTES {
+                let what = format!("the instruction starting on line {}", first + 1);
+                let m = exceeded(
+                    &what,
+                    text.len() + piece.len(),
+                    MAX_INSTRUCTION_BYTES,
+                    "MAX_INSTRUCTION_BYTES",
+                );
+                return Err(src
+                    .error(first + 1, column, ErrorKind::Limit(m))
+                    .shortened());
+            }
             segments.push(Segment {
                 at: text.len(),
                 line: n + 1,

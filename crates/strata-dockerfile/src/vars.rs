@@ -12,6 +12,9 @@ use std::collections::HashMap;
 pub struct Vars {
     entries: Vec<(String, String)>,
     index: HashMap<String, usize>,
+    /// Names and values together, kept up to date so scopes can enforce
+    /// [`crate::limits::MAX_VARIABLES_BYTES`] cheaply.
+    bytes: usize,
 }
 
 impl Vars {
@@ -46,19 +49,27 @@ impl Vars {
     pub fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
         let name = name.into();
         self.remove(&name);
+        let value = value.into();
+        self.bytes += name.len() + value.len();
         self.index.insert(name.clone(), self.entries.len());
-        self.entries.push((name, value.into()));
+        self.entries.push((name, value));
     }
 
     pub fn remove(&mut self, name: &str) -> Option<String> {
         let i = self.index.remove(name)?;
-        let (_, value) = self.entries.remove(i);
+        let (name, value) = self.entries.remove(i);
+        self.bytes -= name.len() + value.len();
         for slot in self.index.values_mut() {
             if *slot > i {
                 *slot -= 1;
             }
         }
         Some(value)
+    }
+
+    /// The size of every name and value together.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     pub fn len(&self) -> usize {
@@ -104,6 +115,7 @@ mod tests {
         assert_eq!(v.get("C"), Some("3"));
         assert_eq!(v.get("A"), Some("4"));
         assert_eq!(v.len(), 2);
+        assert_eq!(v.bytes(), "C3A4".len());
     }
 
     #[test]

@@ -4,8 +4,8 @@
 mod common;
 
 use common::{cases, same, str_of, strings, Suite};
-use strata_dockerfile::{parse, Command, Instruction};
 use serde_json::Value;
+use strata_dockerfile::{parse, Command, Instruction};
 
 const LIST: &str = "buildkit/differences.json";
 
@@ -23,13 +23,25 @@ fn check(c: &Value) -> Result<(), String> {
     }
     if let Some(want) = c["error"].as_str() {
         return match parsed {
-            Ok(_) => Err(format!("{text:?}: parsed, expected an error saying {want:?}")),
+            Ok(_) => Err(format!(
+                "{text:?}: parsed, expected an error saying {want:?}"
+            )),
             Err(e) if e.to_string().contains(want) => Ok(()),
-            Err(e) => Err(format!("{text:?}: error {:?} does not say {want:?}", e.kind.to_string())),
+            Err(e) => Err(format!(
+                "{text:?}: error {:?} does not say {want:?}",
+                e.kind.to_string()
+            )),
         };
     }
     let df = parsed.map_err(|e| format!("{text:?}: {e}"))?;
-    let instr = &df.stages.last().ok_or("no stage")?.instructions.last().ok_or("no instruction")?.node;
+    let instr = &df
+        .stages
+        .last()
+        .ok_or("no stage")?
+        .instructions
+        .last()
+        .ok_or("no instruction")?
+        .node;
     if let Some(test) = c.get("healthcheck_test") {
         let Instruction::Healthcheck(h) = instr else {
             return Err(format!("{text:?}: not a HEALTHCHECK"));
@@ -46,9 +58,19 @@ fn check(c: &Value) -> Result<(), String> {
             .as_array()
             .expect("contents")
             .iter()
-            .map(|s| (str_of(s, "path").into(), str_of(s, "data").into(), s["expand"].as_bool().expect("expand")))
+            .map(|s| {
+                (
+                    str_of(s, "path").into(),
+                    str_of(s, "data").into(),
+                    s["expand"].as_bool().expect("expand"),
+                )
+            })
             .collect();
-        let got = cp.heredocs.iter().map(|h| (h.name.clone(), h.content.clone(), h.expand)).collect();
+        let got = cp
+            .heredocs
+            .iter()
+            .map(|h| (h.name.clone(), h.content.clone(), h.expand))
+            .collect();
         return same("SourceContents", contents, got);
     }
     if let Some(want) = c.get("run") {
@@ -59,7 +81,11 @@ fn check(c: &Value) -> Result<(), String> {
             Command::Exec(v) => (false, v.clone()),
             Command::Shell(s) => (true, vec![s.clone()]),
         };
-        same("PrependShell", want["shell"].as_bool().expect("shell"), shell)?;
+        same(
+            "PrependShell",
+            want["shell"].as_bool().expect("shell"),
+            shell,
+        )?;
         same("CmdLine", strings(&want["command"]), cmdline)?;
         if let Some(m) = want.get("mounts") {
             same("mounts", strings(m), r.mounts.clone())?;
@@ -68,9 +94,19 @@ fn check(c: &Value) -> Result<(), String> {
             .as_array()
             .expect("files")
             .iter()
-            .map(|f| (str_of(f, "name").into(), str_of(f, "data").into(), f["chomp"].as_bool().expect("chomp")))
+            .map(|f| {
+                (
+                    str_of(f, "name").into(),
+                    str_of(f, "data").into(),
+                    f["chomp"].as_bool().expect("chomp"),
+                )
+            })
             .collect();
-        let got = r.heredocs.iter().map(|h| (h.name.clone(), h.content.clone(), h.chomp)).collect();
+        let got = r
+            .heredocs
+            .iter()
+            .map(|h| (h.name.clone(), h.content.clone(), h.chomp))
+            .collect();
         return same("Files", files, got);
     }
     panic!("case without an expectation: {c}");

@@ -48,7 +48,10 @@ fn go_duration(d: Duration) -> String {
 /// Flags as BuildKit lists them: in the order they are written in the instruction.
 fn ordered_flags(original: &str, mut flags: Vec<(String, String)>) -> Vec<String> {
     flags.sort_by_key(|(name, _)| original.find(&format!("--{name}")).unwrap_or(usize::MAX));
-    flags.into_iter().map(|(n, v)| format!("--{n}={v}")).collect()
+    flags
+        .into_iter()
+        .map(|(n, v)| format!("--{n}={v}"))
+        .collect()
 }
 
 fn command_args(c: &Command) -> Vec<String> {
@@ -95,7 +98,13 @@ fn node(i: &Instruction, original: &str) -> String {
         }
         Instruction::Env(kv) | Instruction::Label(kv) => kv
             .iter()
-            .flat_map(|p| [p.key.clone(), p.value.clone(), if p.legacy { "" } else { "=" }.into()])
+            .flat_map(|p| {
+                [
+                    p.key.clone(),
+                    p.value.clone(),
+                    if p.legacy { "" } else { "=" }.into(),
+                ]
+            })
             .collect(),
         Instruction::Arg(decls) => decls
             .iter()
@@ -158,7 +167,11 @@ fn dump(df: &Dockerfile) -> String {
     for s in &df.stages {
         let mut from = format!("from {}", quote(&s.from.node.image));
         if let Some(p) = &s.from.node.platform {
-            from = format!("from [{}] {}", quote(&format!("--platform={p}")), quote(&s.from.node.image));
+            from = format!(
+                "from [{}] {}",
+                quote(&format!("--platform={p}")),
+                quote(&s.from.node.image)
+            );
         }
         if let Some(name) = &s.name {
             from += &format!(" \"AS\" {}", quote(name));
@@ -171,7 +184,10 @@ fn dump(df: &Dockerfile) -> String {
     lines.iter().map(|l| format!("({l})\n")).collect()
 }
 
-fn compare(got: Result<String, strata_dockerfile::ParseError>, expected: &str) -> Result<(), String> {
+fn compare(
+    got: Result<String, strata_dockerfile::ParseError>,
+    expected: &str,
+) -> Result<(), String> {
     let got = got.map_err(|e| format!("refused: {e}"))?;
     if got == expected {
         return Ok(());
@@ -189,7 +205,12 @@ fn compare(got: Result<String, strata_dockerfile::ParseError>, expected: &str) -
 fn dirs(rel: &str) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(data(rel))
         .unwrap_or_else(|e| panic!("{rel}: {e}"))
-        .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     names.sort();
     names
@@ -208,7 +229,10 @@ fn testfiles() {
         if !expected.contains("(from ") {
             let in_stage = parse(&format!("FROM scratch\n{text}"))
                 .map(|df| dump(&df).replacen("(from \"scratch\")\n", "", 1));
-            suite.record(format!("{name} (after FROM scratch)"), compare(in_stage, &expected));
+            suite.record(
+                format!("{name} (after FROM scratch)"),
+                compare(in_stage, &expected),
+            );
         }
     }
     suite.finish();
@@ -218,7 +242,9 @@ fn testfiles() {
 fn testfiles_negative() {
     let mut suite = Suite::new(LIST, "parser/testfiles-negative");
     for name in dirs("buildkit/parser/testfiles-negative") {
-        let path = data("buildkit/parser/testfiles-negative").join(&name).join("Dockerfile");
+        let path = data("buildkit/parser/testfiles-negative")
+            .join(&name)
+            .join("Dockerfile");
         let text = std::fs::read_to_string(path).expect("Dockerfile");
         let outcome = match parse(&text) {
             Ok(_) => Err("parsed, but BuildKit refuses it".to_string()),
@@ -237,7 +263,10 @@ fn heredocs_from_line() {
     for c in cases("buildkit/parser/heredoc.json") {
         let line = str_of(&c, "line");
         let want = strings(&c["heredocs"]);
-        let text = format!("FROM scratch\n{line}\n{}", want.iter().map(|n| format!("{n}\n")).collect::<String>());
+        let text = format!(
+            "FROM scratch\n{line}\n{}",
+            want.iter().map(|n| format!("{n}\n")).collect::<String>()
+        );
         let outcome = match parse(&text) {
             Err(e) => Err(format!("{line:?}: {e}")),
             Ok(df) => match &df.stages[0].instructions[0].node {

@@ -59,7 +59,10 @@ fn words_test() {
         let expected: Vec<&str> = expected.trim_start_matches(' ').split(',').collect();
         let vars = Vars::from_env_strings(&env);
         let got = expand_words(input, &vars).unwrap_or_else(|_| vec!["error".into()]);
-        suite.record(format!("wordsTest:{}", n + 1), same(input, expected, got.iter().map(String::as_str).collect()));
+        suite.record(
+            format!("wordsTest:{}", n + 1),
+            same(input, expected, got.iter().map(String::as_str).collect()),
+        );
     }
     suite.finish();
 }

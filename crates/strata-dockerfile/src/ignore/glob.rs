@@ -206,9 +206,9 @@ fn glob_matches(toks: &[Tok], text: &[char]) -> bool {
             cur[pos] = match tok {
                 Tok::Lit(c) => one(here == Some(*c)),
                 Tok::One => one(matches!(here, Some(c) if c != '/')),
-                Tok::Class { negated, ranges } => {
-                    one(matches!(here, Some(c) if ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *negated))
-                }
+                Tok::Class { negated, ranges } => one(
+                    matches!(here, Some(c) if ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *negated),
+                ),
                 // Nothing, or one character but `/` and the star again.
                 Tok::Star => next[pos] || (matches!(here, Some(c) if c != '/') && cur[pos + 1]),
                 Tok::Rest => true,
@@ -275,7 +275,16 @@ mod tests {
         assert!(m("[\\]]", "]"));
         assert!(m("\\*", "*"));
         assert!(!m("\\*", "x"));
-        for bad in ["[", "[a", "[]", "[a-]", "[-a]", "x\\", "[Local-Only]", "[z-a]"] {
+        for bad in [
+            "[",
+            "[a",
+            "[]",
+            "[a-]",
+            "[-a]",
+            "x\\",
+            "[Local-Only]",
+            "[z-a]",
+        ] {
             assert!(Glob::new(bad).is_err(), "{bad}");
         }
     }
@@ -299,6 +308,10 @@ mod tests {
         assert!(!m(&p, &path));
         assert!(m(&"**/a".repeat(200), &("a/".repeat(399) + "a")));
         assert!(!m(&("*a".repeat(200) + "b"), &"a".repeat(800)));
-        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

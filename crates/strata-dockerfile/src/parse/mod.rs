@@ -7,6 +7,7 @@ mod tests;
 use crate::ast::{Dockerfile, Instruction, Span, Spanned, Stage};
 use crate::error::{ErrorKind, ParseError};
 use crate::heredoc::{markers_in_line, read_bodies};
+use crate::limits::MAX_INSTRUCTIONS;
 use crate::source::{next_logical, Directives, Logical, Source};
 use crate::words::{extract_flags, parse_json, split_command, Json, Piece};
 use instr::{Line, Parsed};
@@ -17,14 +18,23 @@ use instr::{Line, Parsed};
 /// flags, argument counts, heredocs, JSON forms, stage names, and that every word Docker will
 /// expand is well-formed. Values are not expanded (see [`crate::StageScope`]).
 pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
-    let src = Source::new(text);
+    let src = Source::checked(text)?;
     let mut directives = Directives::default();
     let mut warnings = Vec::new();
     let mut pos = 0;
     let mut global_args = Vec::new();
     let mut stages: Vec<Stage> = Vec::new();
     let mut first_line = None;
+    let mut count = 0;
     while let Some(logical) = next_logical(&src, &mut pos, &mut directives, &mut warnings)? {
+        count += 1;
+        if count > MAX_INSTRUCTIONS {
+            let (line, column) = logical.start();
+            let m = format!(
+                "instruction {count} (line {line}): a Dockerfile has at most {MAX_INSTRUCTIONS} instructions in strata (MAX_INSTRUCTIONS)"
+            );
+            return Err(src.error(line, column, ErrorKind::Limit(m)));
+        }
         let (meta, parsed) = read_instruction(&src, &mut pos, &logical, directives.escape)?;
         first_line.get_or_insert(meta.span.line);
         match parsed {
@@ -71,7 +81,7 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
 /// the Dockerfile that stored them used. Positions in errors are relative to the trigger
 /// text; report them against the FROM line that fired it.
 pub fn parse_trigger(expression: &str) -> Result<Spanned<Instruction>, ParseError> {
-    let src = Source::new(expression);
+    let src = Source::checked(expression)?;
     let mut directives = Directives::default();
     let mut pos = 0;
     let Some(logical) = next_logical(&src, &mut pos, &mut directives, &mut Vec::new())? else {

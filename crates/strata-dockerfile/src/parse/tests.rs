@@ -688,20 +688,8 @@ fn expanded_heredoc_bodies_are_checked_when_expanded() {
     assert!(e.contains("unsupported modifier (\\n)"), "{e}");
 }
 
-/// Parses `text` (which must parse) and expands its last stage's instructions in order, as a
-/// build does; the first expansion error, displayed with its position.
 fn expansion_error(text: &str) -> String {
-    let df = parse(text).unwrap_or_else(|e| panic!("{e}"));
-    let args = BuildArgs::new();
-    let p = Platform::new("linux", "amd64", None);
-    let global = GlobalScope::new(&df, &args, &p, &p, None).expect("global scope");
-    let mut scope = StageScope::new::<&str>(&[], &global, &args);
-    for i in &df.stages.last().expect("a stage").instructions {
-        if let Err(e) = scope.apply(&i.node) {
-            return e.at(i.span).to_string();
-        }
-    }
-    panic!("{text:?} expanded without an error")
+    crate::scope::first_expansion_error(text)
 }
 
 /// BuildKit expands a stage's words only when it builds that stage, and an ARG default only

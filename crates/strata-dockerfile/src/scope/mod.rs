@@ -24,6 +24,7 @@ use std::sync::Mutex;
 use crate::ast::{ArgDecl, Dockerfile, From, Instruction, KeyValue};
 use crate::error::ExpandError;
 use crate::expand;
+use crate::limits::{exceeded, MAX_VARIABLES_BYTES};
 use crate::shell::Lexer;
 use crate::vars::Vars;
 
@@ -59,6 +60,21 @@ pub const PLATFORM_ARGS: [&str; 9] = [
 
 /// Build arguments BuildKit reads itself and never stores as variables.
 const NON_ENV_ARGS: [&str; 2] = ["BUILDKIT_SBOM_SCAN_CONTEXT", "BUILDKIT_SBOM_SCAN_STAGE"];
+
+/// Refuses a variable table over [`MAX_VARIABLES_BYTES`] (`ENV B=${A}${A}` chains double it
+/// with every instruction).
+fn bounded(vars: &Vars) -> Result<(), ExpandError> {
+    if vars.bytes() > MAX_VARIABLES_BYTES {
+        let m = exceeded(
+            "the total of the ARG and ENV values",
+            vars.bytes(),
+            MAX_VARIABLES_BYTES,
+            "MAX_VARIABLES_BYTES",
+        );
+        return Err(ExpandError::new(m));
+    }
+    Ok(())
+}
 
 fn predefined(name: &str) -> bool {
     PROXY_ARGS.contains(&name) || PLATFORM_ARGS.contains(&name) || name.starts_with("BUILDKIT_")
@@ -195,6 +211,7 @@ impl GlobalScope {
                 };
                 if let Some(v) = value {
                     vars.set(d.name.clone(), v);
+                    bounded(&vars).map_err(|e| e.at(arg.span))?;
                 }
             }
         }
@@ -234,6 +251,23 @@ impl GlobalScope {
         }
         Ok((image, platform))
     }
+}
+
+/// Parses `text` (which must parse) and expands its last stage's instructions in order, as a
+/// build does, with no build arguments; the first expansion error with its position.
+#[cfg(test)]
+pub(crate) fn first_expansion_error(text: &str) -> String {
+    let df = crate::parse(text).unwrap_or_else(|e| panic!("{e}"));
+    let args = BuildArgs::new();
+    let p = Platform::new("linux", "amd64", None);
+    let global = GlobalScope::new(&df, &args, &p, &p, None).expect("global scope");
+    let mut scope = StageScope::new::<&str>(&[], &global, &args);
+    for i in &df.stages.last().expect("a stage").instructions {
+        if let Err(e) = scope.apply(&i.node) {
+            return e.at(i.span).to_string();
+        }
+    }
+    panic!("{text:?} expanded without an error")
 }
 
 /// What a RUN step runs with.
@@ -343,6 +377,7 @@ impl<'a> StageScope<'a> {
             if let Some(v) = &value {
                 if !NON_ENV_ARGS.contains(&d.name.as_str()) {
                     self.env.set(d.name.clone(), v.clone());
+                    bounded(&self.env)?;
                 }
             }
             self.args.push((d.name.clone(), value.clone()));
@@ -360,6 +395,7 @@ impl<'a> StageScope<'a> {
         let expanded = expand::pairs(self.lexer(), &self.env, pairs)?;
         for p in &expanded {
             self.env.set(p.key.clone(), p.value.clone());
+            bounded(&self.env)?;
             match self.image_env.iter_mut().find(|(k, _)| *k == p.key) {
                 Some(slot) => slot.1 = p.value.clone(),
                 None => self.image_env.push((p.key.clone(), p.value.clone())),

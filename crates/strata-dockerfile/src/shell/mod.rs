@@ -12,6 +12,7 @@ mod pattern;
 mod tests;
 
 use crate::error::ExpandError;
+use crate::limits::{exceeded, MAX_EXPANSION_BYTES};
 use crate::vars::Vars;
 
 /// A configured lexer. [`Lexer::new`] gives the one Docker uses for instruction arguments;
@@ -104,8 +105,12 @@ impl Lexer {
             vars,
             raw_escapes: self.raw_escapes,
         };
-        sw.process_stop_on(None, self.raw_escapes)
-            .map_err(|e| ExpandError::new(format!("failed to process {word:?}: {e}")))
+        sw.process_stop_on(None, self.raw_escapes).map_err(|e| {
+            // A word can be a whole heredoc body: quote the start of it, not megabytes.
+            let shown: String = word.chars().take(200).collect();
+            let more = if shown.len() < word.len() { "..." } else { "" };
+            ExpandError::new(format!("failed to process {shown:?}{more}: {e}"))
+        })
     }
 }
 
@@ -206,7 +211,9 @@ impl ShellWord<'_> {
         raw_escapes: bool,
     ) -> Step<(String, Vec<String>)> {
         if self.depth >= MAX_NESTING {
-            return Err(format!("substitutions nested more than {MAX_NESTING} deep (strata's limit)"));
+            return Err(format!(
+                "substitutions nested more than {MAX_NESTING} deep (strata's limit)"
+            ));
         }
         self.depth += 1;
         let saved = std::mem::replace(&mut self.raw_escapes, raw_escapes);
@@ -233,6 +240,7 @@ impl ShellWord<'_> {
                     _ => self.double_quote()?,
                 };
                 result.push_str(&piece);
+                bounded(result.len())?;
                 if c == '$' {
                     words.add_string(&piece);
                 } else {
@@ -329,6 +337,7 @@ impl ShellWord<'_> {
                 Some('$') => {
                     let v = self.dollar()?;
                     out.push_str(&v);
+                    bounded(out.len())?;
                 }
                 Some(_) => {
                     let mut c = self.next().expect("peeked");
@@ -500,6 +509,20 @@ impl ShellWord<'_> {
         pattern::replace(&pat, &value.unwrap_or_default(), &replacement, all)
             .map_err(|e| format!("invalid pattern ({pat}) in substitution: {e}"))
     }
+}
+
+/// Fails once an expansion has produced more than [`MAX_EXPANSION_BYTES`], before it can
+/// grow further (`${A}${A}...` doubles with every pair).
+pub(crate) fn bounded(len: usize) -> Step<()> {
+    if len > MAX_EXPANSION_BYTES {
+        return Err(exceeded(
+            "the expansion",
+            len,
+            MAX_EXPANSION_BYTES,
+            "MAX_EXPANSION_BYTES",
+        ));
+    }
+    Ok(())
 }
 
 fn or(word: String, default: &str) -> String {

@@ -160,6 +160,8 @@ pub(crate) fn replace(
         if e > last_end || s == 0 {
             expand_template(&mut out, replacement, &text[s..e]);
         }
+        // Every character may be replaced by a long replacement: stop before memory does.
+        super::bounded(out.len())?;
         last_end = e;
         search = if search + 1 > e { search + 1 } else { e };
     }

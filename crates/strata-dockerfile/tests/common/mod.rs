@@ -43,7 +43,11 @@ pub fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
 
 pub fn strings(v: &Value) -> Vec<String> {
     v.as_array()
-        .map(|a| a.iter().map(|s| s.as_str().expect("string").to_string()).collect())
+        .map(|a| {
+            a.iter()
+                .map(|s| s.as_str().expect("string").to_string())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -86,7 +90,11 @@ impl Suite {
             })
             .unwrap_or_default();
         for (id, why) in &listed {
-            assert!(!why.trim().is_empty(), "{}: {id} is listed without a reason", self.list);
+            assert!(
+                !why.trim().is_empty(),
+                "{}: {id} is listed without a reason",
+                self.list
+            );
             assert!(
                 self.outcomes.iter().any(|(i, _)| i == id),
                 "{}: {id} is listed under {} but no such case exists",
@@ -132,7 +140,11 @@ impl Suite {
 }
 
 /// `expected` == `actual`, else an error showing both.
-pub fn same<T: PartialEq + std::fmt::Debug>(what: &str, expected: T, actual: T) -> Result<(), String> {
+pub fn same<T: PartialEq + std::fmt::Debug>(
+    what: &str,
+    expected: T,
+    actual: T,
+) -> Result<(), String> {
     if expected == actual {
         Ok(())
     } else {
