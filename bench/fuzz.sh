@@ -14,7 +14,8 @@
 # Every target runs under bwrap: the host read-only, TMPDIR a private 1 GiB tmpfs, no network;
 # only fuzz/ is writable (the tar target extracts hostile tars as root). Limits per run:
 # -rss_limit_mb (an input that takes the process past it is an "oom" finding), -timeout per
-# input, -max_len per target. With no sanitizer (stable toolchain), libFuzzer cannot hook
+# input, -max_len per target (65536 for Dockerfiles: BuildKit's line limit, deep enough to nest
+# substitutions past the stack). With no sanitizer (stable toolchain), libFuzzer cannot hook
 # malloc, so -malloc_limit_mb is inert and memory is bounded by the RSS check alone.
 #
 # Findings go to fuzz/artifacts/<run>/<target>/ (gitignored); the corpus grows in
@@ -43,7 +44,7 @@ repos="${STRATA_CORPUS_REPOS:-$root/../shared/corpus/out/repos}"
 
 declare -A max_len=(
     [repodata_primary]=65536 [repodata_filelists]=65536 [rpm_header]=131072
-    [cpio]=65536 [tar]=65536 [dockerfile]=16384
+    [cpio]=65536 [tar]=65536 [dockerfile]=65536
 )
 for t in "${targets[@]}"; do
     [ -n "${max_len[$t]:-}" ] || { echo "fuzz.sh: unknown target $t (one of: ${all[*]})" >&2; exit 2; }
@@ -70,7 +71,9 @@ logs="$fuzz/artifacts/$run_id"
 mkdir -p "$logs"
 row() { printf '%-19s|%7s |%11s |%8s |%7s |%7s |%13s |%8s |%5s |%5s |%5s |%8s\n' "$@"; }
 {
-    echo "# bench/fuzz.sh — $(date -u +%Y-%m-%d), $(nproc) cores, nice 19; ${seconds} s per target, -rss_limit_mb=$rss_mb, -timeout=$timeout_s, no sanitizer (stable $(rustc --version | cut -d' ' -f2)), debug assertions on"
+    commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    git -C "$root" diff --quiet HEAD -- crates 2>/dev/null || commit="$commit + uncommitted changes in crates/"
+    echo "# bench/fuzz.sh — $(date -u +%Y-%m-%d), commit $commit, $(nproc) cores, nice 19; ${seconds} s per target, -rss_limit_mb=$rss_mb, -timeout=$timeout_s, no sanitizer (stable $(rustc --version | cut -d' ' -f2)), debug assertions on"
     row target seconds executions "exec/s" cov ft "corpus" "new" crash oom tmout "peak RSS"
 } >"$logs/table.txt"
 
