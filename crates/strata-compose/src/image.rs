@@ -160,7 +160,7 @@ pub fn compose_image(job: &ImageJob<'_>, rpms: &dyn RpmLocator, opts: &ComposeOp
         Err(e) => e,
         done => return done,
     };
-    let fail = |message: String| Error::Image { image: job.name.to_string(), message };
+    let fail = Error::Corrupt;
     let mut replaced = Vec::new();
     for p in &job.locked.packages {
         match rpms.recheck(p) {

@@ -42,6 +42,13 @@ pub enum Error {
     Image { image: String, message: String },
     #[error("{0}")]
     Layer(String),
+    /// No room to stage the image (needed vs available), or its staging place is unusable.
+    /// The caller names the image, so the message does not.
+    #[error("{0}")]
+    Staging(String),
+    /// A package of the image is corrupt (with what rechecking its cached RPM found).
+    #[error("{0}")]
+    Corrupt(String),
     /// A file's content differs from its package header's digest; `index` is the package's
     /// in the image's lock entry.
     #[error("{package}: {mismatch}")]

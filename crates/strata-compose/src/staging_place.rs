@@ -104,22 +104,19 @@ impl StagingArea {
             (None, Some(_)) => (self.disk.clone(), format!("disk: the root is larger than {} (the most staged in memory)", human(TMPFS_MAX))),
             (None, None) => (self.disk.clone(), "disk: no tmpfs at /dev/shm".to_string()),
         };
-        std::fs::create_dir_all(&dir).map_err(|e| Error::Image { image: image.into(), message: format!("cannot create the staging directory {}: {e}", dir.display()) })?;
-        let free = free_bytes(&dir).map_err(|e| Error::Image { image: image.into(), message: format!("cannot tell the free space of {}: {e}", dir.display()) })?;
+        tracing::info!(image, dir = %dir.display(), need = %human(need), "staging on {why}");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::Staging(format!("cannot create the staging directory {}: {e}", dir.display())))?;
+        let free = free_bytes(&dir).map_err(|e| Error::Staging(format!("cannot tell the free space of {}: {e}", dir.display())))?;
         let available = free.saturating_sub(taken(&dir));
         if available < need {
             let others = if taken(&dir) > 0 { format!(" once the images staging beside it have their {}", human(taken(&dir))) } else { String::new() };
-            return Err(Error::Image {
-                image: image.into(),
-                message: format!(
+            return Err(Error::Staging(format!(
                     "not enough space to stage it in {}: it needs about {} (the installed size its packages' headers declare, plus room for scriptlets), and {} is free there{others}\nhint: free some space there, or point STRATA_STAGING_DIR at a file system with more room",
                     dir.display(),
                     human(need),
-                    human(available)
-                ),
-            });
+                human(available)
+            )));
         }
-        tracing::info!(image, dir = %dir.display(), need = %human(need), "staging on {why}");
         *reserved.entry(dir.clone()).or_insert(0) += need;
         Ok(Reservation { area: self, dir, bytes: need })
     }
@@ -239,7 +236,7 @@ mod tests {
         let a = StagingArea::new(Some(d.path().to_path_buf()), None, d.path().to_path_buf());
         let free = free_bytes(d.path()).unwrap();
         let err = a.reserve("huge", free.saturating_mul(2)).unwrap_err().to_string();
-        assert!(err.contains("image huge: not enough space to stage it in") && err.contains(&d.path().display().to_string()), "{err}");
+        assert!(err.contains("not enough space to stage it in") && err.contains(&d.path().display().to_string()), "{err}");
         assert!(err.contains(&format!("needs about {}", human(free * 2))) && err.contains("STRATA_STAGING_DIR"), "{err}");
 
         // Two thirds of the disk's free space each: the second does not fit beside the first.
