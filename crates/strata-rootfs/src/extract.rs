@@ -14,6 +14,7 @@
 use crate::error::{Context, Error, Result};
 use crate::fsx::{self, child, display, split, InRoot, OPAQUE_XATTR};
 use crate::tarball::{self, Hashing, Kind, TarEntry};
+use crate::targuard::TarGuard;
 use rustix::fs::{self as rfs, AtFlags, FileType, Gid, Mode, OFlags, Timestamps, Uid, XattrFlags};
 use rustix::io::Errno;
 use std::collections::{HashMap, HashSet};
@@ -84,7 +85,8 @@ pub struct Extracted {
 pub fn extract(layer: impl Read, target: &Path, opts: &ExtractOptions) -> Result<Extracted> {
     let what = || format!("extracting a layer into {}", target.display());
     let stream = Hashing::new(tarball::decompress(layer).ctx(what)?);
-    let mut archive = tar::Archive::new(stream);
+    // The guard sits above the hash: bytes after the archive's end still count for the diff_id.
+    let mut archive = tar::Archive::new(TarGuard::new(stream));
     let mut x = Extractor::new(target, opts)?;
     let mut entries = 0;
     for e in archive.entries().ctx(what)? {
@@ -94,7 +96,7 @@ pub fn extract(layer: impl Read, target: &Path, opts: &ExtractOptions) -> Result
         entries += 1;
     }
     x.finish()?;
-    let (diff_id, tar_size) = archive.into_inner().finish().ctx(what)?;
+    let (diff_id, tar_size) = archive.into_inner().into_inner().finish().ctx(what)?;
     if let Some(expected) = &opts.expected_diff_id {
         if *expected != diff_id {
             return Err(Error::DiffIdMismatch { expected: expected.to_string(), actual: diff_id.to_string() });

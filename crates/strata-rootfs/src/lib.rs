@@ -30,6 +30,7 @@ mod lower;
 mod mount;
 mod plain;
 mod stage;
+mod targuard;
 mod tarball;
 #[cfg(test)]
 mod tests;
