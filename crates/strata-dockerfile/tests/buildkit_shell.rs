@@ -8,6 +8,11 @@ use strata_dockerfile::{expand, expand_words, Vars};
 
 const LIST: &str = "buildkit/differences.json";
 
+#[test]
+fn differences_lists_name_known_suites() {
+    common::lists_name_known_suites();
+}
+
 /// `TestShellParser4EnvVars`: `platform | input | expected` lines, one word each, with the
 /// environment that test sets. Only the `A` (all) and `U` (Unix) lines apply here.
 #[test]

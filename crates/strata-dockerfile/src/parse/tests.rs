@@ -304,6 +304,45 @@ fn copy_from_refuses_variables() {
     assert_eq!((e.line, e.column), (2, 6));
 }
 
+/// BuildKit allows blanks between `<<` and the delimiter (its lexer keeps `<<` and the
+/// blanks after it one word), but not between `<<-` and the delimiter.
+#[test]
+fn heredocs_with_a_blank_after_the_arrows() {
+    let Instruction::Run(r) = one("RUN << EOF\necho hi\nEOF") else {
+        panic!()
+    };
+    assert_eq!(r.script(), RunScript::Shell("echo hi\n".into()));
+    let Instruction::Run(r) = one("RUN cat <<  'EOF' > /f\n$x\nEOF") else {
+        panic!()
+    };
+    assert_eq!(
+        (r.heredocs[0].name.as_str(), r.heredocs[0].expand),
+        ("EOF", false)
+    );
+    assert_eq!(
+        r.script(),
+        RunScript::Shell("cat <<  'EOF' > /f\n$x\nEOF".into())
+    );
+    // `<<- EOF` is two words there, so no heredoc: the body is read as instructions.
+    let e = parse("FROM a\nRUN cat <<- EOF\nhello\nEOF\n").unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("Dockerfile:3:1: unknown instruction: hello"),
+        "{e}"
+    );
+    // COPY splits its arguments on blanks, so `<<` and `EOF` are two source paths, as in
+    // BuildKit, which still reads (and drops) the body the line announced.
+    let df = parse("FROM a\nCOPY << EOF /d\nbody\nEOF\nRUN true\n").unwrap();
+    let Instruction::Copy(c) = &df.stages[0].instructions[0].node else {
+        panic!()
+    };
+    assert_eq!(
+        (c.sources.clone(), c.heredocs.len()),
+        (vec!["<<".to_string(), "EOF".to_string()], 0)
+    );
+    assert_eq!(df.stages[0].instructions.len(), 2);
+}
+
 #[test]
 fn run_heredocs_from_the_reference() {
     let Instruction::Run(r) = one("RUN <<EOF\napt-get update\napt-get install -y curl\nEOF") else {

@@ -51,6 +51,40 @@ pub fn strings(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Every suite the tests run, by differences file: a list may only name these (a typo in a
+/// suite name would otherwise leave its entries unchecked).
+pub const SUITES: &[(&str, &[&str])] = &[
+    (
+        "buildkit/differences.json",
+        &[
+            "envVarTest",
+            "wordsTest",
+            "lex_test.go",
+            "parser/testfiles",
+            "parser/testfiles-negative",
+            "parser/heredoc.json",
+            "instructions",
+        ],
+    ),
+    (
+        "patternmatcher/differences.json",
+        &["patternmatcher_test.go", "ignorefile_test.go"],
+    ),
+];
+
+/// Checks that the differences files name only known suites.
+pub fn lists_name_known_suites() {
+    for (list, suites) in SUITES {
+        let all = json(list);
+        for key in all.as_object().expect("an object").keys() {
+            assert!(
+                key.starts_with('_') || suites.contains(&key.as_str()),
+                "{list}: {key} is no suite of this list (known: {suites:?})"
+            );
+        }
+    }
+}
+
 /// Outcomes of one suite, checked against the listed differences.
 pub struct Suite {
     name: String,
@@ -61,6 +95,10 @@ pub struct Suite {
 
 impl Suite {
     pub fn new(list: &'static str, name: &str) -> Self {
+        assert!(
+            SUITES.iter().any(|(l, s)| *l == list && s.contains(&name)),
+            "{name} is not among the SUITES of {list}"
+        );
         Self {
             name: name.into(),
             list,
