@@ -1,11 +1,11 @@
 //! Which fields of which instruction Docker expands, and how.
 //!
-//! Expanded (quotes removed, one word each): COPY/ADD sources, destination and `--chown`, ADD
-//! `--checksum`, ENV and LABEL keys and values, WORKDIR, USER, VOLUME entries, STOPSIGNAL;
+//! Expanded (quotes removed, one word each): COPY/ADD sources, destination, `--chown` and
+//! `--chmod` (BuildKit's `Expand` methods do both), ADD `--checksum`, ENV and LABEL keys and values, WORKDIR, USER, VOLUME entries, STOPSIGNAL;
 //! EXPOSE words are expanded and split; COPY/ADD heredoc bodies with an unquoted delimiter are
 //! expanded with quotes left alone. Not expanded: RUN, CMD, ENTRYPOINT and HEALTHCHECK (the
 //! shell, if any, does it), SHELL, MAINTAINER, ONBUILD (its trigger is expanded when it fires),
-//! COPY `--from` (BuildKit refuses variables there) and `--chmod`, `--exclude`.
+//! COPY `--from` (BuildKit refuses variables there) and `--exclude`.
 
 use crate::ast::{Add, Copy, HeredocFile, Instruction, KeyValue};
 use crate::error::ExpandError;
@@ -38,6 +38,7 @@ pub(crate) fn instruction(
     Ok(match i {
         Instruction::Copy(c) => Instruction::Copy(Copy {
             chown: opt(&c.chown)?,
+            chmod: opt(&c.chmod)?,
             sources: all(&c.sources)?,
             dest: one(&c.dest)?,
             heredocs: heredocs(&c.heredocs)?,
@@ -45,6 +46,7 @@ pub(crate) fn instruction(
         }),
         Instruction::Add(a) => Instruction::Add(Add {
             chown: opt(&a.chown)?,
+            chmod: opt(&a.chmod)?,
             checksum: opt(&a.checksum)?,
             sources: all(&a.sources)?,
             dest: one(&a.dest)?,

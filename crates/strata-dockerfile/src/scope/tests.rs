@@ -242,7 +242,7 @@ fn which_fields_expand() {
         panic!()
     };
     assert_eq!(c.chown.as_deref(), Some("app"));
-    assert_eq!(c.chmod.as_deref(), Some("$U"));
+    assert_eq!(c.chmod.as_deref(), Some("app"));
     assert_eq!(c.exclude, ["$V"]);
     assert_eq!(c.sources, ["aval", "$V"]);
     assert_eq!(c.dest, "/d/val");
