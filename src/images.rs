@@ -107,6 +107,9 @@ pub fn save(args: SaveArgs) -> anyhow::Result<ExitCode> {
     // whole archive is written (strata-output).
     let out = strata_output::Output::create(&args.output)?;
     let shown = out.shown().to_string();
+    if out.is_terminal() {
+        bail!("refusing to write an image archive to a terminal ({shown})\nhint: redirect it (`-o - > img.tar`) or pipe it (`-o - | docker load`)");
+    }
     let out = write_archive(&store, &refs, args.format, std::io::BufWriter::with_capacity(1 << 20, out))
         .with_context(|| format!("writing {shown}"))?;
     let out = out.into_inner().map_err(|e| e.into_error()).with_context(|| format!("writing {shown}"))?;

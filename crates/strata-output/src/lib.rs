@@ -144,11 +144,14 @@ impl Output {
                 let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 // A replaced file keeps its permission bits; a new one is an ordinary 0644 file.
                 let mode = std::fs::metadata(&dest).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644);
-                let tmp = tempfile::Builder::new()
-                    .prefix(&format!(".{name}."))
-                    .suffix(".tmp")
-                    .tempfile_in(dir)
-                    .map_err(|e| io::Error::new(e.kind(), format!("creating a temporary file in {}: {e}", dir.display())))?;
+                if !dir.is_dir() {
+                    return Err(io::Error::new(io::ErrorKind::NotFound, format!("cannot write {shown}: the folder {} does not exist (create it first)", dir.display())));
+                }
+                let tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".tmp").tempfile_in(dir).map_err(|e| {
+                    // tempfile's own text repeats the path; the OS error says it all.
+                    let base = e.raw_os_error().map(io::Error::from_raw_os_error).unwrap_or(e);
+                    io::Error::new(base.kind(), format!("creating a temporary file in {}: {base}", dir.display()))
+                })?;
                 Inner::Replace { tmp, dest, mode }
             }
         };
@@ -158,6 +161,11 @@ impl Output {
     /// The path as given, for messages.
     pub fn shown(&self) -> &str {
         &self.shown
+    }
+
+    /// Whether the output is a terminal (binary archives are refused there, as docker does).
+    pub fn is_terminal(&self) -> bool {
+        matches!(&self.inner, Inner::Stream(f) if std::io::IsTerminal::is_terminal(f))
     }
 
     /// Whether bytes reach their destination as they are written (nothing to undo on error).
