@@ -52,6 +52,9 @@ const ALL: [(u32, Oci); 41] = [
 /// Docker's (and containerd's, hence buildkit's) default set.
 const DOCKER_DEFAULT: [u32; 14] = [0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31];
 
+/// `CAP_NET_RAW`, which scriptlets do without.
+const NET_RAW: u32 = 13;
+
 /// The highest capability this kernel knows; a runtime refuses names it does not.
 pub(crate) fn last_cap() -> u32 {
     std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
@@ -78,7 +81,7 @@ pub(crate) fn own() -> u64 {
 /// The capability numbers a run keeps, ascending: those of `which` that strata has.
 pub(crate) fn numbers(which: Capabilities, own: u64) -> Vec<u32> {
     let wanted: Vec<u32> = match which {
-        Capabilities::All => ALL.iter().map(|c| c.0).collect(),
+        Capabilities::Scriptlet => DOCKER_DEFAULT.into_iter().filter(|c| *c != NET_RAW).collect(),
         Capabilities::DockerDefault => DOCKER_DEFAULT.to_vec(),
     };
     wanted.into_iter().filter(|n| own & (1 << n) != 0).collect()

@@ -1,6 +1,18 @@
 //! Feeding stdin, draining stdout and stderr, and waiting with a deadline: the same for
 //! both executors, whose spawned child is a helper that lives as long as the program.
 
+use crate::cgroup::{Counters, LimitKind, RunCgroup};
+
+/// Where a run's limit counters are read.
+pub(crate) trait Watch {
+    fn counters(&self) -> Counters;
+}
+
+impl Watch for RunCgroup {
+    fn counters(&self) -> Counters {
+        RunCgroup::counters(self)
+    }
+}
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::process::{Pid, PidfdFlags};
 use std::io::{self, Read, Write};
@@ -8,8 +20,14 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 pub(crate) struct Collected {
-    /// `None`: the deadline passed, and `on_timeout` ended the helper.
+    /// `None`: the deadline passed or a limit was reached, and `on_timeout` ended the
+    /// helper.
     pub(crate) status: Option<std::process::ExitStatus>,
+    /// The limit the run was ended for (`status` is then `None`).
+    pub(crate) limit: Option<LimitKind>,
+    /// The cgroup's counters once the helper ended: with a failed program, they tell
+    /// whether a limit was why (the helper's own status is not always the program's).
+    pub(crate) counters: Counters,
     pub(crate) stdout: Vec<u8>,
     pub(crate) stderr: Vec<u8>,
 }
@@ -20,10 +38,14 @@ pub(crate) struct Collected {
 /// helper. `after_exit` runs once the helper is reaped, whatever happened, before the
 /// pipes are drained to their end: what it ends can then no longer hold them open.
 /// Returns when the pipes are closed, i.e. when no process of the run holds them.
+///
+/// While it waits it watches the run's cgroup: a run that keeps hitting its process limit
+/// (forks refused again and again, as in a fork bomb) is ended like a timeout.
 pub(crate) fn collect(
     mut child: Child,
     stdin: &[u8],
     timeout: Duration,
+    cgroup: &dyn Watch,
     on_timeout: &mut dyn FnMut(&mut Child),
     after_exit: &mut dyn FnMut(),
 ) -> io::Result<Collected> {
@@ -39,9 +61,15 @@ pub(crate) fn collect(
         });
         let out = s.spawn(move || drain(&mut stdout));
         let err = s.spawn(move || drain(&mut stderr));
-        let status = match wait_timeout(&mut child, timeout) {
-            Ok(Some(status)) => Ok(Some(status)),
-            Ok(None) => {
+        let mut limit = None;
+        let status = match wait_watching(&mut child, timeout, cgroup) {
+            Ok(Waited::Exited(status)) => Ok(Some(status)),
+            Ok(Waited::Deadline) => {
+                on_timeout(&mut child);
+                child.wait().map(|_| None)
+            }
+            Ok(Waited::Limit(kind)) => {
+                limit = Some(kind);
                 on_timeout(&mut child);
                 child.wait().map(|_| None)
             }
@@ -51,6 +79,8 @@ pub(crate) fn collect(
                 Err(e)
             }
         };
+        // Read before `after_exit`, which may remove the cgroup (a runtime's delete).
+        let counters = cgroup.counters();
         after_exit();
         if let Some(w) = writer {
             let _ = w.join();
@@ -59,6 +89,8 @@ pub(crate) fn collect(
         let stderr = err.join().expect("stderr reader");
         Ok(Collected {
             status: status?,
+            limit,
+            counters,
             stdout: stdout?,
             stderr: stderr?,
         })
@@ -69,6 +101,43 @@ fn drain(pipe: &mut impl Read) -> io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     pipe.read_to_end(&mut bytes)?;
     Ok(bytes)
+}
+
+enum Waited {
+    Exited(std::process::ExitStatus),
+    Deadline,
+    Limit(LimitKind),
+}
+
+/// How often the cgroup's counters are read while a run goes on.
+const WATCH: Duration = Duration::from_millis(250);
+
+/// Waits for the child until `timeout`, reading the cgroup's counters every [`WATCH`]:
+/// forks refused in two checks in a row means a program that does not take no for an
+/// answer, and the run is given up.
+fn wait_watching(child: &mut Child, timeout: Duration, cgroup: &dyn Watch) -> io::Result<Waited> {
+    let deadline = Instant::now().checked_add(timeout);
+    let mut last = Counters::default();
+    let mut refused_in_a_row = 0;
+    loop {
+        let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(Instant::now()));
+        if left.is_zero() {
+            return Ok(Waited::Deadline);
+        }
+        if let Some(status) = wait_timeout(child, left.min(WATCH))? {
+            return Ok(Waited::Exited(status));
+        }
+        let now = cgroup.counters();
+        if now.refused_forks > last.refused_forks {
+            refused_in_a_row += 1;
+            if refused_in_a_row >= 2 {
+                return Ok(Waited::Limit(LimitKind::Processes));
+            }
+        } else {
+            refused_in_a_row = 0;
+        }
+        last = now;
+    }
 }
 
 /// `None` once `timeout` has passed without the child ending.

@@ -23,6 +23,33 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3600);
 pub const DEFAULT_RLIMITS: [(Rlimit, u64, u64); 2] =
     [(Rlimit::Nofile, 1024, 1024), (Rlimit::Nproc, 4096, 4096)];
 
+/// How many processes (threads included) a run may have at once unless [`Limits::pids`]
+/// says otherwise: podman's default `--pids-limit`. A fork bomb stops there, and the run
+/// is ended with [`Error::Limit`]; real builds stay far below it.
+pub const DEFAULT_PIDS_LIMIT: u64 = 2048;
+
+/// What a run may use, enforced by a cgroup of its own (the kernel counts every process
+/// and byte of the run, whatever user it runs as, which `RLIMIT_NPROC` does not for root).
+/// Reaching the process limit or being killed for memory ends the run with
+/// [`Error::Limit`]; time is [`Command::timeout`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Processes and threads at once.
+    pub pids: u64,
+    /// Bytes of memory (page cache included, as the kernel counts it); `None`: half of the
+    /// machine's memory, so that a runaway is stopped while the host stays responsive.
+    pub memory: Option<u64>,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            pids: DEFAULT_PIDS_LIMIT,
+            memory: None,
+        }
+    }
+}
+
 /// The longest hostname the kernel accepts (`HOST_NAME_MAX`).
 const HOSTNAME_MAX: usize = 64;
 
@@ -38,17 +65,20 @@ pub enum Network {
 }
 
 /// Which capabilities a root program keeps (a program of another user has none once it
-/// execs, whatever is chosen here; both only bound what setuid files can regain).
+/// execs, whatever is chosen here; both only bound what setuid files can regain). Either
+/// way the program can use only the standard devices, cannot mount, and runs under
+/// docker's default seccomp profile: the sandbox is a boundary, not a convention.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Capabilities {
-    /// Every capability, and every device usable: what rpm gives scriptlets, which may
-    /// `mknod`, `setcap` or change ownership freely inside the root they build.
+    /// What an RPM scriptlet gets: docker's default set less `CAP_NET_RAW` (chown,
+    /// dac_override, fowner, fsetid, kill, setgid, setuid, setpcap, net_bind_service,
+    /// sys_chroot, mknod, audit_write, setfcap). Enough to add users, change owners and
+    /// modes, set file capabilities and make device nodes in the root it builds (they
+    /// cannot be opened there); a scriptlet has no use for raw sockets.
     #[default]
-    All,
-    /// Docker's default set for containers and `RUN` (chown, dac_override, fowner, fsetid,
-    /// kill, setgid, setuid, setpcap, net_bind_service, net_raw, sys_chroot, mknod,
-    /// audit_write, setfcap), and only the standard devices, so that a Dockerfile that
-    /// works under docker works here and one that fails there fails here.
+    Scriptlet,
+    /// Docker's default set for containers and `RUN` (the above plus net_raw), so that a
+    /// Dockerfile that works under docker works here and one that fails there fails here.
     DockerDefault,
 }
 
@@ -95,6 +125,7 @@ pub struct Command {
     pub(crate) network: Network,
     pub(crate) capabilities: Capabilities,
     pub(crate) rlimits: Vec<(Rlimit, u64, u64)>,
+    pub(crate) limits: Limits,
     /// (destination as given, source), in the order given.
     pub(crate) mounts: Vec<(String, MountSource)>,
 }
@@ -103,7 +134,8 @@ impl Command {
     /// Runs `program`, an absolute path inside the root (symlinks resolve inside the root),
     /// as root in `/`, with `PATH=`[`DEFAULT_PATH`] as its only environment variable (and
     /// `HOME`, see [`Command::env`]), empty stdin, [`DEFAULT_TIMEOUT`], hostname
-    /// `localhost`, no network, [`Capabilities::All`] and [`DEFAULT_RLIMITS`].
+    /// `localhost`, no network, [`Capabilities::Scriptlet`], [`DEFAULT_RLIMITS`] and
+    /// [`Limits::default`].
     pub fn new(program: impl Into<OsString>) -> Command {
         Command {
             argv: vec![program.into()],
@@ -115,8 +147,9 @@ impl Command {
             cwd: "/".into(),
             user: None,
             network: Network::None,
-            capabilities: Capabilities::All,
+            capabilities: Capabilities::Scriptlet,
             rlimits: DEFAULT_RLIMITS.to_vec(),
+            limits: Limits::default(),
             mounts: Vec::new(),
         }
     }
@@ -213,6 +246,12 @@ impl Command {
         self
     }
 
+    /// The run's process and memory limits (see [`Limits`]).
+    pub fn limits(mut self, limits: Limits) -> Command {
+        self.limits = limits;
+        self
+    }
+
     /// Mounts `source` at `dest` (absolute path inside the root; symlinks on the way resolve
     /// inside the root, as for /etc/resolv.conf). Mounts are made in the order given, after
     /// the sandbox's own (/proc, /dev, /sys, /etc/hosts, ...).
@@ -248,6 +287,18 @@ impl Command {
     /// Rejects what could only fail later, less clearly, in the sandbox.
     pub(crate) fn validate(&self) -> Result<(), Error> {
         let bad = |why: String| Err(Error::InvalidCommand(why));
+        if self.limits.pids < 2 {
+            return bad(format!(
+                "a process limit of {} leaves no room for the program to start anything",
+                self.limits.pids
+            ));
+        }
+        if self.limits.memory.is_some_and(|m| m < 4 << 20) {
+            return bad(format!(
+                "a memory limit of {} bytes is too small to start a program (at least 4 MiB)",
+                self.limits.memory.unwrap_or(0)
+            ));
+        }
         let program = self.program().as_bytes();
         if !program.starts_with(b"/") {
             return bad(format!(

@@ -62,6 +62,19 @@ pub enum Error {
     )]
     Timeout { program: String, timeout: Duration },
 
+    /// The run reached one of its [`crate::Limits`]: it kept trying to start processes
+    /// beyond its process limit (a fork bomb), or the kernel killed one of its processes
+    /// for memory. Everything it started was killed.
+    #[error(
+        "{program} reached the sandbox's {kind} limit ({limit}); every process it started was killed{hint}",
+        hint = limit_hint(*kind)
+    )]
+    Limit {
+        program: String,
+        kind: crate::LimitKind,
+        limit: String,
+    },
+
     /// A host-side operation around the run failed.
     #[error("{context}: {source}")]
     Io { context: String, source: io::Error },
@@ -71,6 +84,17 @@ impl Error {
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
         let context = context.into();
         move |source| Error::Io { context, source }
+    }
+}
+
+fn limit_hint(kind: crate::LimitKind) -> &'static str {
+    match kind {
+        crate::LimitKind::Processes => {
+            " — a program that forks without end (a fork bomb) ends like this; a build that really needs more processes can raise the limit (strata build --pids-limit N)"
+        }
+        crate::LimitKind::Memory => {
+            " — a build that really needs more memory can raise the limit (strata build --memory SIZE)"
+        }
     }
 }
 

@@ -16,9 +16,20 @@
 //! `/proc/self/fd` links), a read-only `/sys`, runc's masked and read-only paths; with a
 //! generated `/etc/hosts`, `/etc/resolv.conf` and `/etc/hostname` mounted over the root's
 //! (which stay untouched); as the user a Dockerfile's `USER` names, resolved in the root's
-//! own `/etc/passwd` and `/etc/group` ([`resolve_user`]); with docker's default
-//! capabilities or all of them; with the limits podman and docker are given here
-//! ([`DEFAULT_RLIMITS`]).
+//! own `/etc/passwd` and `/etc/group` ([`resolve_user`]); with the limits podman and
+//! docker are given here ([`DEFAULT_RLIMITS`]).
+//!
+//! It is a security boundary, for scriptlets and `RUN` alike, because the service runs
+//! other people's RPMs and Dockerfiles: docker's default capabilities (less `CAP_NET_RAW`
+//! for scriptlets, [`Capabilities`]); docker's default seccomp profile (an allowlist:
+//! `mount`, `unshare`, module loading, `keyctl`, `bpf`, ... fail with `EPERM`); only the
+//! standard devices usable (the runtime's device cgroup; in the namespace executor a
+//! `nodev` root and `/dev`, so a node made with `CAP_MKNOD` is an entry of the image and
+//! never an open door to a host disk); `/proc/sys`, `/sys` and friends read-only or
+//! masked; and [`Limits`] on processes and memory in a cgroup of the run's own, so a fork
+//! bomb or a runaway ends with [`Error::Limit`] instead of taking the host down. No user
+//! namespace is used (see docs/decisions.md): root in the sandbox is root on the host's
+//! files of the image root, which is what an image build writes.
 //!
 //! A caller can add mounts of its own ([`Command::mount`], for a Dockerfile's
 //! `RUN --mount`): a host file or directory bound read-write or read-only, or a fresh
@@ -35,7 +46,10 @@
 //! runtime's container state, cgroups and bundle are removed after every run, success,
 //! failure or timeout; a killed strata's leftovers are removed by the next [`Sandbox`].
 //!
-//! It needs root (no user namespace is used, so ids in the root are the host's ids).
+//! It needs root (no user namespace is used, so ids in the root are the host's ids). If
+//! strata is killed, the sandbox dies with it: the namespace executor's processes and the
+//! runtime's supervisor carry parent-death signals, and the supervisor kills the program
+//! before it goes.
 //! [`Sandbox::new`] proves that the chosen executor works here and otherwise says why: a
 //! runtime by a real run of a tiny program, since one can be installed and still fail
 //! (crun on hybrid cgroups). [`run`] and [`check_available`] use the namespace executor.
@@ -62,6 +76,7 @@
 
 mod builtin;
 mod caps;
+mod cgroup;
 mod collect;
 mod command;
 mod error;
@@ -72,13 +87,15 @@ mod root;
 mod rundir;
 mod runtime;
 mod sandbox;
+mod seccomp;
 mod spec;
 mod user;
 
 pub use command::{
-    Capabilities, Command, ExitStatus, MountSource, Network, Output, Rlimit, DEFAULT_PATH,
-    DEFAULT_RLIMITS, DEFAULT_TIMEOUT, FILES_DIR,
+    Capabilities, Command, ExitStatus, Limits, MountSource, Network, Output, Rlimit, DEFAULT_PATH,
+    DEFAULT_PIDS_LIMIT, DEFAULT_RLIMITS, DEFAULT_TIMEOUT, FILES_DIR,
 };
+pub use cgroup::LimitKind;
 pub use error::Error;
 pub use rundir::DEFAULT_STATE_DIR;
 pub use sandbox::{check_available, run, Backend, Executor, Sandbox, AUTO_RUNTIMES};

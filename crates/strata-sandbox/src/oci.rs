@@ -3,7 +3,7 @@
 use crate::spec::{MountKind, Prepared, MASKED_PATHS, READONLY_PATHS};
 use crate::{caps, Error, Network, Rlimit};
 use oci_spec::runtime::{
-    LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder, LinuxNamespaceBuilder,
+    LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder, LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxPidsBuilder,
     LinuxNamespaceType, LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimitBuilder,
     PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
@@ -19,7 +19,7 @@ fn config_error(e: oci_spec::OciSpecError) -> Error {
 /// then names the cgroup after the container id, under its own cgroup in each hierarchy,
 /// and removes it on delete), no cgroup namespace and no `/sys/fs/cgroup` mount (a build
 /// step has no use for them, and on cgroup v1 that mount is one bind per hierarchy), and
-/// no resource limits but the device rules.
+/// as resources only the device rules and the run's [`crate::Limits`].
 pub(crate) fn config(p: &Prepared) -> Result<Spec, Error> {
     let mut user = UserBuilder::default().uid(p.user.uid).gid(p.user.gid);
     if !p.user.additional_gids.is_empty() {
@@ -80,20 +80,34 @@ pub(crate) fn config(p: &Prepared) -> Result<Spec, Error> {
         .map(|t| LinuxNamespaceBuilder::default().typ(t).build())
         .collect::<Result<Vec<_>, _>>()
         .map_err(config_error)?;
-    // Deny-all first, then runc adds its default devices; or everything, as for
-    // `--privileged`, when the program keeps every capability.
+    // Deny-all first, then runc adds its default devices.
     let devices = LinuxDeviceCgroupBuilder::default()
-        .allow(p.all_devices)
+        .allow(false)
         .access("rwm")
         .build()
         .map_err(config_error)?;
+    let limits = &p.cmd.limits;
+    let memory = limits.memory.unwrap_or_else(crate::cgroup::default_memory) as i64;
     let resources = LinuxResourcesBuilder::default()
         .devices(vec![devices])
+        .pids(
+            LinuxPidsBuilder::default()
+                .limit(limits.pids as i64)
+                .build()
+                .map_err(config_error)?,
+        )
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(memory)
+                .build()
+                .map_err(config_error)?,
+        )
         .build()
         .map_err(config_error)?;
     let linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .resources(resources)
+        .seccomp(crate::seccomp::oci(&p.caps)?)
         .masked_paths(MASKED_PATHS.map(String::from).to_vec())
         .readonly_paths(READONLY_PATHS.map(String::from).to_vec())
         .build()

@@ -101,6 +101,7 @@ impl Sandbox {
             }
         };
         sweep_once(&state, None);
+        notes.extend(crate::cgroup::unenforced_here());
         Ok(Sandbox {
             inner,
             state,
@@ -126,7 +127,8 @@ impl Sandbox {
     }
 
     /// Why [`Backend::Auto`] passed over runtimes (`crun: ... cgroups in hybrid mode not
-    /// supported`), for a log line.
+    /// supported`), and limits this machine cannot enforce (no writable cgroup controller),
+    /// for a log line.
     pub fn notes(&self) -> &[String] {
         &self.notes
     }
@@ -159,7 +161,10 @@ fn sweep_once(state: &Path, runtime: Option<&Runtime>) {
     }
     match runtime {
         Some(r) => r.sweep(state),
-        None => sweep_runs(state),
+        None => {
+            sweep_runs(state);
+            crate::cgroup::sweep(crate::rundir::owner_is_gone);
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use crate::command::{normalized_dest, SANDBOX_MOUNTS};
 use crate::root::{canonical_root, check_workdir, find_program, Kind, Mountpoints, Want};
 use crate::rundir::{write_file, RunDir};
 use crate::user::{home_of, resolve_user, ResolvedUser};
-use crate::{caps, Capabilities, Command, Error, MountSource, Network, Rlimit, FILES_DIR};
+use crate::{caps, Command, Error, MountSource, Network, Rlimit, FILES_DIR};
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
@@ -121,8 +121,6 @@ pub(crate) struct Prepared<'a> {
     /// Capability numbers kept, ascending, and the kernel's highest.
     pub(crate) caps: Vec<u32>,
     pub(crate) last_cap: u32,
-    /// Every device usable ([`Capabilities::All`]) or only [`DEVICES`].
-    pub(crate) all_devices: bool,
     pub(crate) mounts: Vec<MountSpec>,
     pub(crate) run_dir: RunDir,
     /// Removed again when the run is over (after the run directory: order is irrelevant).
@@ -279,7 +277,6 @@ impl<'a> Prepared<'a> {
             cmd,
             caps: caps::numbers(cmd.capabilities, caps::own()),
             last_cap,
-            all_devices: cmd.capabilities == Capabilities::All,
             root,
             env,
             user,

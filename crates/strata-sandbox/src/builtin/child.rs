@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 #[repr(u32)]
 pub(crate) enum MiddleStep {
     ParentDeath,
+    JoinCgroup,
     UnshareMount,
     UnsharePid,
     UnshareIpc,
@@ -36,8 +37,9 @@ pub(crate) enum MiddleStep {
 }
 
 impl MiddleStep {
-    const ALL: [MiddleStep; 7] = [
+    const ALL: [MiddleStep; 8] = [
         MiddleStep::ParentDeath,
+        MiddleStep::JoinCgroup,
         MiddleStep::UnshareMount,
         MiddleStep::UnsharePid,
         MiddleStep::UnshareIpc,
@@ -49,6 +51,7 @@ impl MiddleStep {
     pub(crate) fn describe(index: u32) -> String {
         match Self::ALL.get(index as usize) {
             Some(MiddleStep::ParentDeath) => "prctl(PR_SET_PDEATHSIG)",
+            Some(MiddleStep::JoinCgroup) => "join the run's cgroup",
             Some(MiddleStep::UnshareMount) => "unshare(CLONE_NEWNS)",
             Some(MiddleStep::UnsharePid) => "unshare(CLONE_NEWPID)",
             Some(MiddleStep::UnshareIpc) => "unshare(CLONE_NEWIPC)",
@@ -95,10 +98,9 @@ pub(crate) enum Op {
         target: CString,
         flags: MountFlags,
     },
-    Mknod {
+    /// An empty file (a mountpoint for a bound device).
+    Touch {
         path: CString,
-        major: u32,
-        minor: u32,
     },
     Symlink {
         target: CString,
@@ -129,10 +131,14 @@ pub(crate) enum Op {
     SetUid(Uid),
     /// Every descriptor but stdin, stdout and stderr closes at exec.
     CloseFds,
+    /// Installs these filters in order (see [`crate::seccomp`]).
+    Seccomp(Vec<seccompiler::BpfProgram>),
 }
 
 /// Everything the child needs, prepared before the fork.
 pub(crate) struct Plan {
+    /// `cgroup.procs` files the middle process joins before anything else forks.
+    pub(crate) cgroup_procs: Vec<CString>,
     pub(crate) unshare: Vec<(UnshareFlags, MiddleStep)>,
     pub(crate) ops: Vec<Op>,
     /// The process that spawns, to notice if it died before the death signal was armed.
@@ -163,6 +169,10 @@ impl Plan {
             .map_err(step(MiddleStep::ParentDeath))?;
         if rustix::process::getppid() != Some(self.parent) {
             return Err((Tag::Middle, MiddleStep::ParentDeath as u32, Errno::SRCH));
+        }
+        // Every process of the run is counted from the first.
+        for file in &self.cgroup_procs {
+            join_cgroup(file).map_err(step(MiddleStep::JoinCgroup))?;
         }
         for (flag, s) in &self.unshare {
             rustix::thread::unshare_unsafe(*flag).map_err(step(*s))?;
@@ -261,12 +271,12 @@ unsafe fn apply(op: &Op, in_cwd: &AtomicBool) -> Result<(), Errno> {
         Op::Remount { target, flags } => {
             mount_remount(target.as_c_str(), MountFlags::BIND | *flags, c"")
         }
-        Op::Mknod { path, major, minor } => rustix::fs::mknodat(
+        Op::Touch { path } => rustix::fs::mknodat(
             CWD,
             path.as_c_str(),
-            FileType::CharacterDevice,
+            FileType::RegularFile,
             Mode::from_raw_mode(0o666),
-            rustix::fs::makedev(*major, *minor),
+            0,
         ),
         Op::Symlink { target, link } => rustix::fs::symlink(target.as_c_str(), link.as_c_str()),
         Op::Mkdir { path, mode } => {
@@ -335,6 +345,25 @@ unsafe fn apply(op: &Op, in_cwd: &AtomicBool) -> Result<(), Errno> {
         // The raw syscalls act on this thread only; after the fork it is the only one.
         Op::SetGid(gid) => rustix::thread::set_thread_gid(*gid),
         Op::SetUid(uid) => rustix::thread::set_thread_uid(*uid),
+        Op::Seccomp(filters) => {
+            for f in filters {
+                let prog = libc::sock_fprog {
+                    len: f.len() as u16,
+                    filter: f.as_ptr() as *mut libc::sock_filter,
+                };
+                // No SECCOMP_FILTER_FLAG_TSYNC: this forked child has one thread.
+                if libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    0u32,
+                    &prog as *const libc::sock_fprog,
+                ) != 0
+                {
+                    return Err(Errno::from_raw_os_error(errno()));
+                }
+            }
+            Ok(())
+        }
         Op::CloseFds => {
             let flags = libc::CLOSE_RANGE_CLOEXEC;
             if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, flags) != 0 {
@@ -343,6 +372,13 @@ unsafe fn apply(op: &Op, in_cwd: &AtomicBool) -> Result<(), Errno> {
             Ok(())
         }
     }
+}
+
+/// Writes `0` (this process) to a `cgroup.procs` file.
+unsafe fn join_cgroup(file: &CStr) -> Result<(), Errno> {
+    let fd = rustix::fs::open(file, rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC, Mode::empty())?;
+    rustix::io::write(&fd, b"0")?;
+    Ok(())
 }
 
 /// `ip link set lo up`, with the ioctl that needs no netlink messages to build. The kernel

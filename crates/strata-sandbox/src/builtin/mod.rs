@@ -3,6 +3,7 @@
 
 mod child;
 
+use crate::cgroup::{limit_error, RunCgroup};
 use crate::collect::collect;
 use crate::report::{self, Tag};
 use crate::rundir::RunDir;
@@ -31,9 +32,10 @@ const LINKS: [(&str, &str); 5] = [
 
 pub(crate) fn run(root: &Path, cmd: &Command, state: &Path) -> Result<Output, Error> {
     let prepared = Prepared::new(root, cmd, state, false)?;
+    let cgroup = RunCgroup::create(prepared.run_dir.id(), &cmd.limits);
     let mut pause = Duration::from_millis(1);
     loop {
-        let spawned = spawn(&prepared)?;
+        let spawned = spawn(&prepared, &cgroup)?;
         // ETXTBSY: some process forked (in this or another thread) while the program's
         // file was open for writing, and holds that descriptor until it execs. Such a
         // process is a moment from exec, so the same spawn soon succeeds.
@@ -44,11 +46,11 @@ pub(crate) fn run(root: &Path, cmd: &Command, state: &Path) -> Result<Output, Er
                 continue;
             }
         }
-        return finish(spawned, &prepared);
+        return finish(spawned, &prepared, &cgroup);
     }
 }
 
-fn finish(spawned: Spawned, p: &Prepared) -> Result<Output, Error> {
+fn finish(spawned: Spawned, p: &Prepared, cgroup: &RunCgroup) -> Result<Output, Error> {
     let cmd = p.cmd;
     match spawned {
         Spawned::Started(child) => {
@@ -56,6 +58,7 @@ fn finish(spawned: Spawned, p: &Prepared) -> Result<Output, Error> {
                 child,
                 &cmd.stdin,
                 cmd.timeout,
+                cgroup,
                 &mut |c: &mut Child| {
                     // The middle process's death kills pid 1, and pid 1's the whole namespace.
                     let _ = c.kill();
@@ -63,12 +66,20 @@ fn finish(spawned: Spawned, p: &Prepared) -> Result<Output, Error> {
                 &mut || {},
             )
             .map_err(Error::io(format!("run {}", cmd.program_lossy())))?;
+            if let Some(kind) = c.limit {
+                return Err(limit_error(cmd.program_lossy(), kind, &cmd.limits));
+            }
             let Some(status) = c.status else {
                 return Err(Error::Timeout {
                     program: cmd.program_lossy(),
                     timeout: cmd.timeout,
                 });
             };
+            if !status.success() {
+                if let Some(kind) = c.counters.reached() {
+                    return Err(limit_error(cmd.program_lossy(), kind, &cmd.limits));
+                }
+            }
             Ok(Output {
                 status: crate::ExitStatus {
                     code: status.code(),
@@ -95,7 +106,8 @@ pub(crate) fn check(state: &Path) -> Result<(), Error> {
     // Nothing to exec in an empty root: exec's ENOENT comes only after every step worked.
     let cmd = Command::new("/.strata-sandbox-probe");
     let prepared = Prepared::new(scratch.path(), &cmd, state, true)?;
-    match spawn(&prepared)? {
+    let cgroup = RunCgroup::create(prepared.run_dir.id(), &cmd.limits);
+    match spawn(&prepared, &cgroup)? {
         Spawned::Started(mut child) => {
             let _ = child.wait();
             Ok(())
@@ -115,9 +127,9 @@ enum Spawned {
     ExecFailed(io::Error),
 }
 
-fn spawn(p: &Prepared) -> Result<Spawned, Error> {
+fn spawn(p: &Prepared, cgroup: &RunCgroup) -> Result<Spawned, Error> {
     let (report, report_w) = report::pipe()?;
-    let (plan, steps) = plan(p, report_w)?;
+    let (plan, steps) = plan(p, cgroup, report_w)?;
     let cmd = p.cmd;
     let mut command = std::process::Command::new(cmd.program());
     command
@@ -161,7 +173,11 @@ fn spawn(p: &Prepared) -> Result<Spawned, Error> {
 /// first), where the host's files are still in reach to be bound, and only then is the
 /// root pivoted to. The destinations have no symlinks (resolved inside the root by
 /// [`crate::root`]), so these paths stay inside the root.
-fn plan(p: &Prepared, report: report::Report) -> Result<(Plan, Vec<String>), Error> {
+fn plan(
+    p: &Prepared,
+    cgroup: &RunCgroup,
+    report: report::Report,
+) -> Result<(Plan, Vec<String>), Error> {
     let c = |s: &str| CString::new(s).expect("validated: no NUL");
     let root = p.root.to_str().expect("canonical_root: UTF-8");
     let at = |inside: &str| c(&format!("{root}{inside}"));
@@ -169,6 +185,15 @@ fn plan(p: &Prepared, report: report::Report) -> Result<(Plan, Vec<String>), Err
         (Op::MakePrivate, "mount --make-rprivate /".into()),
         (Op::Umask(0), "umask(0)".into()),
         (Op::BindRoot(c(root)), format!("bind {root} on itself")),
+        // Device nodes a program makes in the root (it keeps CAP_MKNOD, as under docker)
+        // are entries of the image, never openable devices of the host.
+        (
+            Op::Remount {
+                target: c(root),
+                flags: bind_flags(&p.root)? | MountFlags::NODEV,
+            },
+            format!("remount {root} nodev"),
+        ),
     ];
     let mount = |source: &str, dest: &str, fstype: &str, flags, data: Option<&str>| {
         (
@@ -197,7 +222,10 @@ fn plan(p: &Prepared, report: report::Report) -> Result<(Plan, Vec<String>), Err
         match &m.kind {
             MountKind::Proc => ops.push(mount("proc", dest, "proc", hidden, None)),
             MountKind::Dev => {
-                let flags = MountFlags::NOSUID | MountFlags::STRICTATIME;
+                // nodev: a node made here cannot be opened. The standard devices are the
+                // host's own nodes bound onto empty files (as runc does in a user
+                // namespace), which keep the host /dev's mount flags.
+                let flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::STRICTATIME;
                 ops.push(mount(
                     "tmpfs",
                     dest,
@@ -205,13 +233,14 @@ fn plan(p: &Prepared, report: report::Report) -> Result<(Plan, Vec<String>), Err
                     flags,
                     Some("mode=755,size=65536k"),
                 ));
-                for (path, major, minor) in DEVICES {
-                    let op = Op::Mknod {
-                        path: at(path),
-                        major,
-                        minor,
+                for (path, _, _) in DEVICES {
+                    ops.push((Op::Touch { path: at(path) }, format!("create {path}")));
+                    let op = Op::Bind {
+                        source: c(path),
+                        target: at(path),
+                        recursive: false,
                     };
-                    ops.push((op, format!("mknod {path}")));
+                    ops.push((op, format!("bind the host's {path}")));
                 }
                 for (link, target) in LINKS {
                     let op = Op::Symlink {
@@ -324,6 +353,12 @@ fn plan(p: &Prepared, report: report::Report) -> Result<(Plan, Vec<String>), Err
         last: p.last_cap,
     };
     ops.push((op, "prctl(PR_CAPBSET_DROP)".into()));
+    // While this process still has CAP_SYS_ADMIN (a non-root user loses it at setuid),
+    // so no_new_privs is not needed and setuid programs in the image keep working.
+    ops.push((
+        Op::Seccomp(crate::seccomp::bpf(&p.caps)?),
+        "seccomp(SECCOMP_SET_MODE_FILTER)".into(),
+    ));
     let u = &p.user;
     ops.push((Op::RootCwd(c(p.cwd())), format!("chdir({})", p.cwd())));
     let (uid, gid) = (Uid::from_raw(u.uid), Gid::from_raw(u.gid));
@@ -357,6 +392,7 @@ fn plan(p: &Prepared, report: report::Report) -> Result<(Plan, Vec<String>), Err
     }
     let (ops, steps) = ops.into_iter().unzip();
     let plan = Plan {
+        cgroup_procs: cgroup.procs_files(),
         unshare,
         ops,
         parent: rustix::process::getpid(),
@@ -364,6 +400,30 @@ fn plan(p: &Prepared, report: report::Report) -> Result<(Plan, Vec<String>), Err
         in_cwd: AtomicBool::new(false),
     };
     Ok((plan, steps))
+}
+
+/// The mount flags of the filesystem holding `root`, as a bind remount must repeat them
+/// (a remount sets exactly the flags it is given).
+fn bind_flags(root: &Path) -> Result<MountFlags, Error> {
+    use rustix::fs::StatVfsMountFlags as St;
+    let st = rustix::fs::statvfs(root)
+        .map_err(|e| Error::io(format!("statvfs {}", root.display()))(e.into()))?;
+    let f = st.f_flag;
+    let mut flags = MountFlags::empty();
+    for (st, ms) in [
+        (St::RDONLY, MountFlags::RDONLY),
+        (St::NOSUID, MountFlags::NOSUID),
+        (St::NODEV, MountFlags::NODEV),
+        (St::NOEXEC, MountFlags::NOEXEC),
+        (St::NOATIME, MountFlags::NOATIME),
+        (St::NODIRATIME, MountFlags::NODIRATIME),
+        (St::RELATIME, MountFlags::RELATIME),
+    ] {
+        if f.contains(st) {
+            flags |= ms;
+        }
+    }
+    Ok(flags)
 }
 
 fn resource(r: crate::Rlimit) -> rustix::process::Resource {

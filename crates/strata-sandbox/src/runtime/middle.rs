@@ -18,6 +18,27 @@ use rustix::io::Errno;
 use rustix::process::{Pid, Signal, WaitOptions};
 use std::ffi::CString;
 use std::io;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// The runtime's and then the program's pid, for [`on_parent_death`]: statics of the
+/// supervisor process (a forked copy of strata's memory, its own).
+static RUNTIME: AtomicI32 = AtomicI32::new(0);
+static PROGRAM: AtomicI32 = AtomicI32::new(0);
+
+/// The supervisor's parent-death signal. The program is a child of the supervisor (a
+/// subreaper), not of the runtime, so no death signal of its own reaches it: the
+/// supervisor kills it, and with its pid 1 the whole namespace, before it dies itself.
+/// Only `kill` and `_exit`: async-signal-safe.
+extern "C" fn on_parent_death(_: libc::c_int) {
+    for pid in [PROGRAM.load(Ordering::SeqCst), RUNTIME.load(Ordering::SeqCst)] {
+        if pid > 0 {
+            // SAFETY: plain syscalls.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+    // SAFETY: plain syscall.
+    unsafe { libc::_exit(1) }
+}
 
 /// Why the runtime is not followed by a program (`index` of a `RuntimeFailed` record).
 pub(crate) const EXITED: u32 = 0;
@@ -42,8 +63,9 @@ impl Supervisor {
                 .write(Tag::RuntimeFailed, SETUP, e.raw_os_error());
             io::Error::from_raw_os_error(e.raw_os_error())
         };
-        // Strata's death ends the supervisor, whose death ends the runtime (below).
-        rustix::process::set_parent_process_death_signal(Some(Signal::KILL)).map_err(fail)?;
+        // Strata's death ends the supervisor, after it killed the runtime and the program
+        // (on_parent_death, armed below once signal handling is reset).
+        rustix::process::set_parent_process_death_signal(Some(Signal::TERM)).map_err(fail)?;
         if rustix::process::getppid() != Some(self.parent) {
             return Err(fail(Errno::SRCH));
         }
@@ -63,7 +85,16 @@ impl Supervisor {
                 Ok(())
             }
             pid => {
+                RUNTIME.store(pid, Ordering::SeqCst);
+                let mut act: libc::sigaction = std::mem::zeroed();
+                act.sa_sigaction = on_parent_death as *const () as usize;
+                libc::sigfillset(&mut act.sa_mask);
+                libc::sigaction(libc::SIGTERM, &act, std::ptr::null_mut());
                 set_signal_mask(libc::sigemptyset);
+                // Strata may have died while everything was blocked.
+                if rustix::process::getppid() != Some(self.parent) {
+                    on_parent_death(0);
+                }
                 self.supervise(pid)
             }
         }
@@ -88,6 +119,7 @@ impl Supervisor {
         let Some(program) = self.read_pid() else {
             self.give_up(NO_PID_FILE, 0)
         };
+        PROGRAM.store(program, Ordering::SeqCst);
         // Other orphans of the runtime's own helpers may come first: reap and go on.
         loop {
             match rustix::process::wait(WaitOptions::empty()) {

@@ -5,6 +5,7 @@
 mod middle;
 pub(crate) mod probe;
 
+use crate::cgroup::{limit_error, RunCgroup};
 use crate::collect::{collect, wait_timeout};
 use crate::report::{self, Tag};
 use crate::rundir::{owner_is_gone, private_dir_all};
@@ -137,10 +138,12 @@ impl Runtime {
             Err(e) => return Err(self.spawn_error(e, report.read())),
         };
         let mut deleted = Ok(());
+        let cgroup = RunCgroup::of_runtime(id);
         let collected = collect(
             child,
             &p.cmd.stdin,
             p.cmd.timeout,
+            &cgroup,
             &mut |c: &mut Child| self.stop(state, id, c),
             // Whatever happened, the container's state and cgroups go now (and with them
             // anything of it that could still hold the pipes); the bundle goes with the
@@ -149,6 +152,9 @@ impl Runtime {
         );
         let c = collected.map_err(Error::io(format!("run {}", p.cmd.program_lossy())))?;
         deleted?;
+        if let Some(kind) = c.limit {
+            return Err(limit_error(p.cmd.program_lossy(), kind, &p.cmd.limits));
+        }
         if c.status.is_none() {
             return Err(Error::Timeout {
                 program: p.cmd.program_lossy(),
@@ -156,11 +162,19 @@ impl Runtime {
             });
         }
         match report.read() {
-            Some((Tag::Exited, _, raw)) => Ok(Output {
-                status: ExitStatus::from_wait_status(raw),
-                stdout: c.stdout,
-                stderr: c.stderr,
-            }),
+            Some((Tag::Exited, _, raw)) => {
+                let status = ExitStatus::from_wait_status(raw);
+                if status.code != Some(0) {
+                    if let Some(kind) = c.counters.reached() {
+                        return Err(limit_error(p.cmd.program_lossy(), kind, &p.cmd.limits));
+                    }
+                }
+                Ok(Output {
+                    status,
+                    stdout: c.stdout,
+                    stderr: c.stderr,
+                })
+            }
             Some((Tag::RuntimeFailed, why, value)) => Err(Error::Runtime {
                 runtime: self.name.clone(),
                 status: match why {

@@ -9,6 +9,7 @@ mod basics;
 mod config;
 mod etc_files;
 mod filesystems;
+mod hostile;
 mod identity;
 mod isolation;
 mod mounts;
