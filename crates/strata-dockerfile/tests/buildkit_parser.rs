@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{cases, data, str_of, strings, Suite};
+use common::{cases, data, read, same, str_of, strings, Suite};
 use strata_dockerfile::{parse, Command, Dockerfile, Healthcheck, Instruction};
 
 const LIST: &str = "buildkit/differences.json";
@@ -270,13 +270,83 @@ fn heredocs_from_line() {
         let outcome = match parse(&text) {
             Err(e) => Err(format!("{line:?}: {e}")),
             Ok(df) => match &df.stages[0].instructions[0].node {
-                Instruction::Run(r) => common::same(
+                Instruction::Run(r) => same(
                     line,
                     want.clone(),
                     r.heredocs.iter().map(|h| h.name.clone()).collect(),
                 ),
                 other => Err(format!("{line:?}: parsed as {}", other.keyword())),
             },
+        };
+        suite.record(str_of(&c, "id"), outcome);
+    }
+    suite.finish();
+}
+
+/// The other tables of parser_test.go: line spans, empty-continuation warnings, the line
+/// length limit, and `parseWords` (the words of ARG, ENV and LABEL).
+#[test]
+fn parser_test_tables() {
+    let mut suite = Suite::new(LIST, "parser/parser.json");
+    for c in cases("buildkit/parser/parser.json") {
+        let outcome = if let Some(file) = c["file"].as_str() {
+            parse(&read(file))
+                .map_err(|e| e.to_string())
+                .and_then(|df| {
+                    let mut spans: Vec<Vec<usize>> = Vec::new();
+                    for s in &df.stages {
+                        spans.push(vec![s.from.span.line, s.from.span.end_line]);
+                        spans.extend(
+                            s.instructions
+                                .iter()
+                                .map(|i| vec![i.span.line, i.span.end_line]),
+                        );
+                    }
+                    let want: Vec<Vec<usize>> =
+                        serde_json::from_value(c["spans"].clone()).expect("spans");
+                    same("spans", want, spans)
+                })
+        } else if let Some(text) = c["dockerfile"].as_str() {
+            parse(text).map_err(|e| e.to_string()).and_then(|df| {
+                let want = strings(&c["warnings"]);
+                let got: Vec<&str> = df.warnings.iter().map(|w| w.message.as_str()).collect();
+                match want
+                    .iter()
+                    .find(|w| !got.iter().any(|g| g.contains(w.as_str())))
+                {
+                    _ if got.len() != want.len() => {
+                        Err(format!("warnings: expected {want:?}, got {got:?}"))
+                    }
+                    Some(w) => Err(format!("no warning names {w:?}: {got:?}")),
+                    None => Ok(()),
+                }
+            })
+        } else if let Some(template) = c["template"].as_str() {
+            let fill =
+                str_of(&c, "fill").repeat(c["fill_len"].as_u64().expect("fill_len") as usize);
+            match parse(&template.replace("%s", &fill)) {
+                Ok(_) => Err("parsed a line over BuildKit's line limit".to_string()),
+                Err(e) if e.to_string().contains("65535") => Ok(()),
+                Err(e) => Err(format!("error does not name the 65535-byte limit: {e}")),
+            }
+        } else {
+            let words = str_of(&c, "words");
+            parse(&format!("FROM scratch\nARG {words}\n"))
+                .map_err(|e| e.to_string())
+                .and_then(|df| match &df.stages[0].instructions[0].node {
+                    Instruction::Arg(decls) => same(
+                        words,
+                        strings(&c["expect"]),
+                        decls
+                            .iter()
+                            .map(|d| match &d.default {
+                                Some(v) => format!("{}={v}", d.name),
+                                None => d.name.clone(),
+                            })
+                            .collect(),
+                    ),
+                    other => Err(format!("parsed as {}", other.keyword())),
+                })
         };
         suite.record(str_of(&c, "id"), outcome);
     }

@@ -63,6 +63,7 @@ pub const SUITES: &[(&str, &[&str])] = &[
             "parser/testfiles",
             "parser/testfiles-negative",
             "parser/heredoc.json",
+            "parser/parser.json",
             "instructions",
         ],
     ),
