@@ -246,3 +246,14 @@ fn a_push_killed_at_any_moment_never_publishes_half_an_image() {
     let remote = format!("{host}/team/big:done");
     assert_ok("a full push", &run(b.strata().args(["push", "big:1", &remote, "--insecure-registry", &host, "--store"]).arg(b.store())));
 }
+
+#[test]
+fn an_archive_is_not_written_to_a_terminal() {
+    let b = tiny_image();
+    require_tool("script");
+    // `script` gives the command a pseudo-terminal as stdout; -e returns its exit status.
+    let cmd = format!("{} save img -o /dev/stdout --store {}", env!("CARGO_BIN_EXE_strata"), b.store().display());
+    let out = run(Command::new("script").args(["-qec", &cmd, "/dev/null"]).env("STRATA_CACHE_DIR", b.path().join("cache")));
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(stdout(&out).contains("refusing to write an image archive to a terminal"), "{}", stdout(&out));
+}
