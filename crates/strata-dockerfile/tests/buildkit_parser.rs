@@ -329,6 +329,48 @@ fn parser_test_tables() {
                 Err(e) if e.to_string().contains("65535") => Ok(()),
                 Err(e) => Err(format!("error does not name the 65535-byte limit: {e}")),
             }
+        } else if let Some(arg) = c["cmd"].as_str() {
+            match (
+                parse(&format!("FROM scratch\nCMD {arg}\n")),
+                c["error"].as_str(),
+            ) {
+                (Err(e), Some(want)) if e.to_string().contains(want) => Ok(()),
+                (Err(e), _) => Err(format!("CMD {arg}: {e}")),
+                (Ok(_), Some(want)) => Err(format!("CMD {arg}: parsed, expected {want:?}")),
+                (Ok(df), None) => match &df.stages[0].instructions[0].node {
+                    Instruction::Cmd(Command::Exec(argv)) => {
+                        same(arg, strings(&c["exec"]), argv.clone())
+                    }
+                    other => Err(format!("CMD {arg}: not exec form: {other:?}")),
+                },
+            }
+        } else if let Some(instr) = c["instruction"].as_str() {
+            match (
+                parse(&format!("FROM scratch\n{instr}\n")),
+                c["error"].as_str(),
+            ) {
+                (Err(e), Some(want)) if e.to_string().contains(want) => Ok(()),
+                (Err(e), _) => Err(format!("{instr}: {e}")),
+                (Ok(_), Some(want)) => Err(format!("{instr}: parsed, expected {want:?}")),
+                (Ok(df), None) => {
+                    let i = &df.stages[0].instructions[0];
+                    same(
+                        instr,
+                        str_of(&c, "dump").to_string(),
+                        format!("({})", node(&i.node, &i.original)),
+                    )
+                }
+            }
+        } else if let Some(lines) = c["directives"].as_str() {
+            parse(&format!("{lines}FROM scratch\n"))
+                .map_err(|e| e.to_string())
+                .and_then(|df| {
+                    same(
+                        "escape",
+                        str_of(&c, "escape"),
+                        df.escape.to_string().as_str(),
+                    )
+                })
         } else {
             let words = str_of(&c, "words");
             parse(&format!("FROM scratch\nARG {words}\n"))
