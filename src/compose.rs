@@ -1,7 +1,7 @@
 //! `strata compose`: lock (resolve or read), decide what is out of date, fetch, then compose
 //! those images; `--check` only says what would change, `--report` shows layers and bytes.
 
-use crate::resolve::{lock_path, Spinner};
+use crate::resolve::{checked_lock_path, Spinner};
 use crate::RepoArgs;
 use anyhow::{bail, Context};
 use clap::Args;
@@ -94,7 +94,7 @@ pub fn run(args: ComposeArgs) -> anyhow::Result<ExitCode> {
     let spec = Spec::load(&args.spec)?;
     let selected: Vec<String> = spec.select_images(&args.image)?.into_iter().map(|(n, _)| n.to_string()).collect();
     check_image_names(&spec, &selected)?;
-    let lock_file = lock_path(&args.spec, args.lock.as_deref());
+    let lock_file = checked_lock_path(&args.spec, args.lock.as_deref())?;
     let settings = strata_lock::layer_settings(&spec.layers);
     let lock = if args.locked { read_locked(&args, &spec, &selected, &lock_file)? } else { resolve_now(&args, &spec, &selected, &lock_file)? };
     let plan: Plan = match lock.checked_plan(&settings) {

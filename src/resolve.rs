@@ -55,9 +55,28 @@ pub fn lock_path(spec: &Path, explicit: Option<&Path>) -> PathBuf {
     })
 }
 
+/// [`lock_path`], refused when the default lock beside the spec is a symlink: the spec's
+/// folder may be someone else's repository, and a committed `strata.lock -> /etc/passwd`
+/// would have a root `strata resolve` replace that file. A path given with `--lock` is the
+/// user's own choice and follows strata-output's rule (links followed, streams written
+/// through).
+pub fn checked_lock_path(spec: &Path, explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let path = lock_path(spec, explicit);
+    if explicit.is_none() {
+        if let Ok(target) = std::fs::read_link(&path) {
+            anyhow::bail!(
+                "refusing to use {}: it is a symlink (to {}), and a lock beside the spec is never read or written through a link, which could lead anywhere on this machine\nhint: remove the link, or name the lock file with --lock",
+                path.display(),
+                target.display()
+            );
+        }
+    }
+    Ok(path)
+}
+
 pub fn run(args: ResolveArgs) -> anyhow::Result<ExitCode> {
     let spec = Spec::load(&args.spec)?;
-    let lock_file = lock_path(&args.spec, args.lock.as_deref());
+    let lock_file = checked_lock_path(&args.spec, args.lock.as_deref())?;
     let progress = Spinner::start(!args.json, "loading repository metadata and resolving");
     let fresh = resolve_spec(&spec, &args.repos.resolve_options(args.image.clone()));
     progress.finish();

@@ -13,7 +13,7 @@ mod registry;
 use common::build::Builds;
 use common::*;
 use std::io::Read;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{symlink, FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -56,7 +56,7 @@ fn assert_docker_archive(bytes: &[u8]) {
 fn dev_full_fails_with_enospc_and_stays_a_device_even_through_a_symlink() {
     let b = tiny_image();
     let link = b.path().join("to-full");
-    std::os::unix::fs::symlink("/dev/full", &link).unwrap();
+    symlink("/dev/full", &link).unwrap();
     for target in [Path::new("/dev/full"), link.as_path()] {
         let err = assert_fails(&format!("save -o {}", target.display()), &save(&b, target, &[]));
         assert!(err.contains("No space left on device"), "{err}");
@@ -90,8 +90,10 @@ fn dash_and_dev_stdout_write_a_loadable_archive_to_the_pipe() {
     assert_docker_archive(&std::fs::read(&file).unwrap());
     // What skopeo (docker's archive reader) sees in it.
     require_tool("skopeo");
-    let out = run(Command::new("skopeo").arg("inspect").arg(format!("docker-archive:{}", file.display())));
-    assert_ok("skopeo inspect docker-archive:", &out);
+    // skopeo (docker's archive format, via containers/image) copies it out, checking every
+    // layer against the config's diff_ids.
+    let out = run(Command::new("skopeo").arg("copy").arg(format!("docker-archive:{}", file.display())).arg(format!("oci:{}:x", b.path().join("copied").display())));
+    assert_ok("skopeo copy docker-archive:", &out);
 }
 
 #[test]
@@ -119,7 +121,7 @@ fn directories_disks_and_kernel_files_are_refused_untouched() {
     std::fs::create_dir(&dir).unwrap();
     std::fs::write(dir.join("kept"), "kept").unwrap();
     let link = b.path().join("to-dir");
-    std::os::unix::fs::symlink(&dir, &link).unwrap();
+    symlink(&dir, &link).unwrap();
     // A block device node (7:0, a loop device) made here, never opened.
     let disk = b.path().join("disk");
     assert_ok("mknod", &run(Command::new("mknod").arg(&disk).args(["b", "7", "0"])));
@@ -156,7 +158,7 @@ fn an_existing_file_is_replaced_only_on_success_and_a_symlink_to_it_stays() {
     std::fs::write(&file, "previous archive").unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
     let link = out_dir.join("latest.tar");
-    std::os::unix::fs::symlink("img.tar", &link).unwrap();
+    symlink("img.tar", &link).unwrap();
 
     // A save that fails half-way (a layer blob is gone from the store) changes nothing.
     let inspect = b.inspect("img");
@@ -204,6 +206,14 @@ fn the_lock_file_follows_the_same_rule() {
     let text = reader.join().unwrap();
     assert!(text.contains("\"web\""), "{text}");
     assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    // The default lock beside a spec from someone's repository is never a link: a committed
+    // `strata.lock -> /some/file` would have root replace that file.
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    symlink(&victim, dir.path().join("strata.lock")).unwrap();
+    let err = assert_fails("a symlinked strata.lock", &resolve(&spec, &cache, &[]));
+    assert!(err.contains("strata.lock") && err.contains("symlink") && err.contains("--lock"), "{err}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     // /dev/stdout: the lock on the pipe, after the summary.
     let out = resolve_to(Path::new("/dev/stdout"));
     assert_ok("--lock /dev/stdout", &out);
