@@ -267,6 +267,26 @@ mod tests {
     }
 
     #[test]
+    fn destinations_follow_image_links_without_leaving_the_root() {
+        let d = tempfile::tempdir().unwrap();
+        let link = |name: &str, target: &str| std::os::unix::fs::symlink(target, d.path().join(name)).unwrap();
+        std::fs::create_dir(d.path().join("usr")).unwrap();
+        link("up", "../../../..");
+        link("abs", "/data/work");
+        link("rel", "usr/missing");
+        link("loop", "loop");
+        link("chain", "abs");
+        let view = SourceTree::open(d.path(), None, "the stage").unwrap();
+        assert_eq!(in_root(&view, "/up/etc/passwd").unwrap(), "/etc/passwd", "`..` stops at the root");
+        assert_eq!(in_root(&view, "/abs").unwrap(), "/data/work", "a dangling absolute link is followed");
+        assert_eq!(in_root(&view, "/chain/x").unwrap(), "/data/work/x");
+        assert_eq!(in_root(&view, "/rel/").unwrap(), "/usr/missing");
+        assert_eq!(in_root(&view, "/usr/../rel").unwrap(), "/usr/missing");
+        assert!(in_root(&view, "/loop/x").unwrap_err().to_string().contains("too many levels"));
+        assert_eq!(resolved_dest(&view, "/abs/").unwrap(), "/data/work/", "the trailing / is kept");
+    }
+
+    #[test]
     fn archives_are_told_by_their_first_bytes() {
         assert_eq!(archive_kind(&[0x1f, 0x8b, 8]), Some("gzip"));
         assert_eq!(archive_kind(b"BZh91AY"), Some("bzip2"));
