@@ -451,3 +451,25 @@ fn empty_layer_is_a_valid_tar() {
     assert_eq!(tar, vec![0u8; 1024]);
     assert_eq!(info.tar_size, 1024);
 }
+
+#[test]
+fn device_nodes_and_fifos_carry_their_numbers() {
+    let mut b = LayerBuilder::new();
+    b.add_node("dev/tun0", &Meta::new(0o600), Node::Char { major: 10, minor: 200 }).unwrap();
+    b.add_node("dev/loop9", &Meta::new(0o660), Node::Block { major: 7, minor: 9 }).unwrap();
+    b.add_node("run/fifo", &Meta::new(0o644), Node::Fifo).unwrap();
+    let err = b.add_node("dev/wh", &Meta::new(0), Node::Char { major: 0, minor: 0 }).unwrap_err();
+    assert!(err.to_string().contains("whiteout"), "{err}");
+    let (bytes, _) = finish(b, plain());
+    let mut ar = tar::Archive::new(&bytes[..]);
+    let mut seen = Vec::new();
+    for e in ar.entries().unwrap() {
+        let e = e.unwrap();
+        let h = e.header();
+        let dev = (h.device_major().unwrap().unwrap_or(0), h.device_minor().unwrap().unwrap_or(0));
+        seen.push((String::from_utf8(e.path_bytes().to_vec()).unwrap(), h.entry_type(), dev));
+    }
+    assert!(seen.contains(&("dev/tun0".into(), tar::EntryType::Char, (10, 200))), "{seen:?}");
+    assert!(seen.contains(&("dev/loop9".into(), tar::EntryType::Block, (7, 9))), "{seen:?}");
+    assert!(seen.contains(&("run/fifo".into(), tar::EntryType::Fifo, (0, 0))), "{seen:?}");
+}
