@@ -19,6 +19,15 @@ pub const MAX_INSTRUCTIONS: usize = 10_000;
 /// What one expansion may produce (a word, or an expanded heredoc body): bounds
 /// `${A}${A}${A}...` and `${A//x/$B}` however large A and B are.
 pub const MAX_EXPANSION_BYTES: usize = 16 << 20;
+/// Pattern tokens × value characters in one `${V#p}`, `${V%p}` or `${V/p/r}`: the matcher's
+/// memo table has at most one entry per cell (a 40-character pattern against a 100 KiB value
+/// is 4 M cells), so this bounds its memory.
+pub const MAX_PATTERN_CELLS: usize = 1 << 22;
+/// How deep substitutions may nest (`${A:-${B:-...}}`). Each level recurses (~1 KiB of stack
+/// in a release build, more in debug): ten thousand `${A:-` in one 60 KB line overflowed the
+/// stack and killed the process, where BuildKit's growable goroutine stacks just keep going.
+/// Real Dockerfiles nest two or three deep.
+pub const MAX_NESTING: usize = 128;
 /// All the ARG and ENV values a scope holds together (names included): bounds chains of
 /// `ENV B=${A}${A}` that double a value per instruction.
 pub const MAX_VARIABLES_BYTES: usize = 16 << 20;
@@ -127,6 +136,20 @@ mod tests {
             "FROM a\nENV A={a}\nENV B={a}\nLABEL l=${{A//x/$B}}\n"
         ));
         assert!(e.contains("(MAX_EXPANSION_BYTES)"), "{e}");
+    }
+
+    #[test]
+    fn pattern_cells() {
+        let a = "x".repeat(60_000);
+        let pattern = "?".repeat(100);
+        let e = expand_err(&format!("FROM a\nENV A={a}\nLABEL l=${{A#{pattern}}}\n"));
+        assert!(
+            e.contains("matching a 100-character pattern against a 60000-character value is over strata's limit of 4194304 pattern × value cells (MAX_PATTERN_CELLS)"),
+            "{e}"
+        );
+        // A pattern of ordinary size against the same value is fine.
+        let vars: Vars = [("A", a.as_str())].into_iter().collect();
+        assert_eq!(expand("${A%x?}", &vars).unwrap().len(), 59_998);
     }
 
     #[test]

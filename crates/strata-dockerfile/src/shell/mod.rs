@@ -12,7 +12,7 @@ mod pattern;
 mod tests;
 
 use crate::error::ExpandError;
-use crate::limits::{exceeded, MAX_EXPANSION_BYTES};
+use crate::limits::{exceeded, MAX_EXPANSION_BYTES, MAX_NESTING};
 use crate::vars::Vars;
 
 /// A configured lexer. [`Lexer::new`] gives the one Docker uses for instruction arguments;
@@ -177,12 +177,6 @@ struct ShellWord<'a> {
     depth: usize,
 }
 
-/// How deep substitutions may nest. Each level recurses (~1 KiB of stack in a release build,
-/// more in debug): ten thousand `${A:-` in one 60 KB line overflowed the stack and killed the
-/// process, where BuildKit's growable goroutine stacks just keep going. Real Dockerfiles nest
-/// two or three deep.
-const MAX_NESTING: usize = 128;
-
 type Step<T> = Result<T, String>;
 
 impl ShellWord<'_> {
@@ -212,7 +206,7 @@ impl ShellWord<'_> {
     ) -> Step<(String, Vec<String>)> {
         if self.depth >= MAX_NESTING {
             return Err(format!(
-                "substitutions nested more than {MAX_NESTING} deep (strata's limit)"
+                "substitutions nested more than {MAX_NESTING} deep (strata's limit, MAX_NESTING)"
             ));
         }
         self.depth += 1;

@@ -7,6 +7,8 @@
 
 use std::collections::HashMap;
 
+use crate::limits::MAX_PATTERN_CELLS;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tok {
     Lit(char),
@@ -94,20 +96,30 @@ impl Matcher<'_> {
     }
 }
 
-fn matcher<'a>(p: &'a Pattern, text: &'a [char], greedy: bool) -> Matcher<'a> {
-    Matcher {
+/// The matcher memoises one entry per (pattern token, position) it reaches: refuse the
+/// pairs whose table could exceed [`MAX_PATTERN_CELLS`] instead of letting it grow.
+fn matcher<'a>(p: &'a Pattern, text: &'a [char], greedy: bool) -> Result<Matcher<'a>, String> {
+    let cells = p.toks.len().saturating_mul(text.len() + 1);
+    if cells > MAX_PATTERN_CELLS {
+        return Err(format!(
+            "matching a {}-character pattern against a {}-character value is over strata's limit of {MAX_PATTERN_CELLS} pattern × value cells (MAX_PATTERN_CELLS)",
+            p.toks.len(),
+            text.len()
+        ));
+    }
+    Ok(Matcher {
         toks: &p.toks,
         text,
         greedy,
         memo: HashMap::new(),
-    }
+    })
 }
 
 /// `${V#p}` (shortest) and `${V##p}` (longest).
 pub(crate) fn trim_prefix(pattern: &str, value: &str, greedy: bool) -> Result<String, String> {
     let p = Pattern::parse(pattern)?;
     let text: Vec<char> = value.chars().collect();
-    Ok(match matcher(&p, &text, greedy).at(0, 0) {
+    Ok(match matcher(&p, &text, greedy)?.at(0, 0) {
         Some(end) => text[end..].iter().collect(),
         None => value.to_string(),
     })
@@ -118,7 +130,7 @@ pub(crate) fn trim_prefix(pattern: &str, value: &str, greedy: bool) -> Result<St
 pub(crate) fn trim_suffix(pattern: &str, value: &str, greedy: bool) -> Result<String, String> {
     let p = Pattern::parse(pattern)?.reversed();
     let text: Vec<char> = value.chars().rev().collect();
-    let kept = match matcher(&p, &text, greedy).at(0, 0) {
+    let kept = match matcher(&p, &text, greedy)?.at(0, 0) {
         Some(end) => &text[end..],
         None => &text[..],
     };
@@ -134,7 +146,7 @@ pub(crate) fn replace(
 ) -> Result<String, String> {
     let p = Pattern::parse(pattern)?;
     let text: Vec<char> = value.chars().collect();
-    let mut m = matcher(&p, &text, true);
+    let mut m = matcher(&p, &text, true)?;
     if !all {
         // Go splices the replacement in literally here (no `$` template expansion).
         return Ok(match m.find_from(0) {
