@@ -104,13 +104,16 @@ impl RootFs {
                         // Missing for openat2, present for mkdir: a symlink to nothing. rpm
                         // fails here too; following it would let the package pick where
                         // directories appear.
-                        (Errno::EXIST, Ok(target)) => io::Error::new(
-                            io::ErrorKind::AlreadyExists,
-                            format!(
-                                "cannot create /{rel}: /{prefix} is a symlink to {}, which does not exist in the image; files are not written through a dangling symlink (hint: the package or an earlier step that made the link must also make {0})",
-                                target.to_string_lossy()
-                            ),
-                        ),
+                        (Errno::EXIST, Ok(target)) => {
+                            let below = if prefix == rel { String::new() } else { format!("cannot create /{rel}: ") };
+                            io::Error::new(
+                                io::ErrorKind::AlreadyExists,
+                                format!(
+                                    "{below}/{prefix} is a symlink to {}, which does not exist in the image, and files are never written through a dangling symlink (rpm refuses it too)\nhint: install what provides {0} before this package (the link's owner should require it)",
+                                    target.to_string_lossy()
+                                ),
+                            )
+                        }
                         (e, _) => err(&prefix, "create directory", e),
                     })?;
                     // Exact mode whatever the umask.

@@ -469,7 +469,7 @@ fn dangling_parent(pfd: &OwnedFd, comp: &[u8], next: &[u8], dir: &[u8]) -> Error
         Ok(target) => Error::Unsupported {
             path: display(dir),
             reason: format!(
-                "/{} is a symlink to {}, which does not exist; nothing is unpacked through a dangling symlink (the archive would choose where directories appear). Create {} first, or unpack elsewhere",
+                "/{} is a symlink to {}, which does not exist, and nothing is unpacked through a dangling symlink (the archive would choose where directories appear)\nhint: create {} in an earlier step, or unpack into another directory",
                 display(next),
                 target.to_string_lossy(),
                 target.to_string_lossy()
