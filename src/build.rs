@@ -39,6 +39,15 @@ pub struct BuildArgs {
     /// One layer for everything the build adds over its base.
     #[arg(long)]
     squash: bool,
+    /// Memory each RUN may use, e.g. 4g [default: half of this machine's memory].
+    #[arg(short = 'm', long, value_name = "SIZE", value_parser = parse_memory)]
+    memory: Option<u64>,
+    /// Processes (and threads) each RUN may have at once.
+    #[arg(long, value_name = "N", default_value_t = strata_sandbox::DEFAULT_PIDS_LIMIT)]
+    pids_limit: u64,
+    /// How long each RUN may take, e.g. 30m.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = humantime::parse_duration)]
+    timeout: std::time::Duration,
     /// OCI runtime for RUN: auto (crun or runc, whichever works here), a runtime's name or
     /// path, or builtin (strata's own namespace code).
     #[arg(long, value_name = "RUNTIME", default_value = "auto")]
@@ -117,6 +126,8 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         },
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         puller: Some(&puller),
+        limits: strata_sandbox::Limits { pids: args.pids_limit, memory: args.memory },
+        run_timeout: args.timeout,
         secrets,
         events: &events,
     };
@@ -132,4 +143,8 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         println!("{names}  {}  {} layers  {cached} of {} steps cached", short(&built.image_id), built.layers, built.steps.len());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn parse_memory(s: &str) -> Result<u64, String> {
+    strata_build::parse_size(s).ok_or_else(|| format!("{s:?} is not a size (bytes, or a number with k, m or g: 512m, 4g)"))
 }

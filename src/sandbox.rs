@@ -7,9 +7,19 @@
 
 use std::path::{Path, PathBuf};
 use strata_install::{ScriptInvocation, ScriptOutcome, ScriptRunner};
-use strata_sandbox::{Backend, Command, Sandbox, FILES_DIR};
+use strata_sandbox::{Backend, Capabilities, Command, Sandbox, FILES_DIR};
 
 pub struct SandboxRunner(Sandbox);
+
+/// Said with a failed scriptlet whose output shows the sandbox refused something.
+const REFUSED_HINT: &str = "; the sandbox refused an operation: scriptlets run with docker's default \
+capabilities less CAP_NET_RAW, under docker's seccomp profile, with no mount and no host device \
+(see \"Trust model\" in the README)";
+
+/// Whether a program's output reads like a refusal by the sandbox (EPERM, EACCES, EROFS).
+fn refused(output: &str) -> bool {
+    ["Operation not permitted", "Permission denied", "Read-only file system"].iter().any(|m| output.contains(m))
+}
 
 /// A sandbox backend named on the command line or in the environment.
 pub fn backend_named(name: &str) -> Backend {
@@ -36,10 +46,19 @@ impl ScriptRunner for SandboxRunner {
         if !inv.body.is_empty() {
             cmd = cmd.file("scriptlet", inv.body.as_bytes().to_vec(), 0o700).arg(format!("{FILES_DIR}/scriptlet"));
         }
-        let cmd = cmd.args(&inv.args).stdin_bytes(inv.stdin.clone()).env("HOME", "/root").env("LC_ALL", "C");
+        let cmd = cmd
+            .args(&inv.args)
+            .stdin_bytes(inv.stdin.clone())
+            .env("HOME", "/root")
+            .env("LC_ALL", "C")
+            .capabilities(Capabilities::Scriptlet);
         let out = self.0.run(root, &cmd).map_err(|e| e.to_string())?;
         let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
         output.push_str(&String::from_utf8_lossy(&out.stderr));
-        Ok(ScriptOutcome { success: out.status.success(), status: out.status.to_string(), output })
+        let mut status = out.status.to_string();
+        if !out.status.success() && refused(&output) {
+            status.push_str(REFUSED_HINT);
+        }
+        Ok(ScriptOutcome { success: out.status.success(), status, output })
     }
 }

@@ -40,6 +40,10 @@ pub struct BuildOptions<'a> {
     pub compression: Compression,
     pub threads: usize,
     pub puller: Option<&'a dyn Puller>,
+    /// Processes and memory each RUN may use (`--pids-limit`, `--memory`).
+    pub limits: strata_sandbox::Limits,
+    /// How long each RUN may take.
+    pub run_timeout: std::time::Duration,
     /// Build secrets by id, for `RUN --mount=type=secret`.
     pub secrets: std::collections::BTreeMap<String, crate::mounts::SecretSource>,
     /// Progress: called for every step as it starts and ends.

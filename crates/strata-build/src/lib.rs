@@ -29,7 +29,7 @@ mod steps;
 pub use base::Puller;
 pub use exec::{build, BuildOptions, Built, Event, StepReport};
 pub use image::BaseInfo;
-pub use mounts::{parse_secret, SecretSource};
+pub use mounts::{parse_secret, parse_size, SecretSource};
 pub use record::BuildRecord;
 pub use stepcache::prune_metadata;
 

@@ -204,7 +204,8 @@ pub(crate) fn plan(b: &Builder<'_, '_>, stage: usize, scope: &StageScope<'_>, ra
     Ok(RunMounts { key, plans })
 }
 
-fn parse_size(s: &str) -> Option<u64> {
+/// A size as docker's flags take it: bytes, or with a `k`, `m` or `g` suffix (`512m`, `4g`).
+pub fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim().to_ascii_lowercase();
     let s = s.strip_suffix('b').unwrap_or(&s);
     let (num, shift) = match s.as_bytes().last()? {

@@ -3,6 +3,7 @@
 
 use crate::cgroup::{Counters, LimitKind, RunCgroup};
 
+
 /// Where a run's limit counters are read.
 pub(crate) trait Watch {
     fn counters(&self) -> Counters;
@@ -25,8 +26,8 @@ pub(crate) struct Collected {
     pub(crate) status: Option<std::process::ExitStatus>,
     /// The limit the run was ended for (`status` is then `None`).
     pub(crate) limit: Option<LimitKind>,
-    /// The cgroup's counters once the helper ended: with a failed program, they tell
-    /// whether a limit was why (the helper's own status is not always the program's).
+    /// The cgroup's counters once the helper ended: a run that reached a limit fails,
+    /// whatever its status (a process of it was refused or killed).
     pub(crate) counters: Counters,
     pub(crate) stdout: Vec<u8>,
     pub(crate) stderr: Vec<u8>,
@@ -112,13 +113,11 @@ enum Waited {
 /// How often the cgroup's counters are read while a run goes on.
 const WATCH: Duration = Duration::from_millis(250);
 
-/// Waits for the child until `timeout`, reading the cgroup's counters every [`WATCH`]:
-/// forks refused in two checks in a row means a program that does not take no for an
-/// answer, and the run is given up.
+/// Waits for the child until `timeout`, reading the cgroup's counters every [`WATCH`]: a
+/// fork refused at the process limit ends the run (a program that reaches it is a fork
+/// bomb or will fail in ways harder to read; the limit is there to be raised).
 fn wait_watching(child: &mut Child, timeout: Duration, cgroup: &dyn Watch) -> io::Result<Waited> {
     let deadline = Instant::now().checked_add(timeout);
-    let mut last = Counters::default();
-    let mut refused_in_a_row = 0;
     loop {
         let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(Instant::now()));
         if left.is_zero() {
@@ -127,16 +126,9 @@ fn wait_watching(child: &mut Child, timeout: Duration, cgroup: &dyn Watch) -> io
         if let Some(status) = wait_timeout(child, left.min(WATCH))? {
             return Ok(Waited::Exited(status));
         }
-        let now = cgroup.counters();
-        if now.refused_forks > last.refused_forks {
-            refused_in_a_row += 1;
-            if refused_in_a_row >= 2 {
-                return Ok(Waited::Limit(LimitKind::Processes));
-            }
-        } else {
-            refused_in_a_row = 0;
+        if cgroup.counters().refused_forks > 0 {
+            return Ok(Waited::Limit(LimitKind::Processes));
         }
-        last = now;
     }
 }
 

@@ -30,8 +30,9 @@ pub const DEFAULT_PIDS_LIMIT: u64 = 2048;
 
 /// What a run may use, enforced by a cgroup of its own (the kernel counts every process
 /// and byte of the run, whatever user it runs as, which `RLIMIT_NPROC` does not for root).
-/// Reaching the process limit or being killed for memory ends the run with
-/// [`Error::Limit`]; time is [`Command::timeout`].
+/// A run that reaches a limit (a fork refused, a process killed for memory) is ended and
+/// fails with [`Error::Limit`], whatever the program made of it; time is
+/// [`Command::timeout`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Processes and threads at once.

@@ -75,10 +75,8 @@ fn finish(spawned: Spawned, p: &Prepared, cgroup: &RunCgroup) -> Result<Output, 
                     timeout: cmd.timeout,
                 });
             };
-            if !status.success() {
-                if let Some(kind) = c.counters.reached() {
-                    return Err(limit_error(cmd.program_lossy(), kind, &cmd.limits));
-                }
+            if let Some(kind) = c.counters.reached() {
+                return Err(limit_error(cmd.program_lossy(), kind, &cmd.limits));
             }
             Ok(Output {
                 status: crate::ExitStatus {

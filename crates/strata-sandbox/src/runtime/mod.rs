@@ -164,10 +164,8 @@ impl Runtime {
         match report.read() {
             Some((Tag::Exited, _, raw)) => {
                 let status = ExitStatus::from_wait_status(raw);
-                if status.code != Some(0) {
-                    if let Some(kind) = c.counters.reached() {
-                        return Err(limit_error(p.cmd.program_lossy(), kind, &p.cmd.limits));
-                    }
+                if let Some(kind) = c.counters.reached() {
+                    return Err(limit_error(p.cmd.program_lossy(), kind, &p.cmd.limits));
                 }
                 Ok(Output {
                     status,
