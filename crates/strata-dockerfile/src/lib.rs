@@ -19,7 +19,8 @@
 //! (BuildKit's own limit), an instruction with its continuations at most 1 MiB, a heredoc body at
 //! most 8 MiB, and there are at most 10,000 instructions; one expansion produces at most 16 MiB
 //! and a stage's ARG and ENV values together hold at most 16 MiB; a `${V#p}`-style pattern match
-//! covers at most 4 M pattern × value cells, and substitutions nest at most 128 deep. Past one, parsing or expansion
+//! covers at most 4 M pattern × value cells, a `${V#p}` or wildcard `.dockerignore` pattern has at
+//! most 1,024 characters, and substitutions nest at most 128 deep. Past one, parsing or expansion
 //! fails with a message naming the limit. No Dockerfile that builds with Docker comes near them.
 //!
 //! It does not read files, resolve or pull images, walk the build context, or execute

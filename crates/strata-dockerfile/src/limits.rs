@@ -23,6 +23,12 @@ pub const MAX_EXPANSION_BYTES: usize = 16 << 20;
 /// memo table has at most one entry per cell (a 40-character pattern against a 100 KiB value
 /// is 4 M cells), so this bounds its memory.
 pub const MAX_PATTERN_CELLS: usize = 1 << 22;
+/// Wildcards and characters in one `${V#p}`/`${V%p}`/`${V/p/r}` pattern or one wildcard
+/// `.dockerignore` pattern: the shell matcher recurses once per token (60,000 `*` overflowed
+/// the stack, an abort rather than an error) and the glob matcher's time is tokens × path
+/// length per path (60,000 `?` took minutes). Real patterns are a few dozen characters; a
+/// plain path without wildcards is compared as a string and not limited.
+pub const MAX_PATTERN_TOKENS: usize = 1024;
 /// How deep substitutions may nest (`${A:-${B:-...}}`). Each level recurses (~1 KiB of stack
 /// in a release build, more in debug): ten thousand `${A:-` in one 60 KB line overflowed the
 /// stack and killed the process, where BuildKit's growable goroutine stacks just keep going.
@@ -150,6 +156,29 @@ mod tests {
         // A pattern of ordinary size against the same value is fine.
         let vars: Vars = [("A", a.as_str())].into_iter().collect();
         assert_eq!(expand("${A%x?}", &vars).unwrap().len(), 59_998);
+    }
+
+    #[test]
+    fn pattern_tokens() {
+        // The shell one overflowed the stack before, the glob one took minutes.
+        let vars: Vars = [("A", "abc")].into_iter().collect();
+        let e = expand(&format!("${{A#{}}}", "*".repeat(60_000)), &vars).unwrap_err();
+        assert!(
+            e.to_string().contains("the pattern has 60000 characters, over strata's limit of 1024 (MAX_PATTERN_TOKENS)"),
+            "{e}"
+        );
+        assert_eq!(
+            expand(&format!("${{A#{}}}", "?".repeat(1024)), &vars).unwrap(),
+            "abc"
+        );
+        let e = DockerIgnore::parse(&format!("ok\na{}\n", "?".repeat(60_000))).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(".dockerignore:2: a wildcard pattern of 60001 characters is over strata's limit of 1024 (MAX_PATTERN_TOKENS): \"a{}\"...", "?".repeat(79))
+        );
+        // A long plain path is compared as a string, so it is not limited.
+        let long = "d/".repeat(2000) + "f";
+        assert!(DockerIgnore::parse(&long).unwrap().is_excluded(&long));
     }
 
     #[test]

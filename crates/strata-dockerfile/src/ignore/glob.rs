@@ -7,6 +7,8 @@
 //! (`**foo` matches `xfoo` as a suffix, but not as `(.*/)?foo`). Character classes follow Go's
 //! `filepath.Match`, whose syntax moby checks every pattern against.
 
+use crate::limits::MAX_PATTERN_TOKENS;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Tok {
     Lit(char),
@@ -117,6 +119,13 @@ impl Glob {
             Mt::Exact => Kind::Exact(pattern.to_string()),
             Mt::Prefix => Kind::Prefix(pattern.strip_suffix("**").unwrap_or(pattern).to_string()),
             Mt::Suffix => Kind::Suffix(pattern.strip_prefix("**").unwrap_or(pattern).to_string()),
+            // Matching costs tokens × path length per path: 60,000 `?` took minutes.
+            Mt::Regex if toks.len() > MAX_PATTERN_TOKENS => {
+                return Err(format!(
+                    "a wildcard pattern of {} characters is over strata's limit of {MAX_PATTERN_TOKENS} (MAX_PATTERN_TOKENS)",
+                    toks.len()
+                ))
+            }
             Mt::Regex => Kind::Glob(toks),
         };
         Ok(Self {

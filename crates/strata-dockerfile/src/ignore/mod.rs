@@ -123,7 +123,16 @@ impl DockerIgnore {
             if cleaned.len() > 1 && cleaned.starts_with('/') {
                 cleaned.remove(0);
             }
-            let glob = Glob::new(&cleaned).map_err(|e| err(format!("{e}: {cleaned:?}")))?;
+            let glob = Glob::new(&cleaned).map_err(|e| {
+                // Quote the pattern, or its start when it is too long to be worth reading.
+                let shown: String = cleaned.chars().take(80).collect();
+                let more = if shown.len() < cleaned.len() {
+                    "..."
+                } else {
+                    ""
+                };
+                err(format!("{e}: {shown:?}{more}"))
+            })?;
             patterns.push(Pattern {
                 glob,
                 exception,

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use crate::limits::MAX_PATTERN_CELLS;
+use crate::limits::{MAX_PATTERN_CELLS, MAX_PATTERN_TOKENS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tok {
@@ -40,6 +40,12 @@ impl Pattern {
                 },
                 c => toks.push(Tok::Lit(c)),
             }
+        }
+        if toks.len() > MAX_PATTERN_TOKENS {
+            return Err(format!(
+                "the pattern has {} characters, over strata's limit of {MAX_PATTERN_TOKENS} (MAX_PATTERN_TOKENS)",
+                toks.len()
+            ));
         }
         Ok(Self { toks })
     }
