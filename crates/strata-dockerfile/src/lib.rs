@@ -15,13 +15,14 @@
 //! - checks of expanded values Docker makes: ports ([`parse_ports`]), modes
 //!   ([`parse_chmod`]), stop signals ([`parse_signal`]), image references ([`ImageRef`]).
 //!
-//! **Limits** ([`limits`]): a Dockerfile is at most 16 MiB, a physical line at most 65,535 bytes
-//! (BuildKit's own limit), an instruction with its continuations at most 1 MiB, a heredoc body at
-//! most 8 MiB, and there are at most 10,000 instructions; one expansion produces at most 16 MiB
-//! and a stage's ARG and ENV values together hold at most 16 MiB; a `${V#p}`-style pattern match
-//! covers at most 4 M pattern × value cells, a `${V#p}` or wildcard `.dockerignore` pattern has at
-//! most 1,024 characters, and substitutions nest at most 128 deep. Past one, parsing or expansion
-//! fails with a message naming the limit. No Dockerfile that builds with Docker comes near them.
+//! **Limits** ([`limits`]): a Dockerfile is at most 16 MiB, a physical line (of a Dockerfile or
+//! a `.dockerignore`) at most 65,535 bytes (BuildKit's and moby's own limit), an instruction with
+//! its continuations at most 1 MiB, a heredoc body at most 8 MiB, and there are at most 10,000
+//! instructions; one expansion produces at most 16 MiB and a stage's ARG and ENV values together
+//! hold at most 16 MiB; a `${V#p}`-style pattern match covers at most 4 M pattern × value cells,
+//! a `${V#p}` or wildcard `.dockerignore` pattern has at most 1,024 characters, and
+//! substitutions nest at most 128 deep. Past one, parsing or expansion fails with a message
+//! naming the limit. No Dockerfile that builds with Docker comes near them.
 //!
 //! It does not read files, resolve or pull images, walk the build context, or execute
 //! anything: the builder (`strata-build`) passes text in and drives the state machines. Every

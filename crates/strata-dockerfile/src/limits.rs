@@ -7,8 +7,8 @@
 
 /// A whole Dockerfile (or ONBUILD trigger), in bytes.
 pub const MAX_DOCKERFILE_BYTES: usize = 16 << 20;
-/// One physical line, heredoc body lines included: BuildKit's own limit (Go's
-/// `bufio.MaxScanTokenSize - 1`), so any Dockerfile BuildKit reads fits.
+/// One physical line, heredoc body lines included, and one `.dockerignore` line: BuildKit's
+/// and moby's own limit (Go's `bufio.MaxScanTokenSize - 1`), so any file they read fits.
 pub const MAX_LINE_BYTES: usize = 65_535;
 /// One instruction with its continuation lines joined.
 pub const MAX_INSTRUCTION_BYTES: usize = 1 << 20;
@@ -90,6 +90,12 @@ mod tests {
         assert!(e.starts_with("Dockerfile:2:1: line 2 is 65539 bytes, over strata's limit of 65535 bytes (MAX_LINE_BYTES)"), "{e}");
         // The offending line is quoted only in part.
         assert!(e.len() < 300, "{e}");
+        // The same limit holds for .dockerignore lines, as moby's line scanner has it.
+        let e = DockerIgnore::parse(&format!("a\n# {}\n", "x".repeat(MAX_LINE_BYTES))).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            ".dockerignore:2: the line is 65537 bytes, over strata's limit of 65535 bytes (MAX_LINE_BYTES)"
+        );
     }
 
     #[test]

@@ -15,6 +15,8 @@ use std::fmt;
 
 use glob::Glob;
 
+use crate::limits::{exceeded, MAX_LINE_BYTES};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Pattern {
     glob: Glob,
@@ -100,6 +102,13 @@ impl DockerIgnore {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut patterns = Vec::new();
         for (n, raw) in text.lines().enumerate() {
+            // moby reads the file with a line scanner that fails past 64 KiB; so do we.
+            if raw.len() > MAX_LINE_BYTES {
+                return Err(IgnoreError {
+                    line: n + 1,
+                    message: exceeded("the line", raw.len(), MAX_LINE_BYTES, "MAX_LINE_BYTES"),
+                });
+            }
             // Only a `#` in the very first column starts a comment.
             if raw.starts_with('#') {
                 continue;
