@@ -51,7 +51,7 @@ impl SourceTree {
             return Err(Error::Context(format!("{} is not a directory", dir.display())));
         }
         let ignore = match std::fs::read_to_string(dir.join(".dockerignore")) {
-            Ok(text) => Some(DockerIgnore::parse(&text).map_err(|e| Error::Context(format!("{}/.dockerignore: {e}", dir.display())))?),
+            Ok(text) => Some(DockerIgnore::parse(&text).map_err(|e| Error::Context(format!("{}/{e}", dir.display())))?),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(Error::Io(format!("reading {}/.dockerignore: {e}", dir.display()))),
         };
