@@ -203,6 +203,11 @@ impl IndexBuilder {
         for (k, pending) in self.pending.iter_mut().enumerate() {
             deps[k] = self.deps.len() as u32;
             self.deps.append(pending);
+            // `append` keeps the emptied buffer's capacity: one package with millions of
+            // entries would otherwise hold that much memory twice until the end.
+            if pending.capacity() > 1 << 16 {
+                *pending = Vec::new();
+            }
         }
         deps[DEP_KINDS] = self.deps.len() as u32;
         let files = Span { start: self.files.len() as u32, count: self.pending_files.len() as u32 };

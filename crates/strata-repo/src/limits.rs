@@ -28,8 +28,9 @@ pub(crate) const MAX_DEPTH: usize = 32;
 /// primary.xml.zst: 13×, createrepo_c's filelists.xml.gz: 13×); gzip reaches ~1000× on
 /// repetitive input and xz/zstd far more, which is what a bomb uses.
 pub(crate) const MAX_RATIO: u64 = 100;
-/// Below this, the ratio does not apply (tiny files compress oddly; 64 MiB is cheap).
-pub(crate) const RATIO_FLOOR: u64 = 64 << 20;
+/// Below this, the ratio does not apply (a handful of packages compresses oddly). Small, since
+/// a floor is what a tiny bomb gets: 4 MiB of dependency entries cost ~9 MiB to index.
+pub(crate) const RATIO_FLOOR: u64 = 4 << 20;
 /// Whatever the ratio allows: ~8× Debian main's 109 MB primary.xml, ~4× a large filelists.
 pub(crate) const MAX_DECOMPRESSED: u64 = 4 << 30;
 
@@ -250,6 +251,7 @@ mod tests {
     #[test]
     fn budgets_follow_the_ratio() {
         assert_eq!(Budget::for_file(1 << 20, None).unwrap(), Budget { max: 100 << 20, exact: None });
+        assert_eq!(Budget::for_file(1 << 10, None).unwrap(), Budget { max: 4 << 20, exact: None });
         assert_eq!(Budget::for_file(1000, None).unwrap().max, RATIO_FLOOR);
         assert_eq!(Budget::for_file(1 << 40, None).unwrap().max, MAX_DECOMPRESSED);
         assert_eq!(Budget::for_file(1000, Some(5000)).unwrap(), Budget { max: 5000, exact: Some(5000) });
