@@ -17,6 +17,7 @@ impl Watch for RunCgroup {
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::process::{Pid, PidfdFlags};
 use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,8 @@ pub(crate) struct Collected {
     /// `None`: the deadline passed or a limit was reached, and `on_timeout` ended the
     /// helper.
     pub(crate) status: Option<std::process::ExitStatus>,
+    /// Whether the run was ended because its cancel flag was set (`status` is then `None`).
+    pub(crate) canceled: bool,
     /// The limit the run was ended for (`status` is then `None`).
     pub(crate) limit: Option<LimitKind>,
     /// The cgroup's counters once the helper ended: a run that reached a limit fails,
@@ -40,12 +43,13 @@ pub(crate) struct Collected {
 /// pipes are drained to their end: what it ends can then no longer hold them open.
 /// Returns when the pipes are closed, i.e. when no process of the run holds them.
 ///
-/// While it waits it watches the run's cgroup: a run that keeps hitting its process limit
+/// While it waits it watches `cancel` and the run's cgroup: a run that keeps hitting its process limit
 /// (forks refused again and again, as in a fork bomb) is ended like a timeout.
 pub(crate) fn collect(
     mut child: Child,
     stdin: &[u8],
     timeout: Duration,
+    cancel: Option<&AtomicBool>,
     cgroup: &dyn Watch,
     on_timeout: &mut dyn FnMut(&mut Child),
     after_exit: &mut dyn FnMut(),
@@ -63,9 +67,15 @@ pub(crate) fn collect(
         let out = s.spawn(move || drain(&mut stdout));
         let err = s.spawn(move || drain(&mut stderr));
         let mut limit = None;
-        let status = match wait_watching(&mut child, timeout, cgroup) {
+        let mut canceled = false;
+        let status = match wait_watching(&mut child, timeout, cancel, cgroup) {
             Ok(Waited::Exited(status)) => Ok(Some(status)),
             Ok(Waited::Deadline) => {
+                on_timeout(&mut child);
+                child.wait().map(|_| None)
+            }
+            Ok(Waited::Canceled) => {
+                canceled = true;
                 on_timeout(&mut child);
                 child.wait().map(|_| None)
             }
@@ -90,6 +100,7 @@ pub(crate) fn collect(
         let stderr = err.join().expect("stderr reader");
         Ok(Collected {
             status: status?,
+            canceled,
             limit,
             counters,
             stdout: stdout?,
@@ -107,6 +118,7 @@ fn drain(pipe: &mut impl Read) -> io::Result<Vec<u8>> {
 enum Waited {
     Exited(std::process::ExitStatus),
     Deadline,
+    Canceled,
     Limit(LimitKind),
 }
 
@@ -116,7 +128,12 @@ const WATCH: Duration = Duration::from_millis(250);
 /// Waits for the child until `timeout`, reading the cgroup's counters every [`WATCH`]: a
 /// fork refused at the process limit ends the run (a program that reaches it is a fork
 /// bomb or will fail in ways harder to read; the limit is there to be raised).
-fn wait_watching(child: &mut Child, timeout: Duration, cgroup: &dyn Watch) -> io::Result<Waited> {
+fn wait_watching(
+    child: &mut Child,
+    timeout: Duration,
+    cancel: Option<&AtomicBool>,
+    cgroup: &dyn Watch,
+) -> io::Result<Waited> {
     let deadline = Instant::now().checked_add(timeout);
     loop {
         let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(Instant::now()));
@@ -125,6 +142,9 @@ fn wait_watching(child: &mut Child, timeout: Duration, cgroup: &dyn Watch) -> io
         }
         if let Some(status) = wait_timeout(child, left.min(WATCH))? {
             return Ok(Waited::Exited(status));
+        }
+        if cancel.is_some_and(|c| c.load(Ordering::SeqCst)) {
+            return Ok(Waited::Canceled);
         }
         if cgroup.counters().refused_forks > 0 {
             return Ok(Waited::Limit(LimitKind::Processes));

@@ -127,6 +127,8 @@ pub struct Command {
     pub(crate) capabilities: Capabilities,
     pub(crate) rlimits: Vec<(Rlimit, u64, u64)>,
     pub(crate) limits: Limits,
+    /// Set by someone else to stop the run (see [`Command::cancel_on`]).
+    pub(crate) cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// (destination as given, source), in the order given.
     pub(crate) mounts: Vec<(String, MountSource)>,
 }
@@ -151,6 +153,7 @@ impl Command {
             capabilities: Capabilities::Scriptlet,
             rlimits: DEFAULT_RLIMITS.to_vec(),
             limits: Limits::default(),
+            cancel: None,
             mounts: Vec::new(),
         }
     }
@@ -250,6 +253,14 @@ impl Command {
     /// The run's process and memory limits (see [`Limits`]).
     pub fn limits(mut self, limits: Limits) -> Command {
         self.limits = limits;
+        self
+    }
+
+    /// Stops the run when `flag` becomes true (a service's cancel): the program and every
+    /// process it started are killed within a quarter of a second of it, and the run fails
+    /// with [`Error::Canceled`].
+    pub fn cancel_on(mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Command {
+        self.cancel = Some(flag);
         self
     }
 

@@ -75,6 +75,11 @@ pub enum Error {
         limit: String,
     },
 
+    /// The run was canceled ([`crate::Command::cancel_on`]); it and everything it started
+    /// were killed.
+    #[error("{program} was canceled; it was killed with every process it started")]
+    Canceled { program: String },
+
     /// A host-side operation around the run failed.
     #[error("{context}: {source}")]
     Io { context: String, source: io::Error },

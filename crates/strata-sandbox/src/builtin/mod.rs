@@ -58,6 +58,7 @@ fn finish(spawned: Spawned, p: &Prepared, cgroup: &RunCgroup) -> Result<Output, 
                 child,
                 &cmd.stdin,
                 cmd.timeout,
+                cmd.cancel.as_deref(),
                 cgroup,
                 &mut |c: &mut Child| {
                     // The middle process's death kills pid 1, and pid 1's the whole namespace.
@@ -66,6 +67,11 @@ fn finish(spawned: Spawned, p: &Prepared, cgroup: &RunCgroup) -> Result<Output, 
                 &mut || {},
             )
             .map_err(Error::io(format!("run {}", cmd.program_lossy())))?;
+            if c.canceled {
+                return Err(Error::Canceled {
+                    program: cmd.program_lossy(),
+                });
+            }
             if let Some(kind) = c.limit {
                 return Err(limit_error(cmd.program_lossy(), kind, &cmd.limits));
             }

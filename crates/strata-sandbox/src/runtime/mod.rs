@@ -143,6 +143,7 @@ impl Runtime {
             child,
             &p.cmd.stdin,
             p.cmd.timeout,
+            p.cmd.cancel.as_deref(),
             &cgroup,
             &mut |c: &mut Child| self.stop(state, id, c),
             // Whatever happened, the container's state and cgroups go now (and with them
@@ -152,6 +153,11 @@ impl Runtime {
         );
         let c = collected.map_err(Error::io(format!("run {}", p.cmd.program_lossy())))?;
         deleted?;
+        if c.canceled {
+            return Err(Error::Canceled {
+                program: p.cmd.program_lossy(),
+            });
+        }
         if let Some(kind) = c.limit {
             return Err(limit_error(p.cmd.program_lossy(), kind, &p.cmd.limits));
         }

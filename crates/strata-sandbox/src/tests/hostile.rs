@@ -257,3 +257,24 @@ fn a_killed_strata_takes_its_sandbox_with_it() {
         }
     }
 }
+
+#[test]
+fn a_canceled_run_ends_within_a_second() {
+    let Some(r) = test_root() else { return };
+    for (name, sb) in backends().iter() {
+        let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let setter = flag.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(500));
+            setter.store(true, std::sync::atomic::Ordering::SeqCst);
+            Instant::now()
+        });
+        let cmd = Command::new("/bin/sh").args(["-c", "sleep 100 & sleep 100; wait"]).cancel_on(flag);
+        let result = sb.run(r.path(), &cmd);
+        let ended = Instant::now();
+        let set = t.join().unwrap();
+        assert!(matches!(result, Err(Error::Canceled { .. })), "{name}: {result:?}");
+        assert!(ended - set < Duration::from_secs(1), "{name}: {:?} after the cancel", ended - set);
+    }
+    assert!(host_processes(&["sleep", "100"]).is_empty(), "nothing of it is left");
+}
