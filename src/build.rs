@@ -128,6 +128,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         puller: Some(&puller),
         limits: strata_sandbox::Limits { pids: args.pids_limit, memory: args.memory },
         run_timeout: args.timeout,
+        cancel: None,
         secrets,
         events: &events,
     };

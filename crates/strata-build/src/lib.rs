@@ -57,6 +57,10 @@ pub enum Error {
     Rootfs(#[from] strata_rootfs::Error),
     #[error(transparent)]
     Sandbox(#[from] strata_sandbox::Error),
+    /// [`BuildOptions::cancel`] was set: the build stopped before its next step (a running
+    /// RUN is killed, `Sandbox(Canceled)`).
+    #[error("the build was canceled")]
+    Canceled,
 }
 
 impl From<std::io::Error> for Error {

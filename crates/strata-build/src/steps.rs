@@ -304,6 +304,9 @@ fn run_step(b: &mut Builder<'_, '_>, stage: usize, state: &mut ImageState, scope
         }
         cmd = cmd.user(user.as_str()).cwd(dir.as_str()).network(network).capabilities(Capabilities::DockerDefault).hostname("strata-build");
         cmd = cmd.limits(b.opts.limits).timeout(b.opts.run_timeout);
+        if let Some(flag) = &b.opts.cancel {
+            cmd = cmd.cancel_on(flag.clone());
+        }
         if let Some((name, content)) = &file {
             cmd = cmd.file(name.clone(), content.clone().into_bytes(), 0o755);
         }
