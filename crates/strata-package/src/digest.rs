@@ -1,9 +1,16 @@
 //! Per-file digests: `FILEDIGESTS`, in the algorithm `FILEDIGESTALGO` names, checked as each
 //! regular file's content streams out of the payload, as rpm does (`rpmfiArchiveReadToFile`).
 //! A package whose content differs from its own header is refused, whatever checksum the
-//! repository published for the whole file.
+//! repository published for the whole file. A payload read whole with every file matching
+//! is remembered for the rest of the process (by its file's inode, size and times), so the
+//! same package installed into another image is not hashed again.
 
+use std::collections::HashSet;
 use std::fmt;
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// `FILEDIGESTALGO`'s values (rpm's `pgpHashAlgo`); md5 when the tag is absent (old rpms).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,6 +127,60 @@ pub(crate) struct Pending {
     pub size: u64,
 }
 
+/// What identifies a file's version cheaply: any write or replacement changes one of these.
+type Stamp = (u64, u64, u64, i64, i64, i64, i64);
+
+/// Payloads this process read to the end with every regular file checked, by the stamp
+/// their `.rpm` had: the same package installed into a second image is not hashed again
+/// (the corpus fleet installs each package into two images on average; hashing is most of
+/// what checking costs).
+fn sealed() -> &'static Mutex<HashSet<Stamp>> {
+    static SEALED: OnceLock<Mutex<HashSet<Stamp>>> = OnceLock::new();
+    SEALED.get_or_init(Default::default)
+}
+
+/// Whether one payload read needs checking, and whether it checked everything.
+pub(crate) struct Seal {
+    /// `None` when the file changed too shortly before it was opened to be remembered (file
+    /// times tick coarsely, so a later write could leave the same stamp).
+    stamp: Option<Stamp>,
+    checking: bool,
+    complete: bool,
+}
+
+impl Seal {
+    pub(crate) fn of(file: &File) -> Seal {
+        let opened = SystemTime::now();
+        let stamp = file.metadata().ok().map(|m| (m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec()));
+        let known = stamp.is_some_and(|s| sealed().lock().unwrap().contains(&s));
+        let changed = |s: &Stamp| UNIX_EPOCH + Duration::new(s.5.max(0) as u64, s.6.clamp(0, 999_999_999) as u32);
+        let stamp = stamp.filter(|s| changed(s) + Duration::from_millis(100) <= opened);
+        Seal { stamp, checking: !known, complete: true }
+    }
+
+    /// Whether contents are to be hashed: not when this process checked the same file whole.
+    pub(crate) fn checking(&self) -> bool {
+        self.checking
+    }
+
+    /// A file's content was not read to its end, so not checked.
+    pub(crate) fn skipped(&mut self) {
+        self.complete = false;
+    }
+
+    /// The payload's end: remembered if every file was checked and matched.
+    pub(crate) fn finished(&mut self, matched: bool) {
+        if let (true, true, true, Some(s)) = (self.checking, self.complete, matched, self.stamp) {
+            sealed().lock().unwrap().insert(s);
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn force_checking(&mut self) {
+        self.checking = true;
+    }
+}
+
 /// Whether `actual` is what the header's `expected` allows. rpm's one exception: old md5
 /// packages carry all zeros (or nothing) for empty files.
 pub(crate) fn matches(algo: DigestAlgo, expected: &str, actual: &str, size: u64) -> bool {
@@ -153,6 +214,28 @@ mod tests {
         assert!(hex_of(DigestAlgo::Sha384, b"abc").starts_with("cb00753f45a35e8b"));
         assert!(hex_of(DigestAlgo::Sha512, b"abc").starts_with("ddaf35a193617aba"));
         assert_eq!(DigestAlgo::from_tag(7), None);
+    }
+
+    #[test]
+    fn a_payload_is_sealed_only_when_read_whole_and_matching() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.rpm");
+        std::fs::write(&path, b"rpm").unwrap();
+        let file = File::open(&path).unwrap();
+        let mut racy = Seal::of(&file);
+        racy.finished(true);
+        assert!(Seal::of(&file).checking(), "a file changed just now is not remembered");
+        std::thread::sleep(Duration::from_millis(150));
+        let mut partial = Seal::of(&file);
+        partial.skipped();
+        partial.finished(true);
+        assert!(Seal::of(&file).checking(), "a file left unread was not checked");
+        Seal::of(&file).finished(false);
+        assert!(Seal::of(&file).checking(), "a mismatch seals nothing");
+        Seal::of(&file).finished(true);
+        assert!(!Seal::of(&file).checking(), "checked whole: not hashed again");
+        std::fs::write(&path, b"rpn").unwrap();
+        assert!(Seal::of(&File::open(&path).unwrap()).checking(), "changed since: hashed again");
     }
 
     #[test]
