@@ -118,7 +118,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         squash: args.squash,
         store: &store,
         work_dir: cache_root.join("build"),
-        sandbox: crate::sandbox::backend_named(&args.runtime),
+        sandbox: strata_pipeline::sandbox::backend_named(&args.runtime),
         source_date_epoch: crate::compose::source_date_epoch()?,
         compression: match args.compression {
             CompressionArg::Gzip => Compression::default(),

@@ -3,13 +3,12 @@
 
 mod build;
 mod compose;
-mod fetch;
 mod imagerpm;
 mod images;
+mod progress;
 mod registry;
 mod report;
 mod resolve;
-mod sandbox;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;

@@ -169,7 +169,7 @@ pub fn check(req: &ComposeRequest, progress: &dyn Progress, cancel: &Cancel) -> 
     cancel.check()?;
     let prepared = Prepared::load(req, false, progress)?;
     let jobs = prepared.jobs();
-    let store = if req.store.join("index.json").exists() { Some(Store::open(&req.store).map_err(|source| Error::OpenStore { path: req.store.clone(), source })?) } else { None };
+    let store = if req.store.join("index.json").exists() { Some(Store::open(&req.store).map_err(|e| Error::OpenStore { path: req.store.clone(), source: Box::new(e) })?) } else { None };
     let mut images = Vec::new();
     for job in &jobs {
         let changes = reasons(job, &job.inputs(req.source_date_epoch, prepared.compression), store.as_ref())?;
@@ -195,7 +195,7 @@ pub fn compose(req: &ComposeRequest, progress: &dyn Progress, cancel: &Cancel) -
     let inputs: Vec<String> = jobs.iter().map(|j| j.inputs(sde, prepared.compression)).collect();
 
     // What is already built is not even fetched.
-    let store = Store::open_or_create(&req.store).map_err(|source| Error::OpenStore { path: req.store.clone(), source })?;
+    let store = Store::open_or_create(&req.store).map_err(|e| Error::OpenStore { path: req.store.clone(), source: Box::new(e) })?;
     let mut current: Vec<Option<Composed>> = Vec::new();
     for (job, inputs) in jobs.iter().zip(&inputs) {
         current.push(if req.force { None } else { job.current(&store, inputs)? });

@@ -9,20 +9,22 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    // The domain crates' errors are boxed: some are large, and every Result of the pipeline
+    // carries this type.
     #[error(transparent)]
-    Spec(#[from] strata_spec::SpecError),
+    Spec(Box<strata_spec::SpecError>),
     #[error(transparent)]
-    Lock(#[from] strata_lock::LockError),
+    Lock(Box<strata_lock::LockError>),
     #[error(transparent)]
-    Resolve(#[from] strata_lock::ResolveError),
+    Resolve(Box<strata_lock::ResolveError>),
     #[error(transparent)]
-    Fetch(#[from] strata_fetch::FetchError),
+    Fetch(Box<strata_fetch::FetchError>),
     #[error(transparent)]
-    Compose(#[from] strata_compose::Error),
+    Compose(Box<strata_compose::Error>),
     #[error(transparent)]
-    Oci(#[from] strata_oci::Error),
+    Oci(Box<strata_oci::Error>),
     #[error(transparent)]
-    Sandbox(#[from] strata_sandbox::Error),
+    Sandbox(Box<strata_sandbox::Error>),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 
@@ -47,9 +49,9 @@ pub enum Error {
     #[error("repo {repo} has gpgcheck on but no gpgkey; add its key URL, or pass --nogpgcheck")]
     NoGpgKey { repo: String },
     #[error("fetching gpgkey {url} of repo {repo}")]
-    GpgKey { url: String, repo: String, #[source] source: strata_repo::RepoError },
+    GpgKey { url: String, repo: String, #[source] source: Box<strata_repo::RepoError> },
     #[error("opening image store {}", path.display())]
-    OpenStore { path: PathBuf, #[source] source: strata_oci::Error },
+    OpenStore { path: PathBuf, #[source] source: Box<strata_oci::Error> },
     #[error("creating {}", path.display())]
     CreateDir { path: PathBuf, #[source] source: std::io::Error },
     #[error("SOURCE_DATE_EPOCH={value:?} is not a number of seconds")]
@@ -64,6 +66,25 @@ pub enum Error {
     #[error("canceled")]
     Canceled,
 }
+
+macro_rules! boxed_from {
+    ($($variant:ident($t:ty)),*) => {$(
+        impl From<$t> for Error {
+            fn from(e: $t) -> Error {
+                Error::$variant(Box::new(e))
+            }
+        }
+    )*};
+}
+boxed_from!(
+    Spec(strata_spec::SpecError),
+    Lock(strata_lock::LockError),
+    Resolve(strata_lock::ResolveError),
+    Fetch(strata_fetch::FetchError),
+    Compose(strata_compose::Error),
+    Oci(strata_oci::Error),
+    Sandbox(strata_sandbox::Error)
+);
 
 /// An error and all its causes joined by `: `, as anyhow's `{:#}` prints them.
 pub(crate) fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {

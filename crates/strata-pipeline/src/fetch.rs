@@ -71,7 +71,7 @@ fn repo_keys(repos: &[RepoEntry]) -> Result<BTreeMap<String, Vec<GpgKey>>> {
         for url in &repo.gpgkey {
             let key = match url.strip_prefix("file://").or_else(|| url.starts_with('/').then_some(url.as_str())) {
                 Some(path) => GpgKey::File(PathBuf::from(path)),
-                None => GpgKey::Data(fetcher.get(&repo.id, url).map_err(|source| Error::GpgKey { url: url.clone(), repo: repo.id.clone(), source })?),
+                None => GpgKey::Data(fetcher.get(&repo.id, url).map_err(|e| Error::GpgKey { url: url.clone(), repo: repo.id.clone(), source: Box::new(e) })?),
             };
             keys.push(key);
         }
