@@ -6,8 +6,9 @@ use std::sync::Arc;
 /// A cancellation flag shared between whoever may cancel and the running operation.
 /// Clones share the flag. Operations check it between steps — before resolving, before and
 /// after fetching, before each image, before each package of an image is opened and before
-/// each scriptlet — and then return [`Error::Canceled`](crate::Error::Canceled). A step in
-/// progress (one download, one layer being compressed, one scriptlet) runs to its end.
+/// each scriptlet — and then return [`Error::Canceled`](crate::Error::Canceled). A running
+/// scriptlet is killed within a quarter of a second; a step otherwise in progress (one
+/// download, one layer being compressed) runs to its end.
 #[derive(Debug, Clone, Default)]
 pub struct Cancel(Arc<AtomicBool>);
 
@@ -24,6 +25,12 @@ impl Cancel {
 
     pub fn is_canceled(&self) -> bool {
         self.0.load(Ordering::SeqCst)
+    }
+
+    /// The shared flag itself, for code that polls it directly (the sandbox kills a running
+    /// scriptlet when it is set).
+    pub fn flag(&self) -> Arc<AtomicBool> {
+        self.0.clone()
     }
 
     /// `Err(Error::Canceled)` once canceled: `cancel.check()?` between steps.

@@ -251,7 +251,7 @@ fn build(
     cancel: &Cancel,
 ) -> Result<BTreeMap<usize, Result<Composed, String>>> {
     let needs_scriptlets = todo.iter().any(|&i| prepared.spec.images[jobs[i].name].scriptlets != Some(ScriptletPolicy::Skip));
-    let sandbox = if needs_scriptlets { Some(SandboxRunner::new()?) } else { None };
+    let sandbox = if needs_scriptlets { Some(SandboxRunner::new()?.cancel_on(cancel)) } else { None };
     let runner = sandbox.as_ref().map(|s| Cancelable { inner: s, cancel });
     let staging = StagingArea::from_env(&req.repos.cache_root());
     for dir in staging.dirs() {

@@ -6,11 +6,17 @@
 //! `STRATA_SCRIPTLET_SANDBOX=runc|crun|auto|builtin` (or a runtime's path) chooses another.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use strata_install::{ScriptInvocation, ScriptOutcome, ScriptRunner};
 use strata_sandbox::{Backend, Capabilities, Command, Sandbox, FILES_DIR};
 
 /// Runs each scriptlet in the image root through `strata-sandbox`.
-pub struct SandboxRunner(Sandbox);
+pub struct SandboxRunner {
+    sandbox: Sandbox,
+    /// A scriptlet running when this is set is killed (every process of it) at once.
+    cancel: Option<Arc<AtomicBool>>,
+}
 
 /// Said with a failed scriptlet whose output shows the sandbox refused something.
 const REFUSED_HINT: &str = "; the sandbox refused an operation: scriptlets run with docker's default \
@@ -36,7 +42,14 @@ impl SandboxRunner {
     /// saying why, when this machine cannot run it.
     pub fn new() -> Result<SandboxRunner, strata_sandbox::Error> {
         let backend = backend_named(&std::env::var("STRATA_SCRIPTLET_SANDBOX").unwrap_or_default());
-        Ok(SandboxRunner(Sandbox::new(backend)?))
+        Ok(SandboxRunner { sandbox: Sandbox::new(backend)?, cancel: None })
+    }
+
+    /// Scriptlets still running when `cancel` is tripped are killed within a quarter of a
+    /// second (their image then fails), rather than left to finish.
+    pub fn cancel_on(mut self, cancel: &crate::Cancel) -> SandboxRunner {
+        self.cancel = Some(cancel.flag());
+        self
     }
 }
 
@@ -54,7 +67,11 @@ impl ScriptRunner for SandboxRunner {
             .env("HOME", "/root")
             .env("LC_ALL", "C")
             .capabilities(Capabilities::Scriptlet);
-        let out = self.0.run(root, &cmd).map_err(|e| e.to_string())?;
+        let cmd = match &self.cancel {
+            Some(flag) => cmd.cancel_on(flag.clone()),
+            None => cmd,
+        };
+        let out = self.sandbox.run(root, &cmd).map_err(|e| e.to_string())?;
         let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
         output.push_str(&String::from_utf8_lossy(&out.stderr));
         let mut status = out.status.to_string();
