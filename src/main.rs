@@ -2,6 +2,7 @@
 //! work itself lives in the crates under `crates/`.
 
 mod build;
+mod client;
 mod compose;
 mod imagerpm;
 mod images;
@@ -9,6 +10,7 @@ mod progress;
 mod registry;
 mod report;
 mod resolve;
+mod service;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -48,6 +50,22 @@ enum Command {
     Gc(images::GcArgs),
     /// Wrap images into RPMs that provide container-image(NAME) and container-image-id(ID).
     Rpm(imagerpm::RpmArgs),
+    /// Run the build service (HTTP API, queue, and a worker unless --no-worker).
+    Serve(service::ServeArgs),
+    /// Run builds for a build service (talks to it over HTTP only).
+    Worker(service::WorkerArgs),
+    /// Submit a build of a git source (strata.json or a Dockerfile) to the service.
+    Submit(client::SubmitArgs),
+    /// List the service's builds, newest first.
+    Builds(client::BuildsArgs),
+    /// Print a build's log.
+    Logs(client::LogsArgs),
+    /// Cancel a queued or running build.
+    Cancel(client::CancelArgs),
+    /// Show a build's record: source, inputs, outputs, attempts, times.
+    BuildInfo(client::BuildInfoArgs),
+    /// Manage the service's tokens.
+    Token(client::TokenArgs),
 }
 
 /// Options that pick and load repositories, shared by every command that reads a spec.
@@ -102,6 +120,14 @@ fn main() -> ExitCode {
         Command::Rpm(args) => imagerpm::run(args),
         Command::Gc(args) => images::gc(args),
         Command::Rmi(args) => images::rmi(args),
+        Command::Serve(args) => service::serve(args),
+        Command::Worker(args) => service::worker(args),
+        Command::Submit(args) => client::submit(args),
+        Command::Builds(args) => client::builds(args),
+        Command::Logs(args) => client::logs(args),
+        Command::Cancel(args) => client::cancel(args),
+        Command::BuildInfo(args) => client::build_info(args),
+        Command::Token(args) => client::token(args),
     };
     match result {
         Ok(code) => code,

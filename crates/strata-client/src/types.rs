@@ -1,0 +1,250 @@
+//! The API's request and response bodies.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a build's source is: a git repository, a ref and a folder inside it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Source {
+    /// Anything `git clone` accepts: file://, https://, ssh://.
+    pub url: String,
+    /// Branch, tag or commit as submitted; the remote HEAD when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r#ref: Option<String>,
+    /// The commit the ref named at submit time: what is built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// Folder inside the repository holding strata.json or a Dockerfile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SubmitRequest {
+    pub source: Source,
+    /// Images to build: spec images to pick, or the name of a Dockerfile's image.
+    #[serde(default)]
+    pub images: Vec<String>,
+    /// Push only a unique scratch tag; never move `latest`.
+    #[serde(default)]
+    pub scratch: bool,
+    /// Run-time limit in seconds (queue time does not count); capped by the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<i64>,
+}
+
+/// One build: the queue entry and, once it ran, its record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Build {
+    pub id: i64,
+    /// The images' names, comma-separated (empty for a spec build that picks none yet).
+    pub image: String,
+    pub images: Vec<String>,
+    /// queued, running, built, failed or canceled.
+    pub state: String,
+    /// `manual` for submissions.
+    pub trigger: String,
+    pub submitter: String,
+    pub source: Source,
+    pub scratch: bool,
+    /// The worker of the current or last attempt.
+    pub worker: Option<String>,
+    /// Times in RFC 3339 (UTC).
+    pub created: String,
+    pub started: Option<String>,
+    pub finished: Option<String>,
+    /// Time spent waiting in the queue, over all attempts.
+    pub queued_seconds: f64,
+    /// Run time of the last attempt (so far, while running).
+    pub run_seconds: f64,
+    pub timeout_seconds: i64,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub cancel_requested: bool,
+    /// Why it failed or was canceled.
+    pub reason: Option<String>,
+    /// What the worker produced (present once built).
+    pub result: Option<BuildResult>,
+    /// Present on `GET /api/builds/{id}` only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempt_log: Vec<Attempt>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<Event>,
+    /// The last lines of the log, for a failed build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_tail: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Attempt {
+    pub number: i64,
+    pub worker: String,
+    pub started: String,
+    pub ended: Option<String>,
+    /// built, failed, canceled, expired (lease lost), or running.
+    pub outcome: String,
+    pub reason: Option<String>,
+}
+
+/// A state change of a build, as recorded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Event {
+    pub at: String,
+    pub event: String,
+    pub actor: String,
+    pub detail: Option<String>,
+}
+
+/// What a build produced, as the worker reports it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BuildResult {
+    /// `spec` or `dockerfile`.
+    pub kind: String,
+    /// sha256 of strata.json or of the Dockerfile.
+    pub input_digest: String,
+    /// sha256 of strata.lock after the compose (spec builds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_digest: Option<String>,
+    pub strata_version: String,
+    pub images: Vec<ImageOutput>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImageOutput {
+    pub name: String,
+    /// The unique pushed reference, `REGISTRY/NAME:TAG@DIGEST`.
+    pub reference: String,
+    pub manifest_digest: String,
+    pub config_digest: String,
+    pub tags: Vec<String>,
+    /// The base image of a Dockerfile build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<BaseImage>,
+    /// Packages read from the image's own rpmdb (NEVRA).
+    #[serde(default)]
+    pub packages: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BaseImage {
+    pub name: String,
+    pub digest: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BuildFilter {
+    pub image: Option<String>,
+    pub state: Option<String>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LogChunk {
+    /// Where `data` starts in the log (bytes).
+    pub offset: u64,
+    pub data: String,
+    /// Where the next read starts.
+    pub next: u64,
+    /// The build has ended: nothing more will be appended.
+    pub complete: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TokenRequest {
+    /// admin, submitter, worker or reader.
+    pub role: String,
+    /// A note saying who or what holds it.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TokenCreated {
+    pub id: i64,
+    pub role: String,
+    pub name: String,
+    /// The secret; shown once, stored only as a hash.
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LeaseRequest {
+    /// The worker's name, recorded with each attempt.
+    pub worker: String,
+}
+
+/// A build handed to a worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Lease {
+    pub build: Build,
+    /// Proves the worker holds the build; every later call for it names this.
+    pub lease: String,
+    /// Heartbeat at least this often (the lease lasts three times as long).
+    pub heartbeat_seconds: i64,
+    /// Where to push: `HOST[:PORT][/PREFIX]`.
+    pub registry: Option<String>,
+    /// The registry is reached over plain HTTP or unverified TLS.
+    pub insecure_registry: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LeaseRef {
+    pub lease: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Heartbeat {
+    /// Stop the build: it was canceled or ran past its timeout.
+    pub stop: bool,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LogAppend {
+    pub lease: String,
+    pub data: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LogAppended {
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Complete {
+    pub lease: String,
+    pub result: BuildResult,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Fail {
+    pub lease: String,
+    pub reason: String,
+    /// The worker stopped the build because it was asked to (cancel).
+    #[serde(default)]
+    pub canceled: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    pub error: String,
+}

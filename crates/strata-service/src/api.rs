@@ -1,0 +1,268 @@
+//! The HTTP handlers under `/api/`, each annotated for the OpenAPI document, and the
+//! bearer-token check every one of them starts with.
+
+use crate::db::{LeaseError, NewBuild, Outcome};
+use crate::{git, AppState};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use strata_client::{Build, Complete, ErrorBody, Fail, Heartbeat, Lease, LeaseRef, LeaseRequest, LogAppend, LogAppended, LogChunk, SubmitRequest, TokenCreated, TokenRequest};
+
+/// An error answer: a status and a reason, as `{"error": "..."}`.
+#[derive(Debug)]
+pub struct ApiError(pub StatusCode, pub String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(ErrorBody { error: self.1 })).into_response()
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> ApiError {
+        tracing::error!("database: {e}");
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("database: {e}"))
+    }
+}
+
+impl From<LeaseError> for ApiError {
+    fn from(e: LeaseError) -> ApiError {
+        match e {
+            LeaseError::Lost(_) => ApiError(StatusCode::CONFLICT, e.to_string()),
+            LeaseError::Db(e) => e.into(),
+        }
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Roles, from most to least powerful; the full policy comes with the policy issue.
+pub const ROLES: [&str; 4] = ["admin", "submitter", "worker", "reader"];
+
+/// Who is calling: the token's name and role. Extracted before any body is read, so an
+/// unauthenticated or unauthorised call learns nothing about its body's validity.
+pub struct Caller {
+    pub name: String,
+    pub role: String,
+}
+
+impl Caller {
+    fn require(&self, roles: &[&str], what: &str) -> ApiResult<()> {
+        if self.role == "admin" || roles.contains(&self.role.as_str()) {
+            Ok(())
+        } else {
+            Err(ApiError(StatusCode::FORBIDDEN, format!("{what} needs the role {}; this token ({}) is {}", roles.join(" or "), self.name, self.role)))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+        let unauthorized = |m: &str| ApiError(StatusCode::UNAUTHORIZED, m.to_string());
+        let header = parts.headers.get("authorization").ok_or_else(|| unauthorized("no token: send Authorization: Bearer TOKEN"))?;
+        let token = header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).ok_or_else(|| unauthorized("the Authorization header is not Bearer TOKEN"))?;
+        let (name, role) = state.db.token(&crate::hash_secret(token.trim())).await?.ok_or_else(|| unauthorized("unknown token"))?;
+        Ok(Caller { name, role })
+    }
+}
+
+fn not_found(id: i64) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, format!("no build {id}"))
+}
+
+/// Names of images: registry repository path components (lowercase, digits, `._-`,
+/// `/`-separated), at most 128 characters.
+pub fn valid_image_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name.split('/').all(|part| {
+            !part.is_empty()
+                && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+                && part.as_bytes()[0].is_ascii_alphanumeric()
+        })
+}
+
+#[utoipa::path(post, path = "/api/builds", request_body = SubmitRequest, tag = "builds",
+    responses((status = 201, body = Build), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 422, description = "the source cannot be read or the ref does not exist; nothing queued", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn submit(caller: Caller, State(st): State<AppState>, Json(req): Json<SubmitRequest>) -> ApiResult<(StatusCode, Json<Build>)> {
+    caller.require(&["submitter"], "submitting a build")?;
+    let bad = |m: String| ApiError(StatusCode::BAD_REQUEST, m);
+    git::check_url(&req.source.url).map_err(bad)?;
+    if let Some(r) = &req.source.r#ref {
+        git::check_ref(r).map_err(bad)?;
+    }
+    if let Some(p) = &req.source.path {
+        git::check_path(p).map_err(bad)?;
+    }
+    if req.images.len() > 64 {
+        return Err(bad("at most 64 images per build".into()));
+    }
+    if let Some(n) = req.images.iter().find(|n| !valid_image_name(n)) {
+        return Err(bad(format!("image name {n:?}: lowercase letters, digits and ._- in /-separated parts, at most 128 characters")));
+    }
+    let timeout_s = req.timeout_seconds.unwrap_or(st.config.default_timeout_s);
+    if timeout_s <= 0 {
+        return Err(bad("timeout_seconds must be positive".into()));
+    }
+    let timeout_s = timeout_s.min(st.config.max_timeout_s);
+    let commit = git::resolve(&req.source.url, req.source.r#ref.as_deref(), &st.config.data_dir.join("git"))
+        .await
+        .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    let id = st
+        .db
+        .submit(&NewBuild {
+            submitter: &caller.name,
+            trigger: "manual",
+            source: &req.source,
+            commit: &commit,
+            images: &req.images,
+            scratch: req.scratch,
+            timeout_s,
+            max_attempts: st.config.max_attempts,
+        })
+        .await?;
+    let b = st.db.get(id).await?.ok_or_else(|| not_found(id))?;
+    Ok((StatusCode::CREATED, Json(b)))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    /// Only builds of this image.
+    image: Option<String>,
+    /// Only builds in this state.
+    state: Option<String>,
+    /// At most this many (default 100, at most 1000).
+    limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/builds", params(ListQuery), tag = "builds",
+    responses((status = 200, description = "newest first", body = Vec<Build>), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn list(_caller: Caller, State(st): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Json<Vec<Build>>> {
+    if let Some(s) = &q.state {
+        if !["queued", "running", "built", "failed", "canceled"].contains(&s.as_str()) {
+            return Err(ApiError(StatusCode::BAD_REQUEST, format!("state {s:?}: one of queued, running, built, failed, canceled")));
+        }
+    }
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    Ok(Json(st.db.list(q.image.as_deref(), q.state.as_deref(), limit).await?))
+}
+
+#[utoipa::path(get, path = "/api/builds/{id}", params(("id" = i64, Path)), tag = "builds",
+    responses((status = 200, body = Build), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn get(_caller: Caller, State(st): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Build>> {
+    Ok(Json(st.db.get(id).await?.ok_or_else(|| not_found(id))?))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct LogQuery {
+    /// Byte offset to read from (the `next` of the previous read).
+    offset: Option<u64>,
+}
+
+#[utoipa::path(get, path = "/api/builds/{id}/log", params(("id" = i64, Path), LogQuery), tag = "builds",
+    responses((status = 200, body = LogChunk), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn read_log(_caller: Caller, State(st): State<AppState>, Path(id): Path<i64>, Query(q): Query<LogQuery>) -> ApiResult<Json<LogChunk>> {
+    if !st.db.exists(id).await? {
+        return Err(not_found(id));
+    }
+    let offset = q.offset.unwrap_or(0);
+    let (data, next, complete) = st.db.read_log(id, offset, 1 << 20).await?;
+    Ok(Json(LogChunk { offset, data, next, complete }))
+}
+
+#[utoipa::path(post, path = "/api/builds/{id}/cancel", params(("id" = i64, Path)), tag = "builds",
+    responses((status = 200, body = Build), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn cancel(caller: Caller, State(st): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Build>> {
+    caller.require(&["submitter"], "canceling a build")?;
+    st.db.cancel(id, &caller.name).await?.ok_or_else(|| not_found(id))?;
+    Ok(Json(st.db.get(id).await?.ok_or_else(|| not_found(id))?))
+}
+
+#[utoipa::path(post, path = "/api/tokens", request_body = TokenRequest, tag = "tokens",
+    responses((status = 201, body = TokenCreated), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_token(caller: Caller, State(st): State<AppState>, Json(req): Json<TokenRequest>) -> ApiResult<(StatusCode, Json<TokenCreated>)> {
+    caller.require(&[], "creating a token")?;
+    if !ROLES.contains(&req.role.as_str()) {
+        return Err(ApiError(StatusCode::BAD_REQUEST, format!("role {:?}: one of {}", req.role, ROLES.join(", "))));
+    }
+    let name = req.name.unwrap_or_else(|| format!("{} token by {}", req.role, caller.name));
+    if name.len() > 200 || name.chars().any(char::is_control) {
+        return Err(ApiError(StatusCode::BAD_REQUEST, "name: at most 200 characters, no control characters".into()));
+    }
+    let token = crate::new_secret();
+    let id = st.db.add_token(&crate::hash_secret(&token), &req.role, &name).await?;
+    Ok((StatusCode::CREATED, Json(TokenCreated { id, role: req.role, name, token })))
+}
+
+#[utoipa::path(post, path = "/api/worker/lease", request_body = LeaseRequest, tag = "worker",
+    responses((status = 200, body = Lease), (status = 204, description = "nothing queued"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn lease(caller: Caller, State(st): State<AppState>, Json(req): Json<LeaseRequest>) -> ApiResult<Response> {
+    caller.require(&["worker"], "leasing a build")?;
+    if req.worker.is_empty() || req.worker.len() > 200 || req.worker.chars().any(char::is_control) {
+        return Err(ApiError(StatusCode::BAD_REQUEST, "worker: 1 to 200 characters, no control characters".into()));
+    }
+    let secret = crate::new_secret();
+    let worker = format!("{} ({})", req.worker, caller.name);
+    let Some(id) = st.db.lease(&worker, &crate::hash_secret(&secret), st.config.lease_ms()).await? else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    let build = st.db.get(id).await?.ok_or_else(|| not_found(id))?;
+    Ok(Json(Lease {
+        build,
+        lease: secret,
+        heartbeat_seconds: st.config.heartbeat_s,
+        registry: st.config.registry.clone(),
+        insecure_registry: st.config.insecure_registry,
+    })
+    .into_response())
+}
+
+#[utoipa::path(post, path = "/api/builds/{id}/heartbeat", params(("id" = i64, Path)), request_body = LeaseRef, tag = "worker",
+    responses((status = 200, body = Heartbeat), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, description = "the lease is lost", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn heartbeat(caller: Caller, State(st): State<AppState>, Path(id): Path<i64>, Json(req): Json<LeaseRef>) -> ApiResult<Json<Heartbeat>> {
+    caller.require(&["worker"], "a heartbeat")?;
+    let (stop, reason) = st.db.heartbeat(id, &crate::hash_secret(&req.lease), st.config.lease_ms()).await?;
+    Ok(Json(Heartbeat { stop, reason }))
+}
+
+#[utoipa::path(post, path = "/api/builds/{id}/log", params(("id" = i64, Path)), request_body = LogAppend, tag = "worker",
+    responses((status = 200, body = LogAppended), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 413, description = "the log is full", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn append_log(caller: Caller, State(st): State<AppState>, Path(id): Path<i64>, Json(req): Json<LogAppend>) -> ApiResult<Json<LogAppended>> {
+    caller.require(&["worker"], "appending to a log")?;
+    match st.db.append_log(id, &crate::hash_secret(&req.lease), req.data.as_bytes(), crate::MAX_LOG).await? {
+        Some(size) => Ok(Json(LogAppended { size: size as u64 })),
+        None => Err(ApiError(StatusCode::PAYLOAD_TOO_LARGE, format!("the log of build {id} is full ({} MiB)", crate::MAX_LOG >> 20))),
+    }
+}
+
+#[utoipa::path(post, path = "/api/builds/{id}/complete", params(("id" = i64, Path)), request_body = Complete, tag = "worker",
+    responses((status = 200, body = Build), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn complete(caller: Caller, State(st): State<AppState>, Path(id): Path<i64>, Json(req): Json<Complete>) -> ApiResult<Json<Build>> {
+    caller.require(&["worker"], "completing a build")?;
+    st.db.finish(id, &crate::hash_secret(&req.lease), Outcome::Built(&req.result)).await?;
+    Ok(Json(st.db.get(id).await?.ok_or_else(|| not_found(id))?))
+}
+
+#[utoipa::path(post, path = "/api/builds/{id}/fail", params(("id" = i64, Path)), request_body = Fail, tag = "worker",
+    responses((status = 200, body = Build), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn fail(caller: Caller, State(st): State<AppState>, Path(id): Path<i64>, Json(req): Json<Fail>) -> ApiResult<Json<Build>> {
+    caller.require(&["worker"], "failing a build")?;
+    let reason: String = req.reason.chars().take(4000).collect();
+    st.db.finish(id, &crate::hash_secret(&req.lease), Outcome::Failed { reason: &reason, canceled: req.canceled }).await?;
+    Ok(Json(st.db.get(id).await?.ok_or_else(|| not_found(id))?))
+}

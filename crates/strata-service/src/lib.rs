@@ -1,0 +1,182 @@
+//! The strata build service: an HTTP JSON API under `/api/` (its OpenAPI 3 document, made
+//! from the handlers' annotations, at `/api/openapi.json`), the database that holds the
+//! queue, leases, tokens, build records, events and logs (SQLite in the data dir by
+//! default, PostgreSQL for several servers), and the reaper that returns builds of
+//! vanished workers to the queue.
+//!
+//! Workers are not part of this crate: they are clients of the API (`strata-worker`),
+//! the in-process one of `strata serve` included, so one code path runs every build.
+
+mod api;
+pub mod db;
+mod git;
+
+pub use api::{valid_image_name, ROLES};
+
+use axum::extract::DefaultBodyLimit;
+use axum::response::Html;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use sha2::{Digest, Sha256};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use utoipa::OpenApi;
+
+/// The most log a build keeps.
+pub const MAX_LOG: i64 = 64 << 20;
+/// The largest request body (a log append is the largest legitimate one).
+const MAX_BODY: usize = 4 << 20;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: String,
+    /// `sqlite://...` or `postgres://...`; `None`: SQLite in `data_dir`.
+    pub database: Option<String>,
+    pub data_dir: PathBuf,
+    /// Where workers push: `HOST[:PORT][/PREFIX]`.
+    pub registry: Option<String>,
+    pub insecure_registry: bool,
+    pub max_attempts: i64,
+    pub heartbeat_s: i64,
+    pub default_timeout_s: i64,
+    pub max_timeout_s: i64,
+}
+
+impl Config {
+    pub fn new(data_dir: PathBuf) -> Config {
+        Config {
+            listen: "127.0.0.1:8750".into(),
+            database: None,
+            data_dir,
+            registry: None,
+            insecure_registry: false,
+            max_attempts: 3,
+            heartbeat_s: 5,
+            default_timeout_s: 3600,
+            max_timeout_s: 6 * 3600,
+        }
+    }
+
+    /// A lease lasts three heartbeats: one lost request does not cost a build.
+    pub fn lease_ms(&self) -> i64 {
+        self.heartbeat_s * 3000
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database.clone().unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("strata.db").display()))
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: db::Db,
+    pub config: Arc<Config>,
+}
+
+/// A random secret (tokens, leases): 32 bytes from the OS, hex.
+pub fn new_secret() -> String {
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).expect("the OS random source");
+    format!("strata_{}", hex::encode(b))
+}
+
+/// What the database stores instead of a secret.
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "strata build service", description = "Builds container images from git sources (strata specs or Dockerfiles) and pushes them to a registry."),
+    paths(api::submit, api::list, api::get, api::read_log, api::cancel, api::create_token, api::lease, api::heartbeat, api::append_log, api::complete, api::fail),
+    modifiers(&Bearer)
+)]
+pub struct ApiDoc;
+
+struct Bearer;
+
+impl utoipa::Modify for Bearer {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+async fn index() -> Html<&'static str> {
+    Html("<!doctype html><title>strata</title><h1>strata build service</h1>\n<p>It is up. The API is under <a href=\"/api/openapi.json\">/api/</a> (OpenAPI document at /api/openapi.json); <code>strata builds</code> lists the builds.</p>\n")
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/api/openapi.json", get(openapi))
+        .route("/api/builds", post(api::submit).get(api::list))
+        .route("/api/builds/{id}", get(api::get))
+        .route("/api/builds/{id}/log", get(api::read_log).post(api::append_log))
+        .route("/api/builds/{id}/cancel", post(api::cancel))
+        .route("/api/builds/{id}/heartbeat", post(api::heartbeat))
+        .route("/api/builds/{id}/complete", post(api::complete))
+        .route("/api/builds/{id}/fail", post(api::fail))
+        .route("/api/tokens", post(api::create_token))
+        .route("/api/worker/lease", post(api::lease))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// A bound, migrated server, not yet answering.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    listener: tokio::net::TcpListener,
+}
+
+impl Server {
+    pub async fn bind(config: Config) -> anyhow::Result<Server> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| anyhow::anyhow!("data dir {}: {e}", config.data_dir.display()))?;
+        let db = db::Db::connect(&config.database_url()).await?;
+        let listener = tokio::net::TcpListener::bind(&config.listen).await.map_err(|e| anyhow::anyhow!("listening on {}: {e}", config.listen))?;
+        let addr = listener.local_addr()?;
+        Ok(Server { addr, state: AppState { db, config: Arc::new(config) }, listener })
+    }
+
+    /// Stores a token the operator chose (`--admin-token`); the same one again is a no-op.
+    pub async fn seed_token(&self, secret: &str, role: &str, name: &str) -> anyhow::Result<()> {
+        if secret.len() < 16 {
+            anyhow::bail!("a seeded token needs at least 16 characters");
+        }
+        self.state.db.add_token(&hash_secret(secret), role, name).await?;
+        Ok(())
+    }
+
+    /// A new random token of `role`.
+    pub async fn new_token(&self, role: &str, name: &str) -> anyhow::Result<String> {
+        let t = new_secret();
+        self.state.db.add_token(&hash_secret(&t), role, name).await?;
+        Ok(t)
+    }
+
+    /// Answers until `shutdown` resolves; the reaper runs beside it.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let db = self.state.db.clone();
+        let grace = self.state.config.lease_ms();
+        let reaper = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                match db.reap(grace).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!("reaper: {n} build(s) whose lease expired or that ran past their timeout"),
+                    Err(e) => tracing::warn!("reaper: {e}"),
+                }
+            }
+        });
+        let result = axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown).await;
+        reaper.abort();
+        Ok(result?)
+    }
+}

@@ -1,0 +1,163 @@
+//! The queue and its leases against real databases: SQLite in a temporary folder and a
+//! private PostgreSQL (see pg.rs). Every test runs on both.
+
+mod pg;
+
+use strata_client::{BuildResult, ImageOutput, Source};
+use strata_service::db::{Db, LeaseError, NewBuild, Outcome};
+
+async fn backends() -> Vec<(Db, Box<dyn std::any::Any>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Db::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("q.db").display())).await.unwrap();
+    let mut out: Vec<(Db, Box<dyn std::any::Any>)> = vec![(sqlite, Box::new(dir))];
+    if let Some(pg) = pg::Postgres::start() {
+        let db = Db::connect(&pg.url).await.unwrap();
+        out.push((db, Box::new(pg)));
+    }
+    out
+}
+
+async fn submit(db: &Db, max_attempts: i64) -> i64 {
+    let source = Source { url: "file:///src".into(), r#ref: Some("main".into()), commit: None, path: None };
+    db.submit(&NewBuild {
+        submitter: "tester",
+        trigger: "manual",
+        source: &source,
+        commit: "0123456789012345678901234567890123456789",
+        images: &["app".to_string()],
+        scratch: false,
+        timeout_s: 60,
+        max_attempts,
+    })
+    .await
+    .unwrap()
+}
+
+fn result() -> BuildResult {
+    BuildResult { kind: "dockerfile".into(), images: vec![ImageOutput { name: "app".into(), ..Default::default() }], ..Default::default() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_workers_never_share_a_build() {
+    for (db, _keep) in backends().await {
+        let ids: Vec<i64> = futures_join(20, |_| submit(&db, 3)).await;
+        // 8 workers lease until the queue is empty; every build goes to exactly one.
+        let mut tasks = Vec::new();
+        for w in 0..8 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut got = Vec::new();
+                while let Some(id) = db.lease(&format!("w{w}"), &format!("lease-{w}"), 60_000).await.unwrap() {
+                    got.push(id);
+                }
+                got
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        all.sort();
+        assert_eq!(all, ids, "{:?}", db.dialect);
+        // Oldest first, and each build records one attempt.
+        for id in ids {
+            let b = db.get(id).await.unwrap().unwrap();
+            assert_eq!((b.state.as_str(), b.attempts, b.attempt_log.len()), ("running", 1, 1));
+        }
+    }
+}
+
+async fn futures_join<F, Fut>(n: usize, f: F) -> Vec<i64>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = i64>,
+{
+    let mut v = Vec::new();
+    for i in 0..n {
+        v.push(f(i).await);
+    }
+    v
+}
+
+#[tokio::test]
+async fn only_the_lease_holder_completes_and_only_once() {
+    for (db, _keep) in backends().await {
+        let id = submit(&db, 3).await;
+        assert_eq!(db.lease("w1", "h1", 60_000).await.unwrap(), Some(id));
+        assert!(matches!(db.finish(id, "other", Outcome::Built(&result())).await, Err(LeaseError::Lost(_))));
+        assert!(matches!(db.heartbeat(id, "other", 60_000).await, Err(LeaseError::Lost(_))));
+        db.append_log(id, "h1", b"step 1\n", 1 << 20).await.unwrap();
+        db.finish(id, "h1", Outcome::Built(&result())).await.unwrap();
+        assert!(matches!(db.finish(id, "h1", Outcome::Built(&result())).await, Err(LeaseError::Lost(_))), "a second completion is refused");
+        assert!(matches!(db.append_log(id, "h1", b"late\n", 1 << 20).await, Err(LeaseError::Lost(_))));
+        let b = db.get(id).await.unwrap().unwrap();
+        assert_eq!(b.state, "built");
+        assert_eq!(b.result.unwrap().images[0].name, "app");
+        let events: Vec<_> = b.events.iter().map(|e| e.event.as_str()).collect();
+        assert_eq!(events, ["submitted", "started", "built"]);
+        let (log, next, ended) = db.read_log(id, 0, 1 << 20).await.unwrap();
+        assert_eq!((log.as_str(), next, ended), ("step 1\n", 7, true));
+        assert_eq!(db.read_log(id, 5, 1 << 20).await.unwrap().0, "1\n");
+    }
+}
+
+#[tokio::test]
+async fn an_expired_lease_requeues_until_attempts_run_out() {
+    for (db, _keep) in backends().await {
+        let id = submit(&db, 2).await;
+        // A lease that is already over: the worker "died".
+        assert_eq!(db.lease("dead", "h1", -1).await.unwrap(), Some(id));
+        assert_eq!(db.reap(0).await.unwrap(), 1);
+        let b = db.get(id).await.unwrap().unwrap();
+        assert_eq!(b.state, "queued");
+        assert_eq!(b.attempt_log[0].outcome, "expired");
+        assert!(b.attempt_log[0].reason.as_deref().unwrap().contains("dead stopped checking in"), "{:?}", b.attempt_log);
+        // The dead worker's late completion is refused; another worker takes the build.
+        assert!(db.finish(id, "h1", Outcome::Built(&result())).await.is_err());
+        assert_eq!(db.lease("dead-too", "h2", -1).await.unwrap(), Some(id));
+        db.reap(0).await.unwrap();
+        let b = db.get(id).await.unwrap().unwrap();
+        assert_eq!((b.state.as_str(), b.attempts), ("failed", 2));
+        assert!(b.reason.as_deref().unwrap().contains("attempt 2 of 2"), "{:?}", b.reason);
+        let events: Vec<_> = b.events.iter().map(|e| e.event.as_str()).collect();
+        assert_eq!(events, ["submitted", "started", "requeued", "started", "failed"]);
+    }
+}
+
+#[tokio::test]
+async fn cancel_ends_a_queued_build_and_flags_a_running_one() {
+    for (db, _keep) in backends().await {
+        let queued = submit(&db, 3).await;
+        db.cancel(queued, "alice").await.unwrap().unwrap();
+        assert_eq!(db.get(queued).await.unwrap().unwrap().state, "canceled");
+        assert_eq!(db.lease("w", "h", 60_000).await.unwrap(), None, "a canceled build is never leased");
+
+        let running = submit(&db, 3).await;
+        assert_eq!(db.lease("w", "h", 60_000).await.unwrap(), Some(running));
+        assert_eq!(db.heartbeat(running, "h", 60_000).await.unwrap(), (false, None));
+        db.cancel(running, "alice").await.unwrap().unwrap();
+        assert_eq!(db.get(running).await.unwrap().unwrap().state, "running");
+        let (stop, reason) = db.heartbeat(running, "h", 60_000).await.unwrap();
+        assert!(stop && reason.as_deref() == Some("canceled"));
+        // A build that finished anyway is not recorded as built.
+        db.finish(running, "h", Outcome::Failed { reason: "canceled", canceled: true }).await.unwrap();
+        assert_eq!(db.get(running).await.unwrap().unwrap().state, "canceled");
+        assert!(db.cancel(9999, "alice").await.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn queue_time_is_not_run_time() {
+    for (db, _keep) in backends().await {
+        let id = submit(&db, 3).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        db.lease("w", "h", 60_000).await.unwrap();
+        let b = db.get(id).await.unwrap().unwrap();
+        assert!(b.queued_seconds >= 0.3 && b.run_seconds < 0.3, "queued {} run {}", b.queued_seconds, b.run_seconds);
+        // The timeout counts from the start of the run: 60 s have not passed.
+        assert_eq!(db.heartbeat(id, "h", 60_000).await.unwrap().0, false);
+        let list = db.list(Some("app"), Some("running"), 10).await.unwrap();
+        assert_eq!(list.iter().map(|b| b.id).collect::<Vec<_>>(), [id]);
+        assert!(db.list(Some("other"), None, 10).await.unwrap().is_empty());
+    }
+}

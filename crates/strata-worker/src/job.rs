@@ -1,0 +1,330 @@
+//! One leased build, start to end: heartbeat and log threads beside the work, the work
+//! itself (checkout, compose or build, push, verify, record), and the report.
+
+use crate::source::{checkout, hex_sha256};
+use crate::WorkerConfig;
+use std::io::{BufRead, Read};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use strata_client::{BaseImage, BuildResult, Complete, Fail, ImageOutput, Lease};
+use strata_oci::store::Store;
+use strata_registry::{Client as Registry, ClientConfig, Credentials, Platform, PushOptions, Reference};
+
+/// How a build stops short.
+#[derive(Debug)]
+pub enum JobEnd {
+    Failed(String),
+    /// The server said stop (cancel or timeout), with its reason.
+    Stopped(String),
+    /// The lease is gone: someone else owns the build now; report nothing.
+    Lost,
+}
+
+pub struct Job<'a> {
+    pub config: &'a WorkerConfig,
+    lease: &'a Lease,
+    id: i64,
+    log: Arc<Mutex<String>>,
+    stop: Arc<Mutex<Option<JobEnd>>>,
+    stopping: Arc<AtomicBool>,
+}
+
+impl Job<'_> {
+    pub fn log(&self, text: &str) {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).push_str(text);
+    }
+
+    fn check(&self) -> Result<(), JobEnd> {
+        match self.stop.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            Some(end) => Err(end),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs `cmd` in its own process group, its stderr (and stdout, unless captured)
+    /// into the log; kills the whole group when the server says stop. Returns stdout
+    /// when `capture`.
+    fn run(&self, cmd: &mut Command, what: &str, capture: bool) -> Result<String, JobEnd> {
+        use std::os::unix::process::CommandExt;
+        self.check()?;
+        cmd.process_group(0).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| JobEnd::Failed(format!("{what}: starting {:?}: {e}", cmd.get_program())))?;
+        let pgid = rustix::process::Pid::from_child(&child);
+        let pump = |r: Box<dyn Read + Send>, log: Arc<Mutex<String>>| {
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(r).lines().map_while(Result::ok) {
+                    let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            })
+        };
+        let err_thread = pump(Box::new(child.stderr.take().expect("piped")), self.log.clone());
+        let mut stdout = child.stdout.take().expect("piped");
+        let out_thread = if capture {
+            std::thread::spawn(move || {
+                let mut s = String::new();
+                let _ = stdout.read_to_string(&mut s);
+                s
+            })
+        } else {
+            let t = pump(Box::new(stdout), self.log.clone());
+            std::thread::spawn(move || {
+                let _ = t.join();
+                String::new()
+            })
+        };
+        let status = loop {
+            if self.stopping.load(Ordering::Relaxed) {
+                let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
+                let _ = child.wait();
+                let _ = err_thread.join();
+                let _ = out_thread.join();
+                return Err(self.check().err().unwrap_or(JobEnd::Stopped("stopped".into())));
+            }
+            match child.try_wait() {
+                Ok(Some(s)) => break s,
+                Ok(None) => std::thread::sleep(Duration::from_millis(100)),
+                Err(e) => return Err(JobEnd::Failed(format!("{what}: {e}"))),
+            }
+        };
+        let _ = err_thread.join();
+        let out = out_thread.join().unwrap_or_default();
+        if !status.success() {
+            return Err(JobEnd::Failed(format!("{what} failed ({status}); see the log")));
+        }
+        Ok(out)
+    }
+
+    pub fn run_logged(&self, cmd: &mut Command, what: &str) -> Result<String, JobEnd> {
+        self.run(cmd, what, false)
+    }
+}
+
+/// Runs the leased build and reports how it ended.
+pub fn run(config: &WorkerConfig, lease: &Lease) {
+    let id = lease.build.id;
+    let job = Job {
+        config,
+        lease,
+        id,
+        log: Arc::new(Mutex::new(String::new())),
+        stop: Arc::new(Mutex::new(None)),
+        stopping: Arc::new(AtomicBool::new(false)),
+    };
+    let done = Arc::new(AtomicBool::new(false));
+    // Heartbeats: often enough that a cancel reaches the build's processes within ~2 s.
+    let every = Duration::from_secs(lease.heartbeat_seconds.clamp(1, 2) as u64);
+    let beat = {
+        let (client, secret, stop, stopping, done) = (config.client.clone(), lease.lease.clone(), job.stop.clone(), job.stopping.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                sleep_unless(&done, every);
+                if done.load(Ordering::Relaxed) {
+                    break;
+                }
+                let end = match client.heartbeat(id, &secret) {
+                    Ok(h) if h.stop => Some(JobEnd::Stopped(h.reason.unwrap_or_else(|| "stopped by the server".into()))),
+                    Ok(_) => None,
+                    Err(e) if e.status() == Some(409) => Some(JobEnd::Lost),
+                    Err(e) => {
+                        tracing::warn!("build {id}: heartbeat: {e}");
+                        None
+                    }
+                };
+                if let Some(end) = end {
+                    *stop.lock().unwrap_or_else(|e| e.into_inner()) = Some(end);
+                    stopping.store(true, Ordering::Relaxed);
+                    break;
+                }
+            }
+        })
+    };
+    let shipper = {
+        let (client, secret, log, done) = (config.client.clone(), lease.lease.clone(), job.log.clone(), done.clone());
+        std::thread::spawn(move || loop {
+            let finished = done.load(Ordering::Relaxed);
+            ship(&client, id, &secret, &log);
+            if finished {
+                break;
+            }
+            sleep_unless(&done, Duration::from_millis(300));
+        })
+    };
+    job.log(&format!("build {id} attempt {} on {}\n", lease.build.attempts, config.name));
+    let outcome = work(&job);
+    if let Err(JobEnd::Failed(reason)) = &outcome {
+        job.log(&format!("error: {reason}\n"));
+    }
+    done.store(true, Ordering::Relaxed);
+    let _ = beat.join();
+    let _ = shipper.join();
+    let client = &config.client;
+    let secret = lease.lease.clone();
+    let reported = match outcome {
+        Ok(result) => client.complete(id, &Complete { lease: secret, result }).map(drop),
+        Err(JobEnd::Failed(reason)) => client.fail(id, &Fail { lease: secret, reason, canceled: false }).map(drop),
+        Err(JobEnd::Stopped(reason)) => client.fail(id, &Fail { lease: secret, canceled: reason == "canceled", reason }).map(drop),
+        Err(JobEnd::Lost) => Ok(()),
+    };
+    if let Err(e) = reported {
+        tracing::warn!("build {id}: reporting the outcome: {e}");
+    }
+    let _ = std::fs::remove_dir_all(config.work_dir.join("builds").join(format!("{id}-{}", lease.build.attempts)));
+}
+
+fn sleep_unless(done: &AtomicBool, total: Duration) {
+    let step = Duration::from_millis(50);
+    let mut waited = Duration::ZERO;
+    while waited < total && !done.load(Ordering::Relaxed) {
+        std::thread::sleep(step);
+        waited += step;
+    }
+}
+
+/// Sends what the log gathered since the last call (kept for the next call if the
+/// server cannot be reached).
+fn ship(client: &strata_client::Client, id: i64, secret: &str, log: &Mutex<String>) {
+    let text = std::mem::take(&mut *log.lock().unwrap_or_else(|e| e.into_inner()));
+    if text.is_empty() {
+        return;
+    }
+    // Under the server's body limit, split at character boundaries.
+    let mut rest = text.as_str();
+    while !rest.is_empty() {
+        let mut cut = rest.len().min(1 << 20);
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        match client.append_log(id, secret, &rest[..cut]) {
+            Ok(_) => rest = &rest[cut..],
+            Err(e) if e.status().is_some() => return, // lease gone or log full: drop it
+            Err(_) => {
+                let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
+                let newer = std::mem::take(&mut *l);
+                *l = format!("{rest}{newer}");
+                return;
+            }
+        }
+    }
+}
+
+fn work(job: &Job) -> Result<BuildResult, JobEnd> {
+    let b = &job.lease.build;
+    let registry = job.lease.registry.clone().ok_or_else(|| JobEnd::Failed("the server has no --registry to push to".into()))?;
+    let registry_host = registry.split('/').next().unwrap_or_default().to_string();
+    let commit = b.source.commit.clone().ok_or_else(|| JobEnd::Failed("the build has no recorded commit".into()))?;
+    let dir = job.config.work_dir.join("builds").join(format!("{}-{}", job.id, b.attempts));
+    let _ = std::fs::remove_dir_all(&dir);
+    checkout(job, &b.source.url, &commit, &dir)?;
+    let src = match &b.source.path {
+        Some(p) => dir.join(p),
+        None => dir.clone(),
+    };
+    let cache = job.config.work_dir.join("cache");
+    let mut insecure: Vec<String> = job.config.insecure_registries.clone();
+    if job.lease.insecure_registry {
+        insecure.push(registry_host.clone());
+    }
+    let store_arg = |c: &mut Command| {
+        c.arg("--store").arg(&job.config.store).arg("--cache-dir").arg(&cache);
+    };
+    let mut result = BuildResult { strata_version: env!("CARGO_PKG_VERSION").to_string(), ..BuildResult::default() };
+    // (local store reference, image name, base) of each built image.
+    let mut built: Vec<(String, String, Option<BaseImage>)> = Vec::new();
+    if src.join("strata.json").is_file() {
+        result.kind = "spec".into();
+        result.input_digest = format!("sha256:{}", hex_sha256(&read(&src.join("strata.json"))?));
+        let mut cmd = Command::new(&job.config.strata_exe);
+        cmd.arg("compose").arg(src.join("strata.json")).arg("--json");
+        store_arg(&mut cmd);
+        for i in &b.images {
+            cmd.arg("--image").arg(i);
+        }
+        job.log("strata compose\n");
+        let out = job.run(&mut cmd, "strata compose", true)?;
+        let doc: serde_json::Value = serde_json::from_str(&out).map_err(|e| JobEnd::Failed(format!("strata compose printed no JSON: {e}")))?;
+        for (name, img) in doc["images"].as_object().into_iter().flatten() {
+            let local = img["reference"].as_str().map_or_else(|| format!("{name}:latest"), str::to_string);
+            built.push((local, name.clone(), None));
+        }
+        if let Ok(lock) = std::fs::read(src.join("strata.lock")) {
+            result.lock_digest = Some(format!("sha256:{}", hex_sha256(&lock)));
+        }
+    } else if src.join("Dockerfile").is_file() {
+        result.kind = "dockerfile".into();
+        result.input_digest = format!("sha256:{}", hex_sha256(&read(&src.join("Dockerfile"))?));
+        let [name] = b.images.as_slice() else {
+            return Err(JobEnd::Failed(format!("a Dockerfile build names exactly one image (--image NAME); this one names {}", b.images.len())));
+        };
+        let local = format!("{name}:build-{}", job.id);
+        let mut cmd = Command::new(&job.config.strata_exe);
+        cmd.arg("build").arg(&src).arg("-t").arg(&local).arg("--json");
+        store_arg(&mut cmd);
+        for h in &insecure {
+            cmd.arg("--insecure-registry").arg(h);
+        }
+        job.log("strata build\n");
+        let out = job.run(&mut cmd, "strata build", true)?;
+        let doc: serde_json::Value = serde_json::from_str(&out).map_err(|e| JobEnd::Failed(format!("strata build printed no JSON: {e}")))?;
+        let base = doc["base"]["digest"].as_str().map(|d| BaseImage { name: doc["base"]["name"].as_str().unwrap_or_default().to_string(), digest: d.to_string() });
+        built.push((local, name.clone(), base));
+    } else {
+        return Err(JobEnd::Failed(format!("{}: neither strata.json nor a Dockerfile", b.source.path.as_deref().unwrap_or("the repository root"))));
+    }
+    job.check()?;
+    let store = Store::open(&job.config.store).map_err(|e| JobEnd::Failed(format!("opening the store {}: {e}", job.config.store.display())))?;
+    let mut rc = ClientConfig { credentials: Credentials::from_default_files().map_err(|e| JobEnd::Failed(format!("registry credentials: {e}")))?, ..ClientConfig::default() };
+    for h in &insecure {
+        rc = rc.insecure(h);
+    }
+    let reg = Registry::new(rc);
+    for (local, name, base) in built {
+        job.check()?;
+        result.images.push(push_one(job, &reg, &store, &registry, &local, &name, base)?);
+    }
+    Ok(result)
+}
+
+fn read(p: &Path) -> Result<Vec<u8>, JobEnd> {
+    std::fs::read(p).map_err(|e| JobEnd::Failed(format!("{}: {e}", p.display())))
+}
+
+/// Pushes one image under its unique tag (and `latest` unless scratch), reads each
+/// pushed digest back, and gathers its record.
+fn push_one(job: &Job, reg: &Registry, store: &Store, registry: &str, local: &str, name: &str, base: Option<BaseImage>) -> Result<ImageOutput, JobEnd> {
+    let b = &job.lease.build;
+    let img = store.resolve(local).map_err(|e| JobEnd::Failed(format!("{local} is not in the store after the build: {e}")))?;
+    let unique = if b.scratch { format!("scratch-{}", job.id) } else { format!("build-{}", job.id) };
+    let mut tags = vec![unique.clone()];
+    if !b.scratch {
+        tags.push("latest".into());
+    }
+    let mut digest = String::new();
+    for tag in &tags {
+        let dest_text = format!("{registry}/{name}:{tag}");
+        let dest = Reference::parse(&dest_text).map_err(|e| JobEnd::Failed(format!("{dest_text}: {e}")))?;
+        job.log(&format!("pushing {dest_text}\n"));
+        let pushed = reg.push(store, local, &dest, &PushOptions::default()).map_err(|e| JobEnd::Failed(format!("pushing {dest_text}: {e}")))?;
+        // `built` only once the registry itself says this tag is this manifest.
+        let back = reg.resolve(&dest, &Platform::default()).map_err(|e| JobEnd::Failed(format!("reading {dest_text} back: {e}")))?;
+        if back.digest != pushed.digest {
+            return Err(JobEnd::Failed(format!("{dest_text}: pushed {} but the registry answers {}", pushed.digest, back.digest)));
+        }
+        job.log(&format!("pushed {dest_text} {}\n", pushed.digest));
+        digest = pushed.digest.to_string();
+    }
+    let packages = strata_compose::installed_packages(store, &img).map(|p| p.iter().map(ToString::to_string).collect()).unwrap_or_default();
+    Ok(ImageOutput {
+        name: name.to_string(),
+        reference: format!("{registry}/{name}:{unique}@{digest}"),
+        manifest_digest: digest,
+        config_digest: img.manifest.config().digest().to_string(),
+        tags,
+        base,
+        packages,
+    })
+}

@@ -1,0 +1,150 @@
+//! `strata serve` (the build service, with an in-process worker unless --no-worker) and
+//! `strata worker` (a worker on any host): argument parsing over `strata-service` and
+//! `strata-worker`.
+
+use anyhow::Context;
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to answer on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8750")]
+    listen: String,
+    /// sqlite://FILE or postgres://... [default: SQLite in the data dir].
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
+    /// Where builds push: HOST[:PORT][/PREFIX].
+    #[arg(long, value_name = "HOST[:PORT][/PREFIX]")]
+    registry: Option<String>,
+    /// A registry reached over plain HTTP or unverified TLS (repeatable).
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    insecure_registry: Vec<String>,
+    /// Run no worker in this process (workers elsewhere run `strata worker`).
+    #[arg(long)]
+    no_worker: bool,
+    /// A token (at least 16 characters) that becomes an admin token [default:
+    /// $STRATA_ADMIN_TOKEN].
+    #[arg(long, value_name = "TOKEN")]
+    admin_token: Option<String>,
+    /// The service's folder: database, in-process worker's store, git and build caches
+    /// [default: $XDG_DATA_HOME/strata/service].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Builds the in-process worker runs at once.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    slots: usize,
+    /// Attempts a build gets when its worker vanishes (lease expiry).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    max_attempts: i64,
+    /// Seconds between a worker's heartbeats; a lease lasts three.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    heartbeat: i64,
+    /// The most run time a build may ask for.
+    #[arg(long, value_name = "DURATION", default_value = "6h", value_parser = humantime::parse_duration)]
+    max_timeout: Duration,
+}
+
+fn default_data_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".local/share"));
+    base.join("strata/service")
+}
+
+pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
+    let mut config = strata_service::Config::new(data_dir.clone());
+    config.listen = args.listen.clone();
+    config.database = args.database.clone();
+    config.registry = args.registry.clone();
+    config.insecure_registry = args.registry.as_ref().is_some_and(|r| args.insecure_registry.iter().any(|h| r.split('/').next() == Some(h.as_str())));
+    config.max_attempts = args.max_attempts.max(1);
+    config.heartbeat_s = args.heartbeat.max(1);
+    config.max_timeout_s = args.max_timeout.as_secs().max(1) as i64;
+    config.default_timeout_s = config.default_timeout_s.min(config.max_timeout_s);
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let server = strata_service::Server::bind(config).await?;
+        if let Some(t) = args.admin_token.clone().or_else(|| std::env::var("STRATA_ADMIN_TOKEN").ok().filter(|t| !t.is_empty())) {
+            server.seed_token(&t, "admin", "admin (--admin-token)").await?;
+        }
+        let addr = server.addr;
+        eprintln!("strata serve: listening on http://{addr}");
+        let stop = Arc::new(AtomicBool::new(false));
+        let worker = if args.no_worker {
+            None
+        } else {
+            let token = server.new_token("worker", "in-process worker").await?;
+            let config = strata_worker::WorkerConfig {
+                client: strata_client::Client::new(&format!("http://{addr}"), Some(token)),
+                name: format!("{} (in-process)", strata_worker::host_name()),
+                slots: args.slots,
+                store: data_dir.join("store"),
+                work_dir: data_dir.join("work"),
+                strata_exe: std::env::current_exe().context("finding the strata program")?,
+                insecure_registries: args.insecure_registry.clone(),
+                poll: Duration::from_millis(500),
+            };
+            let stop = stop.clone();
+            Some(std::thread::spawn(move || strata_worker::run(config, stop)))
+        };
+        let shutdown = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        };
+        server.run(shutdown).await?;
+        stop.store(true, Ordering::Relaxed);
+        // A build the in-process worker holds stays leased; its lease expires and the
+        // build is queued again for the next start (or another worker).
+        drop(worker);
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args, Debug)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    server: crate::client::ServerArgs,
+    /// Builds run at once.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    slots: usize,
+    #[command(flatten)]
+    store: crate::compose::StoreArg,
+    /// Git caches, checkouts and build caches [default: $XDG_CACHE_HOME/strata/worker].
+    #[arg(long, value_name = "DIR")]
+    work_dir: Option<PathBuf>,
+    /// Name recorded with each attempt [default: the host name].
+    #[arg(long)]
+    name: Option<String>,
+    /// A registry reached over plain HTTP or unverified TLS (repeatable).
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    insecure_registry: Vec<String>,
+}
+
+pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    let client = args.server.client()?;
+    let work_dir = args.work_dir.clone().unwrap_or_else(|| strata_repo::MetadataCache::default_root().join("worker"));
+    let config = strata_worker::WorkerConfig {
+        client,
+        name: args.name.clone().unwrap_or_else(strata_worker::host_name),
+        slots: args.slots,
+        store: args.store.path(),
+        work_dir,
+        strata_exe: std::env::current_exe().context("finding the strata program")?,
+        insecure_registries: args.insecure_registry.clone(),
+        poll: Duration::from_secs(1),
+    };
+    eprintln!("strata worker {}: {} slot(s), server {}", config.name, config.slots, config.client.server());
+    strata_worker::run(config, Arc::new(AtomicBool::new(false)));
+    Ok(ExitCode::SUCCESS)
+}
