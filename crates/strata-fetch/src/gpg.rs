@@ -35,6 +35,8 @@ const HEADER_MAGIC: [u8; 8] = [0x8e, 0xad, 0xe8, 0x01, 0, 0, 0, 0];
 /// malformed, and we must not allocate what it claims.
 const MAX_TAGS: usize = 0xffff;
 const MAX_DATA: usize = 256 << 20;
+const MAX_SIG_TAGS: usize = 32;
+const MAX_SIG_DATA: usize = 64 << 20;
 
 /// A repo's public keys.
 pub(crate) struct Keyring {
@@ -311,13 +313,25 @@ impl Header {
         }
         let count = be32(&raw[8..12]) as usize;
         let data_len = be32(&raw[12..16]) as usize;
-        if count > MAX_TAGS || data_len > MAX_DATA {
+        // rpm's hdrblob limits (lib/header.cc): the signature header is small by design.
+        let (max_tags, max_data) = if which == "signature" {
+            (MAX_SIG_TAGS, MAX_SIG_DATA)
+        } else {
+            (MAX_TAGS, MAX_DATA)
+        };
+        if count > max_tags || data_len > max_data {
             return Err(malformed(&format!(
-                "the {which} header claims {count} tags and {data_len} bytes"
+                "the {which} header claims {count} tags and {data_len} bytes \
+                 (rpm allows at most {max_tags} and {max_data})"
             )));
         }
-        raw.resize(16 + count * 16 + data_len, 0);
-        r.read_exact(&mut raw[16..]).map_err(|_| short())?;
+        // Read what is there, not what the header claims: a small file claiming 256 MiB
+        // must not make this allocate 256 MiB first.
+        let want = (count * 16 + data_len) as u64;
+        r.take(want).read_to_end(&mut raw).map_err(|_| short())?;
+        if raw.len() as u64 != 16 + want {
+            return Err(short());
+        }
         Ok(Header {
             raw,
             count,
@@ -369,6 +383,45 @@ fn be32(b: &[u8]) -> u32 {
 mod tests {
     use super::*;
     use std::path::PathBuf;
+
+    /// A lead and a header intro claiming `count` tags and `data` bytes, and nothing more.
+    fn claiming(count: u32, data: u32, signature_ok: bool) -> Vec<u8> {
+        let mut b = vec![0u8; LEAD_LEN];
+        b[..4].copy_from_slice(&LEAD_MAGIC);
+        let intro = |b: &mut Vec<u8>, count: u32, data: u32| {
+            b.extend_from_slice(&HEADER_MAGIC);
+            b.extend_from_slice(&count.to_be_bytes());
+            b.extend_from_slice(&data.to_be_bytes());
+        };
+        if signature_ok {
+            intro(&mut b, 0, 0);
+        }
+        intro(&mut b, count, data);
+        b
+    }
+
+    #[test]
+    fn hostile_header_counts_are_refused_without_allocating_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            // A signature header over rpm's 32 entries / 64 MiB.
+            (claiming(33, 0, false), "signature header claims 33 tags"),
+            (claiming(1, 65 << 20, false), "signature header claims 1 tags"),
+            // A main header claiming 256 MiB in a file of a few bytes: cut short, at once.
+            (claiming(1, 256 << 20, true), "main header is cut short"),
+        ];
+        for (bytes, want) in cases {
+            let path = dir.path().join("hostile.rpm");
+            std::fs::write(&path, &bytes).unwrap();
+            let mut r = BufReader::new(File::open(&path).unwrap());
+            let err = match Rpm::read(&mut r) {
+                Err(SigError::Bad(e)) => e,
+                Err(_) => panic!("{want}: another refusal"),
+                Ok(_) => panic!("{want}: accepted"),
+            };
+            assert!(err.contains(want), "{err}");
+        }
+    }
 
     fn corpus_rpms() -> Vec<PathBuf> {
         let here = Path::new(env!("CARGO_MANIFEST_DIR"));
