@@ -79,8 +79,14 @@ impl Job<'_> {
         };
         let status = loop {
             if self.stopping.load(Ordering::Relaxed) {
-                let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
+                // The child alone first: its death is what the sandbox's supervisor
+                // watches (a parent-death signal) to kill the runtime and the program in
+                // their own namespaces — SIGKILL to the group at once would kill the
+                // supervisor before it can. Then the group, for anything left (git).
+                let _ = child.kill();
                 let _ = child.wait();
+                std::thread::sleep(Duration::from_millis(300));
+                let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
                 let _ = err_thread.join();
                 let _ = out_thread.join();
                 return Err(self.check().err().unwrap_or(JobEnd::Stopped("stopped".into())));
@@ -262,15 +268,15 @@ fn work(job: &Job) -> Result<BuildResult, JobEnd> {
         };
         let local = format!("{name}:build-{}", job.id);
         let mut cmd = Command::new(&job.config.strata_exe);
-        cmd.arg("build").arg(&src).arg("-t").arg(&local).arg("--json");
+        // Without --json: its progress (steps, RUN output) is the build's log.
+        cmd.arg("build").arg(&src).arg("-t").arg(&local);
         store_arg(&mut cmd);
         for h in &insecure {
             cmd.arg("--insecure-registry").arg(h);
         }
         job.log("strata build\n");
-        let out = job.run(&mut cmd, "strata build", true)?;
-        let doc: serde_json::Value = serde_json::from_str(&out).map_err(|e| JobEnd::Failed(format!("strata build printed no JSON: {e}")))?;
-        let base = doc["base"]["digest"].as_str().map(|d| BaseImage { name: doc["base"]["name"].as_str().unwrap_or_default().to_string(), digest: d.to_string() });
+        job.run_logged(&mut cmd, "strata build")?;
+        let base = base_of(&job.config.store, &local)?;
         built.push((local, name.clone(), base));
     } else {
         return Err(JobEnd::Failed(format!("{}: neither strata.json nor a Dockerfile", b.source.path.as_deref().unwrap_or("the repository root"))));
@@ -287,6 +293,18 @@ fn work(job: &Job) -> Result<BuildResult, JobEnd> {
         result.images.push(push_one(job, &reg, &store, &registry, &local, &name, base)?);
     }
     Ok(result)
+}
+
+/// The base a built image records in its manifest annotations (as `strata build` writes
+/// them: the name FROM used and the digest it resolved to).
+fn base_of(store: &Path, local: &str) -> Result<Option<BaseImage>, JobEnd> {
+    let store = Store::open(store).map_err(|e| JobEnd::Failed(format!("opening the store {}: {e}", store.display())))?;
+    let img = store.resolve(local).map_err(|e| JobEnd::Failed(format!("{local} is not in the store after the build: {e}")))?;
+    let notes = img.manifest.annotations().clone().unwrap_or_default();
+    Ok(notes.get("org.opencontainers.image.base.digest").map(|d| BaseImage {
+        name: notes.get("org.opencontainers.image.base.name").cloned().unwrap_or_default(),
+        digest: d.clone(),
+    }))
 }
 
 fn read(p: &Path) -> Result<Vec<u8>, JobEnd> {
