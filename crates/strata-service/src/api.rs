@@ -71,6 +71,28 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// A caller whose role allows a kind of call, checked before any body is read: a reader
+/// learns that it may not submit, not what is wrong with its request.
+macro_rules! role_extractor {
+    ($name:ident, [$($role:literal),*], $what:literal) => {
+        pub struct $name(pub Caller);
+
+        impl FromRequestParts<AppState> for $name {
+            type Rejection = ApiError;
+
+            async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<$name, ApiError> {
+                let caller = Caller::from_request_parts(parts, state).await?;
+                caller.require(&[$($role),*], $what)?;
+                Ok($name(caller))
+            }
+        }
+    };
+}
+
+role_extractor!(Submitter, ["submitter"], "submitting or canceling builds");
+role_extractor!(Worker, ["worker"], "running builds");
+role_extractor!(Admin, [], "managing tokens");
+
 fn not_found(id: i64) -> ApiError {
     ApiError(StatusCode::NOT_FOUND, format!("no build {id}"))
 }
@@ -91,8 +113,7 @@ pub fn valid_image_name(name: &str) -> bool {
     responses((status = 201, body = Build), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 422, description = "the source cannot be read or the ref does not exist; nothing queued", body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn submit(caller: Caller, State(st): State<AppState>, Json(req): Json<SubmitRequest>) -> ApiResult<(StatusCode, Json<Build>)> {
-    caller.require(&["submitter"], "submitting a build")?;
+pub async fn submit(Submitter(caller): Submitter, State(st): State<AppState>, Json(req): Json<SubmitRequest>) -> ApiResult<(StatusCode, Json<Build>)> {
     let bad = |m: String| ApiError(StatusCode::BAD_REQUEST, m);
     git::check_url(&req.source.url).map_err(bad)?;
     if let Some(r) = &req.source.r#ref {
@@ -180,8 +201,7 @@ pub async fn read_log(_caller: Caller, State(st): State<AppState>, Path(id): Pat
 #[utoipa::path(post, path = "/api/builds/{id}/cancel", params(("id" = i64, Path)), tag = "builds",
     responses((status = 200, body = Build), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn cancel(caller: Caller, State(st): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Build>> {
-    caller.require(&["submitter"], "canceling a build")?;
+pub async fn cancel(Submitter(caller): Submitter, State(st): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Build>> {
     st.db.cancel(id, &caller.name).await?.ok_or_else(|| not_found(id))?;
     Ok(Json(st.db.get(id).await?.ok_or_else(|| not_found(id))?))
 }
@@ -189,8 +209,7 @@ pub async fn cancel(caller: Caller, State(st): State<AppState>, Path(id): Path<i
 #[utoipa::path(post, path = "/api/tokens", request_body = TokenRequest, tag = "tokens",
     responses((status = 201, body = TokenCreated), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn create_token(caller: Caller, State(st): State<AppState>, Json(req): Json<TokenRequest>) -> ApiResult<(StatusCode, Json<TokenCreated>)> {
-    caller.require(&[], "creating a token")?;
+pub async fn create_token(Admin(caller): Admin, State(st): State<AppState>, Json(req): Json<TokenRequest>) -> ApiResult<(StatusCode, Json<TokenCreated>)> {
     if !ROLES.contains(&req.role.as_str()) {
         return Err(ApiError(StatusCode::BAD_REQUEST, format!("role {:?}: one of {}", req.role, ROLES.join(", "))));
     }
@@ -206,8 +225,7 @@ pub async fn create_token(caller: Caller, State(st): State<AppState>, Json(req):
 #[utoipa::path(post, path = "/api/worker/lease", request_body = LeaseRequest, tag = "worker",
     responses((status = 200, body = Lease), (status = 204, description = "nothing queued"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn lease(caller: Caller, State(st): State<AppState>, Json(req): Json<LeaseRequest>) -> ApiResult<Response> {
-    caller.require(&["worker"], "leasing a build")?;
+pub async fn lease(Worker(caller): Worker, State(st): State<AppState>, Json(req): Json<LeaseRequest>) -> ApiResult<Response> {
     if req.worker.is_empty() || req.worker.len() > 200 || req.worker.chars().any(char::is_control) {
         return Err(ApiError(StatusCode::BAD_REQUEST, "worker: 1 to 200 characters, no control characters".into()));
     }
@@ -230,8 +248,7 @@ pub async fn lease(caller: Caller, State(st): State<AppState>, Json(req): Json<L
 #[utoipa::path(post, path = "/api/builds/{id}/heartbeat", params(("id" = i64, Path)), request_body = LeaseRef, tag = "worker",
     responses((status = 200, body = Heartbeat), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, description = "the lease is lost", body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn heartbeat(caller: Caller, State(st): State<AppState>, Path(id): Path<i64>, Json(req): Json<LeaseRef>) -> ApiResult<Json<Heartbeat>> {
-    caller.require(&["worker"], "a heartbeat")?;
+pub async fn heartbeat(_caller: Worker, State(st): State<AppState>, Path(id): Path<i64>, Json(req): Json<LeaseRef>) -> ApiResult<Json<Heartbeat>> {
     let (stop, reason) = st.db.heartbeat(id, &crate::hash_secret(&req.lease), st.config.lease_ms()).await?;
     Ok(Json(Heartbeat { stop, reason }))
 }
@@ -240,8 +257,7 @@ pub async fn heartbeat(caller: Caller, State(st): State<AppState>, Path(id): Pat
     responses((status = 200, body = LogAppended), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
               (status = 413, description = "the log is full", body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn append_log(caller: Caller, State(st): State<AppState>, Path(id): Path<i64>, Json(req): Json<LogAppend>) -> ApiResult<Json<LogAppended>> {
-    caller.require(&["worker"], "appending to a log")?;
+pub async fn append_log(_caller: Worker, State(st): State<AppState>, Path(id): Path<i64>, Json(req): Json<LogAppend>) -> ApiResult<Json<LogAppended>> {
     match st.db.append_log(id, &crate::hash_secret(&req.lease), req.data.as_bytes(), crate::MAX_LOG).await? {
         Some(size) => Ok(Json(LogAppended { size: size as u64 })),
         None => Err(ApiError(StatusCode::PAYLOAD_TOO_LARGE, format!("the log of build {id} is full ({} MiB)", crate::MAX_LOG >> 20))),
@@ -251,8 +267,7 @@ pub async fn append_log(caller: Caller, State(st): State<AppState>, Path(id): Pa
 #[utoipa::path(post, path = "/api/builds/{id}/complete", params(("id" = i64, Path)), request_body = Complete, tag = "worker",
     responses((status = 200, body = Build), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn complete(caller: Caller, State(st): State<AppState>, Path(id): Path<i64>, Json(req): Json<Complete>) -> ApiResult<Json<Build>> {
-    caller.require(&["worker"], "completing a build")?;
+pub async fn complete(_caller: Worker, State(st): State<AppState>, Path(id): Path<i64>, Json(req): Json<Complete>) -> ApiResult<Json<Build>> {
     st.db.finish(id, &crate::hash_secret(&req.lease), Outcome::Built(&req.result)).await?;
     Ok(Json(st.db.get(id).await?.ok_or_else(|| not_found(id))?))
 }
@@ -260,8 +275,7 @@ pub async fn complete(caller: Caller, State(st): State<AppState>, Path(id): Path
 #[utoipa::path(post, path = "/api/builds/{id}/fail", params(("id" = i64, Path)), request_body = Fail, tag = "worker",
     responses((status = 200, body = Build), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn fail(caller: Caller, State(st): State<AppState>, Path(id): Path<i64>, Json(req): Json<Fail>) -> ApiResult<Json<Build>> {
-    caller.require(&["worker"], "failing a build")?;
+pub async fn fail(_caller: Worker, State(st): State<AppState>, Path(id): Path<i64>, Json(req): Json<Fail>) -> ApiResult<Json<Build>> {
     let reason: String = req.reason.chars().take(4000).collect();
     st.db.finish(id, &crate::hash_secret(&req.lease), Outcome::Failed { reason: &reason, canceled: req.canceled }).await?;
     Ok(Json(st.db.get(id).await?.ok_or_else(|| not_found(id))?))
