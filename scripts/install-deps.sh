@@ -7,7 +7,10 @@
 #   busybox-static (the sandbox tests build tiny roots from it), gpg and gpgconf (the
 #   signature tests sign packages with rpmsign under a throwaway key), docker-registry,
 #   htpasswd and openssl (the registry tests run a real registry, with basic and token
-#   auth), buildah (strata build's file trees are compared with buildah's).
+#   auth), buildah (strata build's file trees are compared with buildah's), git and
+#   postgresql (the build service's tests serve sources from git repositories and run the
+#   queue against a private PostgreSQL; pg_ctlcluster stands for it because initdb is not
+#   on PATH).
 # The end-to-end tests fail, rather than skip, when one of them is missing, so CI runs this
 # first. Debian/Ubuntu only (apt-get); uses sudo when not root. Safe to run again: when every
 # tool is present it neither updates the apt index nor installs anything.
@@ -19,7 +22,8 @@ tools=(rpm:rpm rpmbuild:rpm createrepo_c:createrepo-c dnf:dnf testsolv:libsolv-t
        dockerd:docker.io podman:podman runc:runc getcap:libcap2-bin busybox:busybox-static
        gpg:gpg gpgconf:gpgconf slirp4netns:slirp4netns ip:iproute2
        /usr/lib/podman/netavark:netavark docker-registry:docker-registry
-       htpasswd:apache2-utils openssl:openssl buildah:buildah)
+       htpasswd:apache2-utils openssl:openssl buildah:buildah git:git
+       pg_ctlcluster:postgresql)
 
 missing=()
 for pair in "${tools[@]}"; do
