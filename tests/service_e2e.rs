@@ -215,3 +215,54 @@ fn submit_wait_pushes_verifies_and_records_then_refuses_bad_sources_and_cancels(
     assert_eq!(events, ["submitted", "started", "cancel-requested", "canceled"], "{rec}");
     assert_eq!(svc.json(&["builds", "--state", "canceled", "--json"]).as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn a_spec_in_git_is_composed_pushed_and_its_rpm_list_recorded() {
+    if !rustix::process::geteuid().is_root() {
+        panic!("composing needs root");
+    }
+    require_tool("git");
+    let reg = registry::Registry::start(registry::Auth::None);
+    let host = reg.host();
+    let fx = tempfile::tempdir().unwrap();
+    let rpms = build_fixture_repo(fx.path(), &[pkg("alpha", "1.0", &["Requires: beta"]), pkg("beta", "2.0", &[]), pkg("gamma", "3.0", &[])]);
+    let src = tempfile::tempdir().unwrap();
+    let spec_dir = src.path().join("spec");
+    std::fs::create_dir_all(spec_dir.join("images")).unwrap();
+    let spec = serde_json::json!({"repos": [{"id": "fx", "baseurl": rpms.to_str().unwrap()}],
+                                  "images": {"tiny": {"packages": ["alpha"]}, "other": {"packages": ["gamma"]}}});
+    // The spec sits in a sub-folder: --path.
+    repo(&spec_dir, &[("images/strata.json", &spec.to_string())]);
+    let url = format!("file://{}", spec_dir.display());
+    let svc = Service::start(&host, &host);
+
+    let out = svc.cli(&["submit", &url, "--path", "images", "--image", "tiny", "--wait"]);
+    assert_ok(&format!("submit --wait of a spec (server log: {})", svc.log()), &out);
+    assert!(stdout(&out).starts_with(&format!("{host}/tiny:build-1@sha256:")), "{}", stdout(&out));
+    let info = svc.json(&["build-info", "1", "--json"]);
+    let r = &info["result"];
+    assert_eq!(r["kind"], "spec");
+    assert!(r["lock_digest"].as_str().unwrap().starts_with("sha256:"), "{r}");
+    assert_eq!(r["images"].as_array().unwrap().len(), 1, "--image picks the images: {r}");
+    let img = &r["images"][0];
+    assert_eq!(img["name"], "tiny");
+    let manifest = img["manifest_digest"].as_str().unwrap();
+    assert_eq!(registry::skopeo_digest(&format!("{host}/tiny:latest")), manifest);
+
+    // The recorded RPM list is rpm -qa of the pushed image.
+    let pulled = tempfile::tempdir().unwrap();
+    let layout = pulled.path().join("layout");
+    registry::skopeo(&["copy", "--src-tls-verify=false", &format!("docker://{host}/tiny:build-1"), &format!("oci:{}:tiny", layout.display())]);
+    let root = umoci_unpack(&layout, "tiny", &pulled.path().join("bundle"));
+    let out = run(Command::new("rpm").env("HOME", pulled.path()).arg("--root").arg(&root).args(["--dbpath", "/var/lib/rpm", "-qa", "--qf", "%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\\n"]));
+    assert_ok("rpm -qa", &out);
+    let mut qa: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+    qa.sort();
+    let mut recorded: Vec<String> = img["packages"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_string()).collect();
+    recorded.sort();
+    assert_eq!(recorded, qa);
+    assert_eq!(qa, ["alpha-1.0-1.noarch", "beta-2.0-1.noarch"]);
+    // The filter by image finds it.
+    assert_eq!(svc.json(&["builds", "--image", "tiny", "--json"]).as_array().unwrap().len(), 1);
+    assert!(svc.json(&["builds", "--image", "other", "--json"]).as_array().unwrap().is_empty());
+}
