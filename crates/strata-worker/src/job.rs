@@ -51,6 +51,13 @@ impl Job<'_> {
         use std::os::unix::process::CommandExt;
         self.check()?;
         cmd.process_group(0).stdout(Stdio::piped()).stderr(Stdio::piped());
+        // A worker killed outright takes its build with it (and, through the sandbox's own
+        // parent-death handling, the build's RUN processes); the lease expires and another
+        // worker starts the build over.
+        // SAFETY: prctl only, between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL)).map_err(std::io::Error::from));
+        }
         let mut child = cmd.spawn().map_err(|e| JobEnd::Failed(format!("{what}: starting {:?}: {e}", cmd.get_program())))?;
         let pgid = rustix::process::Pid::from_child(&child);
         let pump = |r: Box<dyn Read + Send>, log: Arc<Mutex<String>>| {

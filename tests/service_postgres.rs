@@ -1,0 +1,181 @@
+//! The build service on PostgreSQL with separate workers: `strata serve --no-worker` on a
+//! private PostgreSQL (initdb + pg_ctl in a temporary folder), two `strata worker`
+//! processes with their own stores, builds spread over both, none run twice to completion;
+//! a worker killed with SIGKILL in the middle of a build loses its lease and the other
+//! worker completes the build, the record showing both attempts.
+
+mod common;
+
+#[path = "../crates/strata-registry/tests/common/mod.rs"]
+#[allow(unused_imports, dead_code)]
+mod registry;
+
+#[path = "../crates/strata-service/tests/pg.rs"]
+mod pg;
+
+use common::build::Builds;
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ADMIN: &str = "pg-test-admin-token-0123456789";
+
+/// A child process killed by its PID and reaped on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = run(Command::new("git").arg("-C").arg(dir).args(["-c", "user.name=t", "-c", "user.email=t@example.org"]).args(args));
+    assert_ok(&format!("git {args:?}"), &out);
+    stdout(&out).trim().to_string()
+}
+
+#[test]
+fn two_workers_share_a_postgres_queue_and_a_killed_workers_build_is_retried() {
+    if !rustix::process::geteuid().is_root() {
+        panic!("the service tests build with RUN steps and need root");
+    }
+    let Some(db) = pg::Postgres::start() else { return };
+    let reg = registry::Registry::start(registry::Auth::None);
+    let host = reg.host();
+    let b = Builds::new();
+    b.busybox_base();
+    let base = format!("{host}/base/bb:1");
+    assert_ok("strata push", &run(b.strata().args(["push", "bb", &base, "--insecure-registry", &host]).arg("--store").arg(b.store())));
+
+    let src = tempfile::tempdir().unwrap();
+    let app = src.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    git(&app, &["init", "-q", "-b", "main"]);
+    std::fs::write(app.join("Dockerfile"), format!("FROM {base}\nRUN sleep 1 && echo built > /built\n")).unwrap();
+    git(&app, &["add", "-A"]);
+    git(&app, &["commit", "-q", "-m", "fast"]);
+    git(&app, &["checkout", "-q", "-b", "slow"]);
+    let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    std::fs::write(app.join("Dockerfile"), format!("FROM {base}\nRUN sleep 6 && echo {nonce} > /slow\n")).unwrap();
+    git(&app, &["commit", "-q", "-am", "slow"]);
+    // The remote HEAD (what a submission without --ref builds) is main again.
+    git(&app, &["checkout", "-q", "main"]);
+    let url = format!("file://{}", app.display());
+
+    let home = tempfile::tempdir().unwrap();
+    let port = registry::free_port();
+    let server_url = format!("http://127.0.0.1:{port}");
+    let _serve = Proc(
+        Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["serve", "--no-worker", "--listen", &format!("127.0.0.1:{port}"), "--database", &db.url, "--registry", &host, "--insecure-registry", &host])
+            .args(["--admin-token", ADMIN, "--heartbeat", "1"])
+            .arg("--data-dir")
+            .arg(home.path().join("data"))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let cli = |args: &[&str]| run(Command::new(env!("CARGO_BIN_EXE_strata")).args(args).env("STRATA_SERVER", &server_url).env("STRATA_TOKEN", ADMIN).env("HOME", home.path()));
+    let json = |args: &[&str]| -> Value {
+        let out = cli(args);
+        assert_ok(&format!("strata {args:?}"), &out);
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cli(&["builds"]).status.success() {
+        assert!(Instant::now() < deadline, "strata serve on PostgreSQL did not come up");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = cli(&["token", "create", "--role", "worker", "--name", "workers"]);
+    assert_ok("token create", &out);
+    let token = stdout(&out).trim().to_string();
+    let worker = |name: &str| {
+        let dir = home.path().join(name);
+        Proc(
+            Command::new(env!("CARGO_BIN_EXE_strata"))
+                .args(["worker", "--server", &server_url, "--token", &token, "--name", name, "--insecure-registry", &host])
+                .arg("--store")
+                .arg(dir.join("store"))
+                .arg("--work-dir")
+                .arg(dir.join("work"))
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let mut workers = vec![("w1", worker("w1")), ("w2", worker("w2"))];
+
+    let n = 6;
+    for i in 0..n {
+        assert_ok("submit", &cli(&["submit", &url, "--image", &format!("img{i}")]));
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let builds = json(&["builds", "--json"]);
+        let states: Vec<&str> = builds.as_array().unwrap().iter().map(|b| b["state"].as_str().unwrap()).collect();
+        assert!(!states.iter().any(|s| *s == "failed" || *s == "canceled"), "{builds}");
+        if states.iter().all(|s| *s == "built") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not all built: {states:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let mut by_worker = std::collections::BTreeMap::new();
+    for id in 1..=n {
+        let info = json(&["build-info", &id.to_string(), "--json"]);
+        assert_eq!(info["attempts"], 1, "{info}");
+        let built = info["events"].as_array().unwrap().iter().filter(|e| e["event"] == "built").count();
+        assert_eq!(built, 1, "built once: {info}");
+        *by_worker.entry(info["worker"].as_str().unwrap().split(' ').next().unwrap().to_string()).or_insert(0) += 1;
+        let img = &info["result"]["images"][0];
+        assert_eq!(registry::skopeo_digest(&format!("{host}/img{}:build-{id}", id - 1)), img["manifest_digest"].as_str().unwrap());
+    }
+    assert_eq!(by_worker.len(), 2, "both workers built: {by_worker:?}");
+
+    // SIGKILL the worker running the slow build; the other one completes it.
+    let out = cli(&["submit", &url, "--ref", "slow", "--image", "slow"]);
+    assert_ok("submit slow", &out);
+    let id = stdout(&out).trim().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let runner = loop {
+        let info = json(&["build-info", &id, "--json"]);
+        if info["state"] == "running" {
+            break info["worker"].as_str().unwrap().split(' ').next().unwrap().to_string();
+        }
+        assert!(Instant::now() < deadline, "the slow build did not start: {info}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    let victim = workers.iter().position(|(name, _)| *name == runner).unwrap();
+    let (_, mut p) = workers.remove(victim);
+    p.0.kill().unwrap();
+    p.0.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let info = loop {
+        let info = json(&["build-info", &id, "--json"]);
+        if info["state"] == "built" {
+            break info;
+        }
+        assert!(info["state"] != "failed", "{info}");
+        assert!(Instant::now() < deadline, "the retried build did not finish: {info}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let attempts = info["attempt_log"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{info}\nlog: {}", stdout(&cli(&["logs", &id])));
+    assert_eq!(attempts[0]["outcome"], "expired");
+    assert!(attempts[0]["reason"].as_str().unwrap().contains(&runner), "{info}");
+    assert!(attempts[0]["worker"].as_str().unwrap().starts_with(&runner));
+    assert!(!attempts[1]["worker"].as_str().unwrap().starts_with(&runner));
+    assert_eq!(attempts[1]["outcome"], "built");
+    let events: Vec<&str> = info["events"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(events, ["submitted", "started", "requeued", "started", "built"]);
+    // The killed worker's RUN did not outlive it.
+    let leftover = std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()).any(|e| {
+        std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c.starts_with(b"sleep\x006\x00") || c.windows(7).any(|w| w == b"sleep 6"))
+    });
+    assert!(!leftover, "a sleep of the killed worker's build is still running");
+}
