@@ -256,3 +256,36 @@ pub fn token(args: TokenArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["rpm", "image"])))]
+pub struct QueryArgs {
+    /// Images whose current build holds a package matching NAME [OP EVR] ('openssl < 3.0.22').
+    #[arg(long, value_name = "DEP")]
+    rpm: Option<String>,
+    /// With --rpm: every build, not only each image's current one.
+    #[arg(long)]
+    all: bool,
+    /// An image's builds, newest first.
+    #[arg(long, value_name = "NAME")]
+    image: Option<String>,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+pub fn query(args: QueryArgs) -> anyhow::Result<ExitCode> {
+    if let Some(image) = args.image {
+        return builds(BuildsArgs { image: Some(image), state: None, limit: 1000, json: args.json, server: args.server });
+    }
+    let hits = args.server.client()?.query_rpm(args.rpm.as_deref().unwrap_or_default(), args.all)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&hits)?);
+    } else {
+        for h in &hits {
+            println!("{}  build {}{}  {}", h.image, h.build_id, if h.scratch { " (scratch)" } else { "" }, h.packages.join(" "));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

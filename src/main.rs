@@ -66,6 +66,8 @@ enum Command {
     BuildInfo(client::BuildInfoArgs),
     /// Manage the service's tokens.
     Token(client::TokenArgs),
+    /// Which images ship a package (--rpm 'openssl < 3.0.22'), or an image's builds.
+    Query(client::QueryArgs),
 }
 
 /// Options that pick and load repositories, shared by every command that reads a spec.
@@ -128,6 +130,7 @@ fn main() -> ExitCode {
         Command::Cancel(args) => client::cancel(args),
         Command::BuildInfo(args) => client::build_info(args),
         Command::Token(args) => client::token(args),
+        Command::Query(args) => client::query(args),
     };
     match result {
         Ok(code) => code,

@@ -262,6 +262,14 @@ fn a_spec_in_git_is_composed_pushed_and_its_rpm_list_recorded() {
     recorded.sort();
     assert_eq!(recorded, qa);
     assert_eq!(qa, ["alpha-1.0-1.noarch", "beta-2.0-1.noarch"]);
+    // The reverse query, with rpm's version order.
+    let hits = svc.json(&["query", "--rpm", "beta < 2.0.1", "--json"]);
+    assert_eq!(hits.as_array().unwrap().len(), 1, "{hits}");
+    assert_eq!((hits[0]["image"].as_str(), hits[0]["packages"][0].as_str()), (Some("tiny"), Some("beta-2.0-1.noarch")));
+    assert!(svc.json(&["query", "--rpm", "beta < 2.0", "--json"]).as_array().unwrap().is_empty());
+    assert!(svc.json(&["query", "--rpm", "gamma", "--json"]).as_array().unwrap().is_empty(), "gamma's image was not built");
+    let err = assert_fails("a malformed query", &svc.cli(&["query", "--rpm", "beta << 2"]));
+    assert!(err.contains("400") && err.contains("operator"), "{err}");
     // The filter by image finds it.
     assert_eq!(svc.json(&["builds", "--image", "tiny", "--json"]).as_array().unwrap().len(), 1);
     assert!(svc.json(&["builds", "--image", "other", "--json"]).as_array().unwrap().is_empty());

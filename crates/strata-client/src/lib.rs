@@ -151,6 +151,12 @@ impl Client {
         self.post(&format!("/api/builds/{id}/cancel"), &serde_json::json!({}))
     }
 
+    /// Images whose current build (or, with `all`, any build) has a package matching
+    /// `rpm` (`NAME` or `NAME OP EVR`, compared with rpm's rules).
+    pub fn query_rpm(&self, rpm: &str, all: bool) -> Result<Vec<QueryHit>> {
+        self.get(&format!("/api/query?rpm={}&all={all}", encode(rpm)))
+    }
+
     pub fn create_token(&self, req: &TokenRequest) -> Result<TokenCreated> {
         self.post("/api/tokens", req)
     }

@@ -248,3 +248,16 @@ pub struct Fail {
 pub struct ErrorBody {
     pub error: String,
 }
+
+/// An image build that holds packages a query asked about.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QueryHit {
+    pub image: String,
+    pub build_id: i64,
+    pub reference: String,
+    pub created: String,
+    pub scratch: bool,
+    /// The matching packages (NEVRA).
+    pub packages: Vec<String>,
+}

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use strata_client::{Build, Complete, ErrorBody, Fail, Heartbeat, Lease, LeaseRef, LeaseRequest, LogAppend, LogAppended, LogChunk, SubmitRequest, TokenCreated, TokenRequest};
+use strata_client::{QueryHit, Build, Complete, ErrorBody, Fail, Heartbeat, Lease, LeaseRef, LeaseRequest, LogAppend, LogAppended, LogChunk, SubmitRequest, TokenCreated, TokenRequest};
 
 /// An error answer: a status and a reason, as `{"error": "..."}`.
 #[derive(Debug)]
@@ -279,4 +279,25 @@ pub async fn fail(_caller: Worker, State(st): State<AppState>, Path(id): Path<i6
     let reason: String = req.reason.chars().take(4000).collect();
     st.db.finish(id, &crate::hash_secret(&req.lease), Outcome::Failed { reason: &reason, canceled: req.canceled }).await?;
     Ok(Json(st.db.get(id).await?.ok_or_else(|| not_found(id))?))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct QueryParams {
+    /// `NAME` or `NAME OP EVR` (`openssl < 3.0.22`), compared with rpm's rules.
+    rpm: String,
+    /// Every build, not only each image's current (newest non-scratch) one.
+    all: Option<bool>,
+}
+
+#[utoipa::path(get, path = "/api/query", params(QueryParams), tag = "builds",
+    responses((status = 200, description = "images holding a matching package, newest build first", body = Vec<QueryHit>),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn query(_caller: Caller, State(st): State<AppState>, Query(q): Query<QueryParams>) -> ApiResult<Json<Vec<QueryHit>>> {
+    if q.rpm.len() > 512 {
+        return Err(ApiError(StatusCode::BAD_REQUEST, "rpm: at most 512 characters".into()));
+    }
+    let dep = strata_rpm::Dep::parse(&q.rpm).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let builds = st.db.built_results().await?;
+    Ok(Json(crate::query::hits(&dep, &builds, q.all.unwrap_or(false))))
 }

@@ -175,6 +175,19 @@ impl Db {
         Ok(sqlx::query("SELECT id FROM builds WHERE id = $1").bind(id).fetch_optional(&self.pool).await?.is_some())
     }
 
+    /// (id, scratch, created, result) of every built build, newest first.
+    pub async fn built_results(&self) -> Result<Vec<(i64, bool, String, BuildResult)>, sqlx::Error> {
+        let rows = sqlx::query("SELECT id, scratch, created, result FROM builds WHERE state = 'built' ORDER BY id DESC").fetch_all(&self.pool).await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let result: Option<String> = r.try_get(3)?;
+            if let Some(result) = result.and_then(|s| serde_json::from_str(&s).ok()) {
+                out.push((r.try_get(0)?, r.try_get::<i64, _>(1)? != 0, rfc3339(r.try_get(2)?), result));
+            }
+        }
+        Ok(out)
+    }
+
     /// The build with its attempts and events.
     pub async fn get(&self, id: i64) -> Result<Option<Build>, sqlx::Error> {
         let sql = format!("SELECT {BUILD_COLS} FROM builds WHERE id = $1");

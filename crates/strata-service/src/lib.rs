@@ -10,6 +10,7 @@
 mod api;
 pub mod db;
 mod git;
+mod query;
 
 pub use api::{valid_image_name, ROLES};
 
@@ -89,7 +90,7 @@ pub fn hash_secret(secret: &str) -> String {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "strata build service", description = "Builds container images from git sources (strata specs or Dockerfiles) and pushes them to a registry."),
-    paths(api::submit, api::list, api::get, api::read_log, api::cancel, api::create_token, api::lease, api::heartbeat, api::append_log, api::complete, api::fail),
+    paths(api::submit, api::list, api::get, api::read_log, api::cancel, api::create_token, api::lease, api::heartbeat, api::append_log, api::complete, api::fail, api::query),
     modifiers(&Bearer)
 )]
 pub struct ApiDoc;
@@ -125,6 +126,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/builds/{id}/fail", post(api::fail))
         .route("/api/tokens", post(api::create_token))
         .route("/api/worker/lease", post(api::lease))
+        .route("/api/query", get(api::query))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }

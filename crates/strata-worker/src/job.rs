@@ -177,14 +177,30 @@ pub fn run(config: &WorkerConfig, lease: &Lease) {
     let _ = shipper.join();
     let client = &config.client;
     let secret = lease.lease.clone();
-    let reported = match outcome {
-        Ok(result) => client.complete(id, &Complete { lease: secret, result }).map(drop),
-        Err(JobEnd::Failed(reason)) => client.fail(id, &Fail { lease: secret, reason, canceled: false }).map(drop),
-        Err(JobEnd::Stopped(reason)) => client.fail(id, &Fail { lease: secret, canceled: reason == "canceled", reason }).map(drop),
-        Err(JobEnd::Lost) => Ok(()),
-    };
-    if let Err(e) = reported {
-        tracing::warn!("build {id}: reporting the outcome: {e}");
+    // A server restarting must not cost a finished build: transport errors are retried
+    // for a while (the lease may expire meanwhile; then the answer is 409 and the build
+    // runs again elsewhere, which is safe). An answer from the server is final.
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    let mut pause = Duration::from_millis(500);
+    loop {
+        let reported = match &outcome {
+            Ok(result) => client.complete(id, &Complete { lease: secret.clone(), result: result.clone() }).map(drop),
+            Err(JobEnd::Failed(reason)) => client.fail(id, &Fail { lease: secret.clone(), reason: reason.clone(), canceled: false }).map(drop),
+            Err(JobEnd::Stopped(reason)) => client.fail(id, &Fail { lease: secret.clone(), canceled: reason == "canceled", reason: reason.clone() }).map(drop),
+            Err(JobEnd::Lost) => Ok(()),
+        };
+        match reported {
+            Err(e) if e.status().is_none() && std::time::Instant::now() < deadline => {
+                tracing::warn!("build {id}: reporting the outcome (retrying): {e}");
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(10));
+            }
+            Err(e) => {
+                tracing::warn!("build {id}: reporting the outcome: {e}");
+                break;
+            }
+            Ok(()) => break,
+        }
     }
     let _ = std::fs::remove_dir_all(config.work_dir.join("builds").join(format!("{id}-{}", lease.build.attempts)));
 }
