@@ -182,7 +182,9 @@ pub fn check(req: &ComposeRequest, progress: &dyn Progress, cancel: &Cancel) -> 
 /// it changed) unless `locked`; an image whose stored build has the same inputs is neither
 /// fetched nor rebuilt (unless `force`); the others' RPMs are fetched, then they are built
 /// two at a time. Needs root. When some images fail the others are still built, and the
-/// error ([`Error::Images`]) carries both.
+/// error ([`Error::Images`]) carries both. When the [`Cancel`] stopped an image, it
+/// returns [`Error::Canceled`]; one that came too late to stop any changes nothing (the
+/// images are in the store).
 pub fn compose(req: &ComposeRequest, progress: &dyn Progress, cancel: &Cancel) -> Result<ComposeReport> {
     if !rustix::process::geteuid().is_root() {
         return Err(Error::NeedsRoot);

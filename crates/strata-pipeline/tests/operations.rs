@@ -1,6 +1,6 @@
-//! The pipeline's operations on a spec over the shared RPM corpus, without root: the events
-//! a front end sees, the lock written, `--locked` refusals, fetching into the cache, `check`
-//! and cancellation.
+//! The pipeline's operations on a spec over the shared RPM corpus: the events a front end
+//! sees, the lock written, `--locked` refusals, fetching into the cache, `check` and
+//! cancellation without root; composing (canceled, built, then reused) as root.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -159,4 +159,64 @@ fn a_bad_image_name_is_said_before_resolving() {
     let e = strata_pipeline::check(&req, &progress, &Cancel::new()).unwrap_err();
     assert!(progress.take().is_empty());
     assert!(matches!(e, Error::Spec(_) | Error::ImageName { .. }), "{e:?}");
+}
+
+/// Trips its [`Cancel`] as soon as an image starts.
+struct CancelOnStart(Cancel, Recorder);
+
+impl Progress for CancelOnStart {
+    fn event(&self, e: &Event<'_>) {
+        if matches!(e, Event::ImageStarted { .. }) {
+            self.0.cancel();
+        }
+        self.1.event(e);
+    }
+}
+
+#[test]
+fn compose_reports_each_step_stops_when_canceled_and_reuses_what_is_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, repos) = setup(dir.path());
+    let store = dir.path().join("store");
+    let req = ComposeRequest { repos, ..ComposeRequest::new(&spec, &store) };
+    if !rustix::process::geteuid().is_root() {
+        // Composing needs root; without it the refusal is the whole behaviour.
+        assert!(matches!(strata_pipeline::compose(&req, &strata_pipeline::NoProgress, &Cancel::new()), Err(Error::NeedsRoot)));
+        return;
+    }
+
+    // Canceled when the image starts: it stops at its first package, nothing is tagged.
+    let canceling = CancelOnStart(Cancel::new(), Recorder::default());
+    let e = strata_pipeline::compose(&req, &canceling, &canceling.0).unwrap_err();
+    assert!(matches!(e, Error::Canceled), "{e:?}");
+    let events = canceling.1.take();
+    assert!(events.iter().any(|e| e.starts_with("ImageFailed")), "{events:?}");
+    assert_eq!(events.last().unwrap(), "ComposeFinished", "{events:?}");
+    let stored = strata_oci::store::Store::open(&store).unwrap();
+    assert!(stored.resolve("tiny:latest").is_err(), "a canceled image is not tagged");
+
+    // Not canceled: built, every step reported in order.
+    let progress = Recorder::default();
+    let done = strata_pipeline::compose(&req, &progress, &Cancel::new()).unwrap();
+    let image = &done.images[0];
+    assert_eq!((image.name.as_str(), image.tag.as_str(), image.reference.as_str()), ("tiny", "latest", "tiny:latest"));
+    assert!(!image.reused);
+    assert!(image.config_digest.starts_with("sha256:") && image.manifest_digest.starts_with("sha256:"));
+    assert!(image.packages.iter().any(|p| p.name == "busybox"));
+    let events = progress.take();
+    let position = |prefix: &str| events.iter().position(|e| e.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix} in {events:?}"));
+    assert!(position("resolve") < position("fetch"));
+    assert!(position("fetched") < position("ComposeStarted"));
+    assert!(position("ImageStarted") < position("Layer"));
+    assert!(position("Layer") < position("ImageDone"));
+    assert_eq!(events.last().unwrap(), "ComposeFinished");
+    assert_eq!(events.iter().filter(|e| e.starts_with("Layer")).count(), image.layers.len());
+    let json = serde_json::to_value(&done).unwrap();
+    assert_eq!(json["images"][0]["config_digest"], image.config_digest.as_str());
+
+    // Again: up to date, nothing fetched or built.
+    let again = strata_pipeline::compose(&req, &progress, &Cancel::new()).unwrap();
+    assert!(again.images[0].reused);
+    assert_eq!(again.images[0].manifest_digest, image.manifest_digest);
+    assert_eq!(progress.take(), ["resolve [\"tiny\"]", "resolved"]);
 }
