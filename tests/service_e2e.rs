@@ -198,6 +198,23 @@ fn submit_wait_pushes_verifies_and_records_then_refuses_bad_sources_and_cancels(
     assert_ne!(registry::skopeo_digest(&format!("{host}/svc/app:scratch-2")), manifest);
     assert_eq!(registry::skopeo_digest(&format!("{host}/svc/app:latest")), manifest, "a scratch build never moves latest");
 
+    // A failing RUN: failed, with the reason and the last log lines in the record; exit 1.
+    git(&app, &["checkout", "-q", "-b", "broken"]);
+    commit(&app, &[("Dockerfile", &format!("FROM {base_ref}\nRUN echo about to fail && exit 3\n"))], "broken");
+    let out = svc.cli(&["submit", &url, "--ref", "broken", "--image", "broken", "--wait"]);
+    let err = assert_fails("a failing build", &out);
+    assert!(err.contains("failed: strata build failed"), "{err}");
+    let text = stdout(&svc.cli(&["build-info", "3"]));
+    assert!(text.contains("build 3: failed") && text.contains("last log lines") && text.contains("about to fail"), "{text}");
+
+    // The timeout counts run time: a RUN longer than --timeout fails, naming the timeout.
+    git(&app, &["checkout", "-q", "-b", "forever"]);
+    commit(&app, &[("Dockerfile", &format!("FROM {base_ref}\nRUN sleep 211\n"))], "forever");
+    let out = svc.cli(&["submit", &url, "--ref", "forever", "--image", "forever", "--timeout", "3s", "--wait"]);
+    let err = assert_fails("a build past its timeout", &out);
+    assert!(err.contains("timeout: ran longer than 3 s"), "{err}");
+    wait_for("the timed-out RUN to go", Duration::from_secs(5), || processes(&["sleep", "211"]).is_empty());
+
     // Cancel of a running build: canceled within 5 s, its RUN process gone.
     git(&app, &["checkout", "-q", "-b", "slow"]);
     commit(&app, &[("Dockerfile", &format!("FROM {base_ref}\nRUN sleep 317\n"))], "slow");
