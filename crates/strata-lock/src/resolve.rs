@@ -9,13 +9,33 @@ use strata_solve::{PoolRepo, Request, SolveError};
 use strata_spec::{RepoEntry, RepoOptions, Spec, SpecError, Vars};
 
 /// How a spec is resolved: where metadata is cached and how repos are selected.
-pub struct ResolveOptions {
+pub struct ResolveOptions<'a> {
     pub cache: MetadataCache,
     pub repos: RepoOptions,
     pub releasever: Option<String>,
     pub refresh: bool,
     /// Images to resolve; all when empty.
     pub images: Vec<String>,
+    /// Told of each step as it starts (a front end's progress); called from the threads
+    /// that load repos too.
+    pub on_step: Option<&'a (dyn Fn(ResolveStep<'_>) + Sync)>,
+}
+
+/// A step of [`resolve_spec`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResolveStep<'a> {
+    /// Repo `id`'s metadata is being loaded (from the cache when it is current).
+    LoadingRepo(&'a str),
+    /// Image `name` is being solved.
+    Solving(&'a str),
+}
+
+impl ResolveOptions<'_> {
+    fn step(&self, step: ResolveStep<'_>) {
+        if let Some(f) = self.on_step {
+            f(step);
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +64,7 @@ struct Loaded {
 }
 
 /// Resolves the selected images of `spec` into a lock holding just those images.
-pub fn resolve_spec(spec: &Spec, opts: &ResolveOptions) -> Result<Lockfile, ResolveError> {
+pub fn resolve_spec(spec: &Spec, opts: &ResolveOptions<'_>) -> Result<Lockfile, ResolveError> {
     let images = spec.select_images(&opts.images)?;
 
     // Images of one arch share one set of loaded repos; repos with identical sources are
@@ -72,6 +92,7 @@ pub fn resolve_spec(spec: &Spec, opts: &ResolveOptions) -> Result<Lockfile, Reso
                     excludes: l.entry.exclude.clone(),
                 })
                 .collect();
+            opts.step(ResolveStep::Solving(name));
             let request = Request {
                 packages: image.packages.clone(),
                 exclude: image.exclude.clone(),
@@ -117,7 +138,7 @@ pub fn resolve_spec(spec: &Spec, opts: &ResolveOptions) -> Result<Lockfile, Reso
 /// repos already loaded for another arch.
 fn load_all(
     entries: &[RepoEntry],
-    opts: &ResolveOptions,
+    opts: &ResolveOptions<'_>,
     seen: &mut BTreeMap<String, Arc<LoadedRepo>>,
 ) -> Result<Vec<Loaded>, RepoError> {
     let sources: Vec<RepoSource> = entries.iter().map(source_of).collect();
@@ -133,7 +154,10 @@ fn load_all(
                 let load_opts = &load_opts;
                 scope.spawn(move || match cached {
                     Some(r) => Ok(r),
-                    None => cache.load(src, load_opts).map(Arc::new),
+                    None => {
+                        opts.step(ResolveStep::LoadingRepo(&src.id));
+                        cache.load(src, load_opts).map(Arc::new)
+                    }
                 })
             })
             .collect();

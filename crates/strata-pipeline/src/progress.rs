@@ -25,6 +25,10 @@ pub enum Event<'a> {
     /// Repository metadata is being loaded (from the cache when it is current) and the
     /// images resolved; `images` empty means all of the spec's.
     ResolveStarted { images: &'a [String] },
+    /// Repo `repo`'s metadata is being loaded (repos load in parallel).
+    RepoLoading { repo: &'a str },
+    /// Image `image`'s packages are being resolved.
+    Solving { image: &'a str },
     ResolveFinished,
     /// `packages` RPMs are needed, of which `bytes` bytes are not in the cache yet.
     FetchStarted { packages: usize, bytes: u64 },

@@ -3,7 +3,7 @@
 use crate::{checked_lock_path, Cancel, Error, Event, Progress, RepoSettings, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use strata_lock::{diff, resolve_spec, Lockfile};
+use strata_lock::{diff, resolve_spec, Lockfile, ResolveOptions, ResolveStep};
 use strata_spec::Spec;
 
 /// What to resolve and where the lock is.
@@ -75,7 +75,12 @@ pub fn resolve(req: &ResolveRequest, progress: &dyn Progress, cancel: &Cancel) -
 /// `resolve_spec` between ResolveStarted and ResolveFinished (sent also when it fails).
 pub(crate) fn resolve_reported(spec: &Spec, repos: &RepoSettings, images: &[String], progress: &dyn Progress) -> Result<Lockfile> {
     progress.event(&Event::ResolveStarted { images });
-    let fresh = resolve_spec(spec, &repos.resolve_options(images.to_vec()));
+    let on_step = |step: ResolveStep<'_>| match step {
+        ResolveStep::LoadingRepo(repo) => progress.event(&Event::RepoLoading { repo }),
+        ResolveStep::Solving(image) => progress.event(&Event::Solving { image }),
+    };
+    let opts = ResolveOptions { on_step: Some(&on_step), ..repos.resolve_options(images.to_vec()) };
+    let fresh = resolve_spec(spec, &opts);
     progress.event(&Event::ResolveFinished);
     Ok(fresh?)
 }

@@ -50,13 +50,14 @@ impl RepoSettings {
     }
 
     /// What `strata_lock::resolve_spec` needs to resolve `images` (empty: all).
-    pub fn resolve_options(&self, images: Vec<String>) -> ResolveOptions {
+    pub fn resolve_options(&self, images: Vec<String>) -> ResolveOptions<'static> {
         ResolveOptions {
             cache: MetadataCache::new(self.cache_root()),
             repos: self.repo_options(),
             releasever: self.releasever.clone(),
             refresh: self.refresh,
             images,
+            on_step: None,
         }
     }
 }

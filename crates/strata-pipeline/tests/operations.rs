@@ -15,6 +15,8 @@ impl Progress for Recorder {
         let text = match e {
             Event::ResolveStarted { images } => format!("resolve {images:?}"),
             Event::ResolveFinished => "resolved".into(),
+            Event::RepoLoading { repo } => format!("repo {repo}"),
+            Event::Solving { image } => format!("solve {image}"),
             Event::FetchStarted { packages, bytes } => format!("fetch {packages} {}", if *bytes > 0 { "download" } else { "cached" }),
             Event::PackageFetched { cached, .. } => format!("package cached={cached}"),
             Event::FetchFinished => "fetched".into(),
@@ -58,7 +60,7 @@ fn resolve_reports_progress_and_writes_the_lock() {
     let progress = Recorder::default();
     let req = ResolveRequest { repos, ..ResolveRequest::new(&spec) };
     let resolved = strata_pipeline::resolve(&req, &progress, &Cancel::new()).unwrap();
-    assert_eq!(progress.take(), ["resolve []", "resolved"]);
+    assert_eq!(progress.take(), ["resolve []", "repo base", "solve tiny", "resolved"]);
     assert_eq!(resolved.lock_file, dir.path().join("strata.lock"));
     assert!(!resolved.locked);
     let tiny = &resolved.lock.images["tiny"];
@@ -116,7 +118,7 @@ fn check_without_a_store_says_not_built_and_writes_nothing() {
     let req = ComposeRequest { repos, ..ComposeRequest::new(&spec, dir.path().join("store")) };
     let progress = Recorder::default();
     let checked = strata_pipeline::check(&req, &progress, &Cancel::new()).unwrap();
-    assert_eq!(progress.take(), ["resolve [\"tiny\"]", "resolved"]);
+    assert_eq!(progress.take(), ["resolve [\"tiny\"]", "repo base", "solve tiny", "resolved"]);
     assert!(checked.changed());
     assert_eq!(checked.images.len(), 1);
     assert_eq!(checked.images[0].name, "tiny");
@@ -218,5 +220,5 @@ fn compose_reports_each_step_stops_when_canceled_and_reuses_what_is_built() {
     let again = strata_pipeline::compose(&req, &progress, &Cancel::new()).unwrap();
     assert!(again.images[0].reused);
     assert_eq!(again.images[0].manifest_digest, image.manifest_digest);
-    assert_eq!(progress.take(), ["resolve [\"tiny\"]", "resolved"]);
+    assert_eq!(progress.take(), ["resolve [\"tiny\"]", "repo base", "solve tiny", "resolved"]);
 }
