@@ -18,8 +18,10 @@ impl Progress for NoProgress {
 }
 
 /// One thing that happened. Every `…Started` is followed by its `…Finished`, also when the
-/// step failed, so a front end can always take down what it put up.
-#[derive(Debug, Clone, Copy)]
+/// step failed, so a front end can always take down what it put up. Serialized as an object
+/// tagged by `"event"` (`{"event": "image_started", "image": "web"}`), for a log stream.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Event<'a> {
     /// Repository metadata is being loaded (from the cache when it is current) and the

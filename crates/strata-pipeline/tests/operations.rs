@@ -213,6 +213,8 @@ fn compose_reports_each_step_stops_when_canceled_and_reuses_what_is_built() {
     assert!(position("Layer") < position("ImageDone"));
     assert_eq!(events.last().unwrap(), "ComposeFinished");
     assert_eq!(events.iter().filter(|e| e.starts_with("Layer")).count(), image.layers.len());
+    let event = serde_json::to_value(Event::ImageDone { image }).unwrap();
+    assert_eq!((event["event"].as_str(), event["image"]["name"].as_str()), (Some("image_done"), Some("tiny")));
     let json = serde_json::to_value(&done).unwrap();
     assert_eq!(json["images"][0]["config_digest"], image.config_digest.as_str());
 
