@@ -6,6 +6,7 @@
 //! processes gone.
 
 mod common;
+mod service;
 
 #[path = "../crates/strata-registry/tests/common/mod.rs"]
 #[allow(unused_imports, dead_code)]
@@ -13,17 +14,18 @@ mod registry;
 
 use common::build::Builds;
 use common::*;
+use service::*;
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const ADMIN: &str = "test-admin-token-0123456789";
 
 /// A `strata serve` child process, killed by its PID and reaped on drop.
 struct Service {
-    child: Child,
+    _child: Proc,
     url: String,
     home: tempfile::TempDir,
     _data: tempfile::TempDir,
@@ -44,7 +46,7 @@ impl Service {
             .stderr(std::fs::File::create(home.path().join("serve.log")).unwrap())
             .spawn()
             .unwrap();
-        let s = Service { child, url: format!("http://127.0.0.1:{port}"), home, _data: data };
+        let s = Service { _child: Proc(child), url: format!("http://127.0.0.1:{port}"), home, _data: data };
         let deadline = Instant::now() + Duration::from_secs(30);
         while http_get(port, "/").is_none() {
             assert!(Instant::now() < deadline, "strata serve did not answer: {}", s.log());
@@ -71,13 +73,6 @@ impl Service {
     }
 }
 
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The raw answer to `GET path`, or None when nothing listens.
 fn http_get(port: u16, path: &str) -> Option<String> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -85,12 +80,6 @@ fn http_get(port: u16, path: &str) -> Option<String> {
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     Some(out)
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = run(Command::new("git").arg("-C").arg(dir).args(["-c", "user.name=t", "-c", "user.email=t@example.org"]).args(args));
-    assert_ok(&format!("git {args:?}"), &out);
-    stdout(&out).trim().to_string()
 }
 
 /// A git repository with `main` holding `files`, committed.

@@ -4,6 +4,7 @@
 //! ends the build `failed`, naming the registry, never `built`.
 
 mod common;
+mod service;
 
 #[path = "../crates/strata-registry/tests/common/mod.rs"]
 #[allow(unused_imports, dead_code)]
@@ -11,26 +12,12 @@ mod registry;
 
 use common::build::Builds;
 use common::*;
+use service::*;
 use serde_json::Value;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const ADMIN: &str = "faults-admin-token-0123456789";
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = run(Command::new("git").arg("-C").arg(dir).args(["-c", "user.name=t", "-c", "user.email=t@example.org"]).args(args));
-    assert_ok(&format!("git {args:?}"), &out);
-}
 
 struct Env {
     home: tempfile::TempDir,

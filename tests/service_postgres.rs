@@ -5,6 +5,7 @@
 //! worker completes the build, the record showing both attempts.
 
 mod common;
+mod service;
 
 #[path = "../crates/strata-registry/tests/common/mod.rs"]
 #[allow(unused_imports, dead_code)]
@@ -15,28 +16,12 @@ mod pg;
 
 use common::build::Builds;
 use common::*;
+use service::*;
 use serde_json::Value;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const ADMIN: &str = "pg-test-admin-token-0123456789";
-
-/// A child process killed by its PID and reaped on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = run(Command::new("git").arg("-C").arg(dir).args(["-c", "user.name=t", "-c", "user.email=t@example.org"]).args(args));
-    assert_ok(&format!("git {args:?}"), &out);
-    stdout(&out).trim().to_string()
-}
 
 #[test]
 fn two_workers_share_a_postgres_queue_and_a_killed_workers_build_is_retried() {
