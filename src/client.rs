@@ -129,7 +129,7 @@ pub fn builds(args: BuildsArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:>6}  {:<9}  {:<24}  {:<24}  {}", "ID", "STATE", "IMAGE", "CREATED", "SOURCE");
+    println!("{:>6}  {:<9}  {:<24}  {:<24}  SOURCE", "ID", "STATE", "IMAGE", "CREATED");
     for b in &list {
         let commit = b.source.commit.as_deref().map_or("", |c| &c[..c.len().min(12)]);
         println!("{:>6}  {:<9}  {:<24}  {:<24}  {} {commit}", b.id, b.state, b.image, b.created, b.source.url);
