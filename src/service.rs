@@ -80,7 +80,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let worker = if args.no_worker {
             None
         } else {
-            let token = server.new_token("worker", "in-process worker").await?;
+            let token = server.replace_token("worker", "in-process worker").await?;
             let config = strata_worker::WorkerConfig {
                 client: strata_client::Client::new(&format!("http://{addr}"), Some(token)),
                 name: format!("{} (in-process)", strata_worker::host_name()),

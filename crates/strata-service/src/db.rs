@@ -122,6 +122,11 @@ impl Db {
         row.try_get(0)
     }
 
+    /// Removes every token of this name (the in-process worker's token of an earlier run).
+    pub async fn remove_tokens_named(&self, name: &str) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query("DELETE FROM tokens WHERE name = $1").bind(name).execute(&self.pool).await?.rows_affected())
+    }
+
     /// The name and role of the token with this hash.
     pub async fn token(&self, hash: &str) -> Result<Option<(String, String)>, sqlx::Error> {
         let row = sqlx::query("SELECT name, role FROM tokens WHERE hash = $1").bind(hash).fetch_optional(&self.pool).await?;
@@ -212,7 +217,9 @@ impl Db {
             b.events.push(Event { at: rfc3339(r.try_get(0)?), event: r.try_get(1)?, actor: r.try_get(2)?, detail: r.try_get(3)? });
         }
         if b.state == "failed" {
-            let (data, _, _) = self.read_log(id, 0, u64::MAX).await?;
+            // The end of the log only: a failed build's reason is in its last lines.
+            let size: i64 = sqlx::query("SELECT log_size FROM builds WHERE id = $1").bind(id).fetch_one(&self.pool).await?.try_get(0)?;
+            let (data, _, _) = self.read_log(id, (size - 16384).max(0) as u64, 16384).await?;
             let lines: Vec<&str> = data.lines().collect();
             b.log_tail = Some(lines[lines.len().saturating_sub(20)..].join("\n"));
         }

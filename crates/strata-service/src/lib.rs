@@ -156,6 +156,13 @@ impl Server {
         Ok(())
     }
 
+    /// A new random token of `role` that replaces every earlier token of this name: what
+    /// a process that starts again (the in-process worker) uses, so old ones do not pile up.
+    pub async fn replace_token(&self, role: &str, name: &str) -> anyhow::Result<String> {
+        self.state.db.remove_tokens_named(name).await?;
+        self.new_token(role, name).await
+    }
+
     /// A new random token of `role`.
     pub async fn new_token(&self, role: &str, name: &str) -> anyhow::Result<String> {
         let t = new_secret();
