@@ -17,7 +17,6 @@ mod pg;
 use common::build::Builds;
 use common::*;
 use service::*;
-use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -64,17 +63,10 @@ fn two_workers_share_a_postgres_queue_and_a_killed_workers_build_is_retried() {
             .spawn()
             .unwrap(),
     );
-    let cli = |args: &[&str]| run(Command::new(env!("CARGO_BIN_EXE_strata")).args(args).env("STRATA_SERVER", &server_url).env("STRATA_TOKEN", ADMIN).env("HOME", home.path()));
-    let json = |args: &[&str]| -> Value {
-        let out = cli(args);
-        assert_ok(&format!("strata {args:?}"), &out);
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cli(&["builds"]).status.success() {
-        assert!(Instant::now() < deadline, "strata serve on PostgreSQL did not come up");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let c = Cli { server: server_url.clone(), token: ADMIN.into(), home: home.path().to_path_buf() };
+    c.wait_up();
+    let cli = |args: &[&str]| c.run(args);
+    let json = |args: &[&str]| c.json(args);
     let out = cli(&["token", "create", "--role", "worker", "--name", "workers"]);
     assert_ok("token create", &out);
     let token = stdout(&out).trim().to_string();

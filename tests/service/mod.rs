@@ -1,4 +1,6 @@
 //! Helpers the build service tests share: child processes stopped by their PID, and git.
+// Not every test uses every helper.
+#![allow(dead_code)]
 
 use std::path::Path;
 use std::process::{Child, Command};
@@ -18,4 +20,33 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = crate::common::run(Command::new("git").arg("-C").arg(dir).args(["-c", "user.name=t", "-c", "user.email=t@example.org"]).args(args));
     crate::common::assert_ok(&format!("git {args:?}"), &out);
     crate::common::stdout(&out).trim().to_string()
+}
+
+/// The `strata` client commands against one server, with one token, from a private HOME.
+pub struct Cli {
+    pub server: String,
+    pub token: String,
+    pub home: std::path::PathBuf,
+}
+
+impl Cli {
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        crate::common::run(Command::new(env!("CARGO_BIN_EXE_strata")).args(args).env("STRATA_SERVER", &self.server).env("STRATA_TOKEN", &self.token).env("HOME", &self.home))
+    }
+
+    #[track_caller]
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.run(args);
+        crate::common::assert_ok(&format!("strata {args:?}"), &out);
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Waits until the server answers an authenticated call.
+    pub fn wait_up(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !self.run(&["builds"]).status.success() {
+            assert!(std::time::Instant::now() < deadline, "strata serve at {} did not come up", self.server);
+            std::thread::sleep(std::time::Duration::from_millis(150));
+        }
+    }
 }
