@@ -45,7 +45,8 @@ fn a_scriptlet_cannot_reach_the_host() {
     let core_pattern = std::fs::read("/proc/sys/kernel/core_pattern").unwrap();
     // Each attempt's verdict lands in the image, where the test reads it.
     let attempts = [
-        ("core_pattern", "echo '|/tmp/pwn' > /proc/sys/kernel/core_pattern".to_string()),
+        // No single quote in any of these: each is passed in single quotes below.
+        ("core_pattern", "echo \"|/tmp/pwn\" > /proc/sys/kernel/core_pattern".to_string()),
         ("sys", "echo 1 > /sys/kernel/profiling".to_string()),
         ("disk", format!("mknod /tmp/disk b {major} {minor} && head -c 512 /tmp/disk > /dev/null; rc=$?; rm -f /tmp/disk; exit $rc")),
         ("mem", "mknod /dev/mem2 c 1 1 && head -c 1 /dev/mem2 > /dev/null".to_string()),
@@ -57,8 +58,11 @@ fn a_scriptlet_cannot_reach_the_host() {
          try() { if bash -c \"$2\" 2>/dev/null; then echo \"ALLOWED $1\" >> $r; else echo \"refused $1\" >> $r; fi; }\n",
     );
     for (name, script) in &attempts {
+        assert!(!script.contains('\''), "{name}: a quote would end the argument early");
         post.push_str(&format!("try {name} '{script}'\n"));
     }
+    // A control: the harness does tell what succeeds (writing inside the image root).
+    post.push_str("try control 'echo image > /var/lib/probe-control'\n");
     post.push_str("exit 0\n");
     let probe = pkg("probe", "1", &["Requires: bash", "Requires: coreutils", &post]);
     let spec = spec_with(dir.path(), &[probe], serde_json::json!({"probe": {"packages": ["probe"]}}));
@@ -69,7 +73,8 @@ fn a_scriptlet_cannot_reach_the_host() {
     for (name, _) in &attempts {
         assert!(results.lines().any(|l| l == format!("refused {name}")), "{name}:\n{results}");
     }
-    assert!(!results.contains("ALLOWED"), "{results}");
+    assert_eq!(results.lines().filter(|l| l.starts_with("ALLOWED")).collect::<Vec<_>>(), ["ALLOWED control"], "{results}");
+    assert_eq!(results.lines().count(), attempts.len() + 1, "{results}");
     assert_eq!(std::fs::read("/proc/sys/kernel/core_pattern").unwrap(), core_pattern);
     assert_eq!(std::fs::read_to_string(marker.path()).unwrap(), "host");
     assert!(victim.try_wait().unwrap().is_none(), "the host process is alive");
