@@ -12,7 +12,6 @@ mod service;
 #[allow(unused_imports, dead_code)]
 mod registry;
 
-use common::build::Builds;
 use common::*;
 use service::*;
 use serde_json::Value;
@@ -126,10 +125,7 @@ fn submit_wait_pushes_verifies_and_records_then_refuses_bad_sources_and_cancels(
     let host = reg.host();
 
     // The base image lives in the registry; the service's worker has an empty store.
-    let b = Builds::new();
-    b.busybox_base();
-    let base_ref = format!("{host}/base/bb:1");
-    assert_ok("strata push", &run(b.strata().args(["push", "bb", &base_ref, "--insecure-registry", &host]).arg("--store").arg(b.store())));
+    let (_builds, base_ref) = base_in_registry(&host);
     let base_digest = registry::skopeo_digest(&base_ref);
 
     let src = tempfile::tempdir().unwrap();

@@ -10,7 +10,6 @@ mod service;
 #[allow(unused_imports, dead_code)]
 mod registry;
 
-use common::build::Builds;
 use common::*;
 use service::*;
 use serde_json::Value;
@@ -67,10 +66,7 @@ fn a_server_restart_loses_nothing_and_a_vanished_registry_fails_the_build() {
     }
     let reg = registry::Registry::start(registry::Auth::None);
     let host = reg.host();
-    let b = Builds::new();
-    b.busybox_base();
-    let base = format!("{host}/base/bb:1");
-    assert_ok("strata push", &run(b.strata().args(["push", "bb", &base, "--insecure-registry", &host]).arg("--store").arg(b.store())));
+    let (_builds, base) = base_in_registry(&host);
     let app = tempfile::tempdir().unwrap();
     git(app.path(), &["init", "-q", "-b", "main"]);
     std::fs::write(app.path().join("Dockerfile"), format!("FROM {base}\nRUN sleep 4 && echo restarted > /r\n")).unwrap();

@@ -14,7 +14,6 @@ mod registry;
 #[path = "../crates/strata-service/tests/pg.rs"]
 mod pg;
 
-use common::build::Builds;
 use common::*;
 use service::*;
 use std::process::{Command, Stdio};
@@ -30,10 +29,7 @@ fn two_workers_share_a_postgres_queue_and_a_killed_workers_build_is_retried() {
     let Some(db) = pg::Postgres::start() else { return };
     let reg = registry::Registry::start(registry::Auth::None);
     let host = reg.host();
-    let b = Builds::new();
-    b.busybox_base();
-    let base = format!("{host}/base/bb:1");
-    assert_ok("strata push", &run(b.strata().args(["push", "bb", &base, "--insecure-registry", &host]).arg("--store").arg(b.store())));
+    let (_builds, base) = base_in_registry(&host);
 
     let src = tempfile::tempdir().unwrap();
     let app = src.path().join("app");

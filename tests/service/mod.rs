@@ -15,6 +15,17 @@ impl Drop for Proc {
     }
 }
 
+/// The busybox base `bb`, built into a fresh store and pushed to `HOST/base/bb:1`, so a
+/// service worker with an empty store must pull it: the builds and the reference.
+pub fn base_in_registry(host: &str) -> (crate::common::build::Builds, String) {
+    let b = crate::common::build::Builds::new();
+    b.busybox_base();
+    let base = format!("{host}/base/bb:1");
+    let push = crate::common::run(b.strata().args(["push", "bb", &base, "--insecure-registry", host]).arg("--store").arg(b.store()));
+    crate::common::assert_ok("strata push", &push);
+    (b, base)
+}
+
 /// `git -C DIR ARGS...` with a fixed identity; its stdout, trimmed.
 pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = crate::common::run(Command::new("git").arg("-C").arg(dir).args(["-c", "user.name=t", "-c", "user.email=t@example.org"]).args(args));
