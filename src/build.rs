@@ -36,6 +36,10 @@ pub struct BuildArgs {
     /// Run every step, even those the step cache has.
     #[arg(long)]
     no_cache: bool,
+    /// Resolve every FROM that names a registry (HOST/NAME:TAG) at the registry and build
+    /// on the digest it has now, even if the store holds an older pull of that tag.
+    #[arg(long)]
+    pull: bool,
     /// One layer for everything the build adds over its base.
     #[arg(long)]
     squash: bool,
@@ -126,6 +130,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         },
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         puller: Some(&puller),
+        pull: if args.pull { strata_build::PullPolicy::Always } else { strata_build::PullPolicy::Missing },
         limits: strata_sandbox::Limits { pids: args.pids_limit, memory: args.memory },
         run_timeout: args.timeout,
         cancel: None,

@@ -44,3 +44,37 @@ fn push_then_build_from_the_registry_by_tag_and_by_digest() {
     let err = assert_fails("a plain-HTTP registry not marked insecure", &c.build(&ctx, &[]));
     assert!(err.contains(&host), "{err}");
 }
+
+/// A tag that moved after an earlier pull: without `--pull` the store's older copy is
+/// the base (docker's default too); with `--pull` the registry's current digest is, and
+/// the record names it. The build service's workers always pass `--pull`.
+#[test]
+fn pull_builds_on_the_digest_a_moved_tag_has_now() {
+    let reg = registry::Registry::start(registry::Auth::None);
+    let host = reg.host();
+    let insecure = ["--insecure-registry", host.as_str()];
+    let remote = format!("{host}/team/base:latest");
+    let a = Builds::new();
+    a.busybox_base();
+    let push = |name: &str| {
+        let out = run(a.strata().args(["push", name, &remote]).args(insecure).arg("--store").arg(a.store()));
+        assert_ok("strata push", &out);
+    };
+    let one = a.build_json(&a.context("one", &[("Dockerfile", "FROM bb\nRUN echo 1 > /v\n")]), &["-t", "one"]);
+    push("one");
+
+    let b = Builds::new();
+    let ctx = b.context("child", &[("Dockerfile", &format!("FROM {remote}\nRUN cat /v > /seen\n"))]);
+    let first = b.build_json(&ctx, &["-t", "child", insecure[0], insecure[1]]);
+    assert_eq!(first["base"]["digest"], one["manifest"]);
+
+    let two = a.build_json(&a.context("two", &[("Dockerfile", "FROM bb\nRUN echo 2 > /v\n")]), &["-t", "two"]);
+    push("two");
+    let stale = b.build_json(&ctx, &["-t", "child", insecure[0], insecure[1]]);
+    assert_eq!(stale["base"]["digest"], one["manifest"], "without --pull the store's pull of the tag serves");
+    let fresh = b.build_json(&ctx, &["-t", "child", "--pull", insecure[0], insecure[1]]);
+    assert_eq!(fresh["base"]["digest"], two["manifest"], "--pull resolves the tag at the registry");
+    assert_eq!(fresh["base"]["name"], remote.as_str());
+    let (_keep, root) = b.unpack("child");
+    assert_eq!(std::fs::read_to_string(root.join("seen")).unwrap(), "2\n", "built on the new base, not a cached step of the old");
+}

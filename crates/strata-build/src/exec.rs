@@ -40,6 +40,9 @@ pub struct BuildOptions<'a> {
     pub compression: Compression,
     pub threads: usize,
     pub puller: Option<&'a dyn Puller>,
+    /// Whether registry references are resolved at the registry even when the store has
+    /// them (`--pull`).
+    pub pull: crate::base::PullPolicy,
     /// Processes and memory each RUN may use (`--pids-limit`, `--memory`).
     pub limits: strata_sandbox::Limits,
     /// How long each RUN may take.
@@ -248,7 +251,7 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<Built, Error> {
                 (st, scope, df.stages[*p].onbuild_expressions())
             }
             BaseRef::Image(name) => {
-                let st = base::resolve(opts.store, name, opts.puller)?;
+                let st = base::resolve(opts.store, name, opts.puller, opts.pull)?;
                 let scope = StageScope::new(&st.env(), &global, &args);
                 let triggers = st.strings("OnBuild");
                 (st, scope, triggers)

@@ -26,7 +26,7 @@ mod record;
 mod stepcache;
 mod steps;
 
-pub use base::Puller;
+pub use base::{names_registry, PullPolicy, Puller};
 pub use exec::{build, BuildOptions, Built, Event, StepReport};
 pub use image::BaseInfo;
 pub use mounts::{parse_secret, parse_size, SecretSource};

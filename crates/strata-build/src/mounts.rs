@@ -148,7 +148,7 @@ pub(crate) fn plan(b: &Builder<'_, '_>, stage: usize, scope: &StageScope<'_>, ra
                     Some(from) => {
                         let st = match b.df.copy_source(stage, from)? {
                             BaseRef::Stage(p) => states[p].clone().expect("needed stages are built first"),
-                            BaseRef::Image(name) => base::resolve(b.store(), &name, b.opts.puller).map_err(|e| err(e.to_string()))?,
+                            BaseRef::Image(name) => base::resolve(b.store(), &name, b.opts.puller, b.opts.pull).map_err(|e| err(e.to_string()))?,
                             BaseRef::Scratch => return Err(err("from=scratch has nothing to bind".into())),
                         };
                         (BindTree::Layers(st.layers.clone()), format!("{}:{source}", st.key))

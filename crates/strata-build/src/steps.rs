@@ -36,7 +36,7 @@ pub(crate) fn step(b: &mut Builder<'_, '_>, stage: usize, state: &mut ImageState
                     let src = b.df.copy_source(stage, from).map_err(bad)?;
                     let st = match src {
                         BaseRef::Stage(p) => states[p].clone().expect("needed stages are built first"),
-                        BaseRef::Image(name) => base::resolve(b.store(), &name, b.opts.puller)?,
+                        BaseRef::Image(name) => base::resolve(b.store(), &name, b.opts.puller, b.opts.pull)?,
                         BaseRef::Scratch => crate::image::ImageState::scratch("amd64"),
                     };
                     let root = b.root(&st.layers)?;

@@ -292,7 +292,9 @@ fn work(job: &Job) -> Result<BuildResult, JobEnd> {
         let local = format!("{name}:build-{}", job.id);
         let mut cmd = Command::new(&job.config.strata_exe);
         // Without --json: its progress (steps, RUN output) is the build's log.
-        cmd.arg("build").arg(&src).arg("-t").arg(&local);
+        // --pull: a FROM in a registry is resolved to the digest it has now and built on
+        // that digest (recorded as the base), never on an older pull in this store.
+        cmd.arg("build").arg(&src).arg("-t").arg(&local).arg("--pull");
         store_arg(&mut cmd);
         for h in &insecure {
             cmd.arg("--insecure-registry").arg(h);
