@@ -1,6 +1,7 @@
 //! The build service on PostgreSQL with separate workers: `strata serve --no-worker` on a
 //! private PostgreSQL (initdb + pg_ctl in a temporary folder), two `strata worker`
-//! processes with their own stores, builds spread over both, none run twice to completion;
+//! processes with their own stores, ten builds spread over both, all built, none run twice
+//! to completion;
 //! a worker killed with SIGKILL in the middle of a build loses its lease and the other
 //! worker completes the build, the record showing both attempts.
 
@@ -82,14 +83,18 @@ fn two_workers_share_a_postgres_queue_and_a_killed_workers_build_is_retried() {
     };
     let mut workers = vec![("w1", worker("w1")), ("w2", worker("w2"))];
 
-    let n = 6;
+    // Issue 12, acceptance 2: ten builds.
+    let n = 10;
     for i in 0..n {
-        assert_ok("submit", &cli(&["submit", &url, "--image", &format!("img{i}")]));
+        let out = cli(&["submit", &url, "--image", &format!("img{i}")]);
+        assert_ok("submit", &out);
+        assert_eq!(stdout(&out).trim(), (i + 1).to_string(), "build ids count up from 1");
     }
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let builds = json(&["builds", "--json"]);
         let states: Vec<&str> = builds.as_array().unwrap().iter().map(|b| b["state"].as_str().unwrap()).collect();
+        assert_eq!(states.len(), n, "{builds}");
         assert!(!states.iter().any(|s| *s == "failed" || *s == "canceled"), "{builds}");
         if states.iter().all(|s| *s == "built") {
             break;
@@ -113,30 +118,14 @@ fn two_workers_share_a_postgres_queue_and_a_killed_workers_build_is_retried() {
     let out = cli(&["submit", &url, "--ref", "slow", "--image", "slow"]);
     assert_ok("submit slow", &out);
     let id = stdout(&out).trim().to_string();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let runner = loop {
-        let info = json(&["build-info", &id, "--json"]);
-        if info["state"] == "running" {
-            break info["worker"].as_str().unwrap().split(' ').next().unwrap().to_string();
-        }
-        assert!(Instant::now() < deadline, "the slow build did not start: {info}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let info = c.await_build(&id, "running", Duration::from_secs(60), |info| info["state"] == "running");
+    let runner = info["worker"].as_str().unwrap().split(' ').next().unwrap().to_string();
     std::thread::sleep(Duration::from_secs(2));
     let victim = workers.iter().position(|(name, _)| *name == runner).unwrap();
     let (_, mut p) = workers.remove(victim);
     p.0.kill().unwrap();
     p.0.wait().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let info = loop {
-        let info = json(&["build-info", &id, "--json"]);
-        if info["state"] == "built" {
-            break info;
-        }
-        assert!(info["state"] != "failed", "{info}");
-        assert!(Instant::now() < deadline, "the retried build did not finish: {info}");
-        std::thread::sleep(Duration::from_millis(300));
-    };
+    let info = c.await_build(&id, "built by the other worker", Duration::from_secs(120), |info| info["state"] == "built");
     let attempts = info["attempt_log"].as_array().unwrap();
     assert_eq!(attempts.len(), 2, "{info}\nlog: {}", stdout(&cli(&["logs", &id])));
     assert_eq!(attempts[0]["outcome"], "expired");

@@ -1,4 +1,5 @@
-//! Helpers the build service tests share: child processes stopped by their PID, and git.
+//! Helpers the build service tests share: child processes stopped by their PID, git, and the
+//! `strata` client against one server (run, spawned, polled).
 // Not every test uses every helper.
 #![allow(dead_code)]
 
@@ -7,6 +8,24 @@ use std::process::{Child, Command};
 
 /// A child process killed by its PID and reaped on drop.
 pub struct Proc(pub Child);
+
+impl Proc {
+    /// Waits (at most `timeout`, then panics) for the process to exit; its status with the
+    /// stdout and stderr that `Cli::spawn` wrote to `OUT.stdout` and `OUT.stderr`.
+    #[track_caller]
+    pub fn finish(mut self, out: &Path, timeout: std::time::Duration) -> std::process::Output {
+        let deadline = std::time::Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                break status;
+            }
+            assert!(std::time::Instant::now() < deadline, "{} did not exit within {timeout:?}", out.display());
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        let read = |ext: &str| std::fs::read(out.with_extension(ext)).unwrap_or_default();
+        std::process::Output { status, stdout: read("stdout"), stderr: read("stderr") }
+    }
+}
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -50,6 +69,50 @@ impl Cli {
         let out = self.run(args);
         crate::common::assert_ok(&format!("strata {args:?}"), &out);
         serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Starts `strata ARGS...` in the background, its stdout and stderr going to `OUT.stdout`
+    /// and `OUT.stderr` (files, so a long log never fills a pipe); killed if dropped unwaited.
+    pub fn spawn(&self, args: &[&str], out: &Path) -> Proc {
+        let file = |ext: &str| std::fs::File::create(out.with_extension(ext)).unwrap();
+        Proc(
+            Command::new(env!("CARGO_BIN_EXE_strata"))
+                .args(args)
+                .env("STRATA_SERVER", &self.server)
+                .env("STRATA_TOKEN", &self.token)
+                .env("HOME", &self.home)
+                .stdin(std::process::Stdio::null())
+                .stdout(file("stdout"))
+                .stderr(file("stderr"))
+                .spawn()
+                .unwrap(),
+        )
+    }
+
+    /// Polls `build-info ID --json` until `done` accepts the record, which it returns; panics
+    /// (naming `what`) after `timeout`, or as soon as the build ended (built, failed,
+    /// canceled) in a state `done` does not accept.
+    #[track_caller]
+    pub fn await_build(&self, id: &str, what: &str, timeout: std::time::Duration, mut done: impl FnMut(&serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let info = self.json(&["build-info", id, "--json"]);
+            if done(&info) {
+                return info;
+            }
+            let state = info["state"].as_str().unwrap_or("");
+            assert!(!matches!(state, "built" | "failed" | "canceled"), "build {id} ended {state} before {what}: {info}\nlog:\n{}", self.log(id));
+            assert!(std::time::Instant::now() < deadline, "build {id}: not {what} within {timeout:?}: {info}");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
+    /// `strata logs ID`: the build's log so far.
+    #[track_caller]
+    pub fn log(&self, id: &str) -> String {
+        let out = self.run(&["logs", id]);
+        crate::common::assert_ok(&format!("strata logs {id}"), &out);
+        crate::common::stdout(&out)
     }
 
     /// Waits until the server answers an authenticated call.
