@@ -79,9 +79,8 @@ fn follow(client: &Client, id: i64, out: &mut dyn Write) -> anyhow::Result<Build
         out.flush()?;
         offset = chunk.next;
         if chunk.complete {
-            // Whatever arrived between the read and the end.
-            let rest = client.log(id, offset)?;
-            out.write_all(rest.data.as_bytes())?;
+            // The server says complete only when the build has ended and this read
+            // reached the end of its log.
             return Ok(client.build(id)?);
         }
         if chunk.data.is_empty() {

@@ -153,7 +153,8 @@ pub struct LogChunk {
     pub data: String,
     /// Where the next read starts.
     pub next: u64,
-    /// The build has ended: nothing more will be appended.
+    /// The build has ended and this read reached the end of its log: nothing more will
+    /// come.
     pub complete: bool,
 }
 

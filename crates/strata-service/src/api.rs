@@ -66,7 +66,12 @@ impl FromRequestParts<AppState> for Caller {
         let unauthorized = |m: &str| ApiError(StatusCode::UNAUTHORIZED, m.to_string());
         let header = parts.headers.get("authorization").ok_or_else(|| unauthorized("no token: send Authorization: Bearer TOKEN"))?;
         let token = header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).ok_or_else(|| unauthorized("the Authorization header is not Bearer TOKEN"))?;
-        let (name, role) = state.db.token(&crate::hash_secret(token.trim())).await?.ok_or_else(|| unauthorized("unknown token"))?;
+        let hash = crate::hash_secret(token.trim());
+        if let Some((name, role)) = state.tokens.get(&hash) {
+            return Ok(Caller { name, role });
+        }
+        let (name, role) = state.db.token(&hash).await?.ok_or_else(|| unauthorized("unknown token"))?;
+        state.tokens.put(&hash, &name, &role);
         Ok(Caller { name, role })
     }
 }
@@ -172,7 +177,7 @@ pub async fn list(_caller: Caller, State(st): State<AppState>, Query(q): Query<L
         }
     }
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    Ok(Json(st.db.list(q.image.as_deref(), q.state.as_deref(), limit).await?))
+    Ok(Json(st.lists.list(&st.db, q.image.as_deref(), q.state.as_deref(), limit).await?))
 }
 
 #[utoipa::path(get, path = "/api/builds/{id}", params(("id" = i64, Path)), tag = "builds",
@@ -219,6 +224,7 @@ pub async fn create_token(Admin(caller): Admin, State(st): State<AppState>, Json
     }
     let token = crate::new_secret();
     let id = st.db.add_token(&crate::hash_secret(&token), &req.role, &name).await?;
+    st.tokens.clear();
     Ok((StatusCode::CREATED, Json(TokenCreated { id, role: req.role, name, token })))
 }
 

@@ -20,7 +20,13 @@ pub enum Dialect {
 
 #[derive(Clone)]
 pub struct Db {
+    /// Every write, and reads inside a write's transaction.
     pub pool: AnyPool,
+    /// Reads that stand alone (lists, records, logs, tokens). On SQLite a separate pool of
+    /// read-only connections: in WAL mode they read a snapshot while the one writer
+    /// writes, so status requests neither wait for each other nor for the queue. On
+    /// PostgreSQL the same pool as `pool`.
+    pub read: AnyPool,
     pub dialect: Dialect,
 }
 
@@ -77,9 +83,23 @@ impl Db {
             Dialect::Postgres => sqlx::migrate!("migrations/postgres"),
         };
         migrator.run(&pool).await.map_err(|e| anyhow::anyhow!("migrating {}: {e}", redact(url)))?;
-        Ok(Db { pool, dialect })
+        let read = match dialect {
+            Dialect::Postgres => pool.clone(),
+            Dialect::Sqlite => {
+                let ro = if url.contains('?') { url.replacen("mode=rwc", "mode=ro", 1) } else { format!("{url}?mode=ro") };
+                let ro = if ro.contains("mode=ro") { ro } else { format!("{ro}&mode=ro") };
+                AnyPoolOptions::new()
+                    .max_connections(4)
+                    .connect(&ro)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("connecting to {} for reading: {e}", redact(url)))?
+            }
+        };
+        Ok(Db { pool, read, dialect })
     }
 
+    /// Records a state change of a build, and counts it in the state version, in the
+    /// caller's transaction. Every change a listing shows goes through here.
     async fn event(tx: &mut sqlx::Transaction<'_, sqlx::Any>, build: i64, event: &str, actor: &str, detail: Option<&str>) -> Result<(), sqlx::Error> {
         sqlx::query("INSERT INTO build_events (build_id, at, event, actor, detail) VALUES ($1, $2, $3, $4, $5)")
             .bind(build)
@@ -89,7 +109,14 @@ impl Db {
             .bind(detail)
             .execute(&mut **tx)
             .await?;
+        sqlx::query("UPDATE state_version SET version = version + 1 WHERE id = 1").execute(&mut **tx).await?;
         Ok(())
+    }
+
+    /// A number that changes whenever a build changes in a way a listing shows (state,
+    /// worker, attempts, cancel flag, result): what cached listings are checked against.
+    pub async fn state_version(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query("SELECT version FROM state_version WHERE id = 1").fetch_one(&self.read).await?.try_get(0)
     }
 
     async fn end_attempt(tx: &mut sqlx::Transaction<'_, sqlx::Any>, build: i64, number: i64, outcome: &str, reason: Option<&str>) -> Result<(), sqlx::Error> {
@@ -129,7 +156,7 @@ impl Db {
 
     /// The name and role of the token with this hash.
     pub async fn token(&self, hash: &str) -> Result<Option<(String, String)>, sqlx::Error> {
-        let row = sqlx::query("SELECT name, role FROM tokens WHERE hash = $1").bind(hash).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT name, role FROM tokens WHERE hash = $1").bind(hash).fetch_optional(&self.read).await?;
         row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
     }
 
@@ -172,17 +199,17 @@ impl Db {
             "SELECT {BUILD_COLS} FROM builds WHERE ($1 IS NULL OR state = $1) \
              AND ($2 IS NULL OR id IN (SELECT build_id FROM build_images WHERE name = $2)) ORDER BY id DESC LIMIT $3"
         );
-        let rows = sqlx::query(AssertSqlSafe(sql)).bind(state).bind(image).bind(limit).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(AssertSqlSafe(sql)).bind(state).bind(image).bind(limit).fetch_all(&self.read).await?;
         rows.iter().map(build_from_row).collect()
     }
 
     pub async fn exists(&self, id: i64) -> Result<bool, sqlx::Error> {
-        Ok(sqlx::query("SELECT id FROM builds WHERE id = $1").bind(id).fetch_optional(&self.pool).await?.is_some())
+        Ok(sqlx::query("SELECT id FROM builds WHERE id = $1").bind(id).fetch_optional(&self.read).await?.is_some())
     }
 
     /// (id, scratch, created, result) of every built build, newest first.
     pub async fn built_results(&self) -> Result<Vec<(i64, bool, String, BuildResult)>, sqlx::Error> {
-        let rows = sqlx::query("SELECT id, scratch, created, result FROM builds WHERE state = 'built' ORDER BY id DESC").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT id, scratch, created, result FROM builds WHERE state = 'built' ORDER BY id DESC").fetch_all(&self.read).await?;
         let mut out = Vec::new();
         for r in rows {
             let result: Option<String> = r.try_get(3)?;
@@ -196,11 +223,11 @@ impl Db {
     /// The build with its attempts and events.
     pub async fn get(&self, id: i64) -> Result<Option<Build>, sqlx::Error> {
         let sql = format!("SELECT {BUILD_COLS} FROM builds WHERE id = $1");
-        let Some(row) = sqlx::query(AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await? else { return Ok(None) };
+        let Some(row) = sqlx::query(AssertSqlSafe(sql)).bind(id).fetch_optional(&self.read).await? else { return Ok(None) };
         let mut b = build_from_row(&row)?;
         let rows = sqlx::query("SELECT number, worker, started, ended, outcome, reason FROM attempts WHERE build_id = $1 ORDER BY number")
             .bind(id)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await?;
         for r in rows {
             b.attempt_log.push(Attempt {
@@ -212,13 +239,13 @@ impl Db {
                 reason: r.try_get(5)?,
             });
         }
-        let rows = sqlx::query("SELECT at, event, actor, detail FROM build_events WHERE build_id = $1 ORDER BY id").bind(id).fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT at, event, actor, detail FROM build_events WHERE build_id = $1 ORDER BY id").bind(id).fetch_all(&self.read).await?;
         for r in rows {
             b.events.push(Event { at: rfc3339(r.try_get(0)?), event: r.try_get(1)?, actor: r.try_get(2)?, detail: r.try_get(3)? });
         }
         if b.state == "failed" {
             // The end of the log only: a failed build's reason is in its last lines.
-            let size: i64 = sqlx::query("SELECT log_size FROM builds WHERE id = $1").bind(id).fetch_one(&self.pool).await?.try_get(0)?;
+            let size: i64 = sqlx::query("SELECT log_size FROM builds WHERE id = $1").bind(id).fetch_one(&self.read).await?.try_get(0)?;
             let (data, _, _) = self.read_log(id, (size - 16384).max(0) as u64, 16384).await?;
             let lines: Vec<&str> = data.lines().collect();
             b.log_tail = Some(lines[lines.len().saturating_sub(20)..].join("\n"));
@@ -338,16 +365,25 @@ impl Db {
         Ok(Some(size))
     }
 
-    /// Up to about `max` bytes of the log from `offset`: (data, next offset, build ended).
+    /// Up to about `max` bytes of the log from `offset`: (data, next offset, complete:
+    /// the build has ended and this read reached the end of its log).
     pub async fn read_log(&self, id: i64, offset: u64, max: u64) -> Result<(String, u64, bool), sqlx::Error> {
-        let offset = offset.min(i64::MAX as u64) as i64;
-        let rows = sqlx::query("SELECT start_at, data FROM log_chunks WHERE build_id = $1 AND start_at + LENGTH(data) > $2 ORDER BY start_at")
+        let offset = offset.min(i64::MAX as u64 / 2) as i64;
+        // The state first: chunks are only appended while a build runs, so a log read
+        // after its end was seen holds every chunk (in the other order a follower could
+        // see `ended` with the last chunk missing).
+        let state: Option<String> = sqlx::query("SELECT state FROM builds WHERE id = $1").bind(id).fetch_optional(&self.read).await?.map(|r| r.try_get(0)).transpose()?;
+        let ended = matches!(state.as_deref(), Some("built" | "failed" | "canceled"));
+        // Chunks are at most a request body (4 MiB), so this reads at most `max` + 4 MiB.
+        let rows = sqlx::query("SELECT start_at, data FROM log_chunks WHERE build_id = $1 AND start_at + LENGTH(data) > $2 AND start_at < $3 ORDER BY start_at")
             .bind(id)
             .bind(offset)
-            .fetch_all(&self.pool)
+            .bind(offset.saturating_add(max.min(i64::MAX as u64 / 2) as i64))
+            .fetch_all(&self.read)
             .await?;
         let mut out = Vec::new();
         let mut next = offset;
+        let mut more = false;
         for r in rows {
             let start: i64 = r.try_get(0)?;
             let data: Vec<u8> = r.try_get(1)?;
@@ -355,12 +391,15 @@ impl Db {
             out.extend_from_slice(&data[skip.min(data.len())..]);
             next = start + data.len() as i64;
             if out.len() as u64 >= max {
+                more = true;
                 break;
             }
         }
-        let state: Option<String> = sqlx::query("SELECT state FROM builds WHERE id = $1").bind(id).fetch_optional(&self.pool).await?.map(|r| r.try_get(0)).transpose()?;
-        let ended = matches!(state.as_deref(), Some("built" | "failed" | "canceled"));
-        Ok((String::from_utf8_lossy(&out).into_owned(), next as u64, ended))
+        if !more && ended {
+            let size: i64 = sqlx::query("SELECT log_size FROM builds WHERE id = $1").bind(id).fetch_one(&self.read).await?.try_get(0)?;
+            more = next < size;
+        }
+        Ok((String::from_utf8_lossy(&out).into_owned(), next as u64, ended && !more))
     }
 
     /// Records the outcome of the caller's attempt. `built` only through a valid lease on

@@ -10,6 +10,7 @@
 mod api;
 pub mod db;
 mod git;
+pub mod listing;
 mod query;
 
 pub use api::{valid_image_name, ROLES};
@@ -73,6 +74,37 @@ impl Config {
 pub struct AppState {
     pub db: db::Db,
     pub config: Arc<Config>,
+    pub tokens: Arc<TokenCache>,
+    pub lists: Arc<listing::ListCache>,
+}
+
+/// Tokens the database confirmed in the last [`TokenCache::TTL`]: a status poll checks
+/// its token without a database round trip. Only valid tokens are kept (an attacker's
+/// random ones never are), so the map is no bigger than the token table; a token's role
+/// changing (or, with the policy issue, its revocation) reaches every server within the
+/// TTL.
+#[derive(Default)]
+pub struct TokenCache(std::sync::Mutex<std::collections::HashMap<String, (String, String, std::time::Instant)>>);
+
+impl TokenCache {
+    pub const TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+    /// The (name, role) of the token with this hash, if confirmed within the TTL.
+    pub fn get(&self, hash: &str) -> Option<(String, String)> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(hash).filter(|(_, _, at)| at.elapsed() < Self::TTL).map(|(n, r, _)| (n.clone(), r.clone()))
+    }
+
+    pub fn put(&self, hash: &str, name: &str, role: &str) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, (_, _, at)| at.elapsed() < Self::TTL);
+        map.insert(hash.to_string(), (name.to_string(), role.to_string(), std::time::Instant::now()));
+    }
+
+    /// Forgets everything (this server changed a token).
+    pub fn clear(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
 }
 
 /// A random secret (tokens, leases): 32 bytes from the OS, hex.
@@ -144,7 +176,7 @@ impl Server {
         let db = db::Db::connect(&config.database_url()).await?;
         let listener = tokio::net::TcpListener::bind(&config.listen).await.map_err(|e| anyhow::anyhow!("listening on {}: {e}", config.listen))?;
         let addr = listener.local_addr()?;
-        Ok(Server { addr, state: AppState { db, config: Arc::new(config) }, listener })
+        Ok(Server { addr, state: AppState { db, config: Arc::new(config), tokens: Arc::default(), lists: Arc::default() }, listener })
     }
 
     /// Stores a token the operator chose (`--admin-token`); the same one again is a no-op.
@@ -153,6 +185,7 @@ impl Server {
             anyhow::bail!("a seeded token needs at least 16 characters");
         }
         self.state.db.add_token(&hash_secret(secret), role, name).await?;
+        self.state.tokens.clear();
         Ok(())
     }
 
@@ -160,6 +193,7 @@ impl Server {
     /// a process that starts again (the in-process worker) uses, so old ones do not pile up.
     pub async fn replace_token(&self, role: &str, name: &str) -> anyhow::Result<String> {
         self.state.db.remove_tokens_named(name).await?;
+        self.state.tokens.clear();
         self.new_token(role, name).await
     }
 

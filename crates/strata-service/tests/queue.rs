@@ -161,3 +161,34 @@ async fn queue_time_is_not_run_time() {
         assert!(db.list(Some("other"), None, 10).await.unwrap().is_empty());
     }
 }
+
+/// The kept listing is never stale: every change a listing shows (submit, lease, cancel
+/// flag, finish, requeue) moves the state version, and a kept listing's durations still
+/// grow while it is kept.
+#[tokio::test]
+async fn a_kept_listing_follows_every_change() {
+    use strata_service::listing::ListCache;
+    for (db, _keep) in backends().await {
+        let cache = ListCache::default();
+        let states = |l: Vec<strata_client::Build>| l.iter().map(|b| (b.id, b.state.clone(), b.cancel_requested)).collect::<Vec<_>>();
+        let a = submit(&db, 2).await;
+        assert_eq!(states(cache.list(&db, None, None, 10).await.unwrap()), [(a, "queued".to_string(), false)]);
+        let before = cache.list(&db, None, None, 10).await.unwrap()[0].queued_seconds;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let after = cache.list(&db, None, None, 10).await.unwrap()[0].queued_seconds;
+        assert!(after >= before + 0.2, "a kept queued build keeps queuing: {before} -> {after}");
+        let b = submit(&db, 2).await;
+        assert_eq!(states(cache.list(&db, None, None, 10).await.unwrap()), [(b, "queued".into(), false), (a, "queued".into(), false)]);
+        db.lease("w", "h", -1).await.unwrap();
+        assert_eq!(states(cache.list(&db, None, Some("running"), 10).await.unwrap()), [(a, "running".into(), false)]);
+        db.cancel(a, "alice").await.unwrap();
+        assert_eq!(states(cache.list(&db, None, Some("running"), 10).await.unwrap()), [(a, "running".into(), true)]);
+        db.reap(0).await.unwrap();
+        assert_eq!(states(cache.list(&db, None, None, 10).await.unwrap()), [(b, "queued".into(), false), (a, "canceled".into(), true)]);
+        db.lease("w", "h2", 60_000).await.unwrap();
+        db.finish(b, "h2", Outcome::Built(&result())).await.unwrap();
+        let l = cache.list(&db, Some("app"), None, 10).await.unwrap();
+        assert_eq!(states(l.clone()), [(b, "built".into(), false), (a, "canceled".into(), true)]);
+        assert!(l[0].result.is_some());
+    }
+}
