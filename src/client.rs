@@ -84,7 +84,7 @@ fn follow(client: &Client, id: i64, out: &mut dyn Write) -> anyhow::Result<Build
             return Ok(client.build(id)?);
         }
         if chunk.data.is_empty() {
-            std::thread::sleep(Duration::from_millis(300));
+            std::thread::sleep(Duration::from_millis(150));
         }
     }
 }

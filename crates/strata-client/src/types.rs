@@ -183,6 +183,10 @@ pub struct TokenCreated {
 pub struct LeaseRequest {
     /// The worker's name, recorded with each attempt.
     pub worker: String,
+    /// When nothing is queued, wait up to this long (at most 30 s) for a build before
+    /// answering 204: a worker learns of a submission at once instead of at its next poll.
+    #[serde(default)]
+    pub wait_seconds: u64,
 }
 
 /// A build handed to a worker.

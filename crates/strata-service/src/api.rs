@@ -154,6 +154,7 @@ pub async fn submit(Submitter(caller): Submitter, State(st): State<AppState>, Js
             max_attempts: st.config.max_attempts,
         })
         .await?;
+    st.queued.notify_waiters();
     let b = st.db.get(id).await?.ok_or_else(|| not_found(id))?;
     Ok((StatusCode::CREATED, Json(b)))
 }
@@ -237,8 +238,26 @@ pub async fn lease(Worker(caller): Worker, State(st): State<AppState>, Json(req)
     }
     let secret = crate::new_secret();
     let worker = format!("{} ({})", req.worker, caller.name);
-    let Some(id) = st.db.lease(&worker, &crate::hash_secret(&secret), st.config.lease_ms()).await? else {
-        return Ok(StatusCode::NO_CONTENT.into_response());
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(req.wait_seconds.min(30));
+    let id = loop {
+        // Registered before the attempt, so a build queued between the attempt and the
+        // wait still wakes it.
+        let queued = st.queued.notified();
+        tokio::pin!(queued);
+        queued.as_mut().enable();
+        if st.closing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
+        if let Some(id) = st.db.lease(&worker, &crate::hash_secret(&secret), st.config.lease_ms()).await? {
+            break id;
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
+        // Builds queued by another server (one PostgreSQL, several servers) wake no one
+        // here: look again at least every half second.
+        let _ = tokio::time::timeout((deadline - now).min(std::time::Duration::from_millis(500)), queued).await;
     };
     let build = st.db.get(id).await?.ok_or_else(|| not_found(id))?;
     Ok(Json(Lease {

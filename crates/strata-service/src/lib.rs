@@ -76,6 +76,13 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub tokens: Arc<TokenCache>,
     pub lists: Arc<listing::ListCache>,
+    /// Woken whenever a build is queued here (submitted or requeued), for workers waiting
+    /// in a lease request. Other servers' submissions are seen by the waiters' periodic
+    /// retry.
+    pub queued: Arc<tokio::sync::Notify>,
+    /// Set when the server stops: waiting lease requests answer at once (and lease
+    /// nothing), so they do not hold the shutdown up.
+    pub closing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Tokens the database confirmed in the last [`TokenCache::TTL`]: a status poll checks
@@ -176,7 +183,7 @@ impl Server {
         let db = db::Db::connect(&config.database_url()).await?;
         let listener = tokio::net::TcpListener::bind(&config.listen).await.map_err(|e| anyhow::anyhow!("listening on {}: {e}", config.listen))?;
         let addr = listener.local_addr()?;
-        Ok(Server { addr, state: AppState { db, config: Arc::new(config), tokens: Arc::default(), lists: Arc::default() }, listener })
+        Ok(Server { addr, state: AppState { db, config: Arc::new(config), tokens: Arc::default(), lists: Arc::default(), queued: Arc::default(), closing: Arc::default() }, listener })
     }
 
     /// Stores a token the operator chose (`--admin-token`); the same one again is a no-op.
@@ -207,17 +214,27 @@ impl Server {
     /// Answers until `shutdown` resolves; the reaper runs beside it.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let db = self.state.db.clone();
+        let queued = self.state.queued.clone();
         let grace = self.state.config.lease_ms();
         let reaper = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 match db.reap(grace).await {
                     Ok(0) => {}
-                    Ok(n) => tracing::info!("reaper: {n} build(s) whose lease expired or that ran past their timeout"),
+                    Ok(n) => {
+                        tracing::info!("reaper: {n} build(s) whose lease expired or that ran past their timeout");
+                        queued.notify_waiters();
+                    }
                     Err(e) => tracing::warn!("reaper: {e}"),
                 }
             }
         });
+        let (closing, wake) = (self.state.closing.clone(), self.state.queued.clone());
+        let shutdown = async move {
+            shutdown.await;
+            closing.store(true, std::sync::atomic::Ordering::SeqCst);
+            wake.notify_waiters();
+        };
         let result = axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown).await;
         reaper.abort();
         Ok(result?)

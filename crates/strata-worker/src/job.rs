@@ -84,26 +84,40 @@ impl Job<'_> {
                 String::new()
             })
         };
+        // A thread waits for the child, so its end is seen at once (a build is a chain
+        // of short processes: polling every 100 ms cost a tenth of a second each); this
+        // thread watches for the server's stop meanwhile. The child is reaped only by
+        // that thread, so its pid cannot be reused while this one may still signal it.
+        let pid = child.id();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
         let status = loop {
             if self.stopping.load(Ordering::Relaxed) {
                 // The child alone first: its death is what the sandbox's supervisor
                 // watches (a parent-death signal) to kill the runtime and the program in
                 // their own namespaces — SIGKILL to the group at once would kill the
                 // supervisor before it can. Then the group, for anything left (git).
-                let _ = child.kill();
-                let _ = child.wait();
+                let ended = rx.try_recv().is_ok();
+                if let Some(p) = rustix::process::Pid::from_raw(pid as i32).filter(|_| !ended) {
+                    let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+                }
+                let _ = waiter.join();
                 std::thread::sleep(Duration::from_millis(300));
                 let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
                 let _ = err_thread.join();
                 let _ = out_thread.join();
                 return Err(self.check().err().unwrap_or(JobEnd::Stopped("stopped".into())));
             }
-            match child.try_wait() {
-                Ok(Some(s)) => break s,
-                Ok(None) => std::thread::sleep(Duration::from_millis(100)),
-                Err(e) => return Err(JobEnd::Failed(format!("{what}: {e}"))),
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(Ok(s)) => break s,
+                Ok(Err(e)) => return Err(JobEnd::Failed(format!("{what}: {e}"))),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Err(JobEnd::Failed(format!("{what}: lost track of the process"))),
             }
         };
+        let _ = waiter.join();
         let _ = err_thread.join();
         let out = out_thread.join().unwrap_or_default();
         if !status.success() {
@@ -347,18 +361,30 @@ fn push_one(job: &Job, reg: &Registry, store: &Store, registry: &str, local: &st
         tags.push("latest".into());
     }
     let mut digest = String::new();
+    let mut first: Option<(Vec<u8>, String)> = None;
     for tag in &tags {
         let dest_text = format!("{registry}/{name}:{tag}");
         let dest = Reference::parse(&dest_text).map_err(|e| JobEnd::Failed(format!("{dest_text}: {e}")))?;
         job.log(&format!("pushing {dest_text}\n"));
-        let pushed = reg.push(store, local, &dest, &PushOptions::default()).map_err(|e| JobEnd::Failed(format!("pushing {dest_text}: {e}")))?;
+        let pushed_digest = match &first {
+            // Further tags of the same manifest: its blobs are there, so the manifest alone.
+            Some((bytes, media_type)) => reg.push_manifest(&dest, bytes, media_type).map_err(|e| JobEnd::Failed(format!("pushing {dest_text}: {e}")))?,
+            None => {
+                let pushed = reg.push(store, local, &dest, &PushOptions::default()).map_err(|e| JobEnd::Failed(format!("pushing {dest_text}: {e}")))?;
+                if !pushed.converted {
+                    let bytes = store.read_blob(&pushed.digest).map_err(|e| JobEnd::Failed(format!("reading the manifest of {local}: {e}")))?;
+                    first = Some((bytes, pushed.media_type.clone()));
+                }
+                pushed.digest
+            }
+        };
         // `built` only once the registry itself says this tag is this manifest.
         let back = reg.resolve(&dest, &Platform::default()).map_err(|e| JobEnd::Failed(format!("reading {dest_text} back: {e}")))?;
-        if back.digest != pushed.digest {
-            return Err(JobEnd::Failed(format!("{dest_text}: pushed {} but the registry answers {}", pushed.digest, back.digest)));
+        if back.digest != pushed_digest {
+            return Err(JobEnd::Failed(format!("{dest_text}: pushed {pushed_digest} but the registry answers {}", back.digest)));
         }
-        job.log(&format!("pushed {dest_text} {}\n", pushed.digest));
-        digest = pushed.digest.to_string();
+        job.log(&format!("pushed {dest_text} {pushed_digest}\n"));
+        digest = pushed_digest.to_string();
     }
     let packages = strata_compose::installed_packages(store, &img).map(|p| p.iter().map(ToString::to_string).collect()).unwrap_or_default();
     Ok(ImageOutput {

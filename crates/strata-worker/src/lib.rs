@@ -38,6 +38,9 @@ pub struct WorkerConfig {
     pub poll: Duration,
 }
 
+/// How long a lease request waits at the server for a build to be queued.
+const LEASE_WAIT_S: u64 = 20;
+
 /// Runs `slots` builds at a time until `stop` is set (finishing the builds it holds).
 pub fn run(config: WorkerConfig, stop: Arc<AtomicBool>) {
     let config = Arc::new(config);
@@ -60,7 +63,7 @@ fn slot_loop(config: &WorkerConfig, slot: usize, stop: &AtomicBool) {
     let name = if config.slots > 1 { format!("{}/{slot}", config.name) } else { config.name.clone() };
     let mut quiet_errors = 0u32;
     while !stop.load(Ordering::Relaxed) {
-        match config.client.lease(&LeaseRequest { worker: name.clone() }) {
+        match config.client.lease(&LeaseRequest { worker: name.clone(), wait_seconds: LEASE_WAIT_S }) {
             Ok(Some(lease)) => {
                 quiet_errors = 0;
                 job::run(config, &lease);
