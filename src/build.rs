@@ -27,6 +27,12 @@ pub struct BuildArgs {
     /// A secret for `RUN --mount=type=secret`: id=ID[,src=FILE|,env=VAR] (repeatable).
     #[arg(long = "secret", value_name = "id=ID,src=FILE")]
     secrets: Vec<String>,
+    /// Use the image REF wherever the Dockerfile names NAME: FROM NAME, COPY --from=NAME,
+    /// RUN --mount=from=NAME (repeatable; buildx's flag). NAME is matched as buildx does
+    /// (NAME and NAME:latest are one name); the base is recorded as the FROM names it, with
+    /// REF's digest. NAME=DIR gives a local directory to COPY --from / RUN --mount=from=.
+    #[arg(long = "build-context", value_name = "NAME=docker-image://REF")]
+    build_contexts: Vec<String>,
     /// Build up to this stage.
     #[arg(long, value_name = "STAGE")]
     target: Option<String>,
@@ -93,6 +99,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let cache_root = args.cache_dir.clone().unwrap_or_else(strata_repo::MetadataCache::default_root);
     let puller = crate::registry::Puller(args.registry.client()?);
     let secrets = args.secrets.iter().map(|s| strata_build::parse_secret(s)).collect::<Result<_, _>>().map_err(anyhow::Error::msg)?;
+    let contexts = strata_build::parse_build_contexts(&args.build_contexts).map_err(anyhow::Error::msg)?;
     let quiet = args.json;
     let events = |e: Event<'_>| {
         if quiet {
@@ -135,13 +142,20 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         run_timeout: args.timeout,
         cancel: None,
         secrets,
+        contexts,
         events: &events,
     };
     let built = build(&opts)?;
     if args.json {
         let steps: Vec<_> = built.steps.iter().map(|s| serde_json::json!({"stage": s.stage, "step": s.text, "cached": s.cached, "layer": s.layer})).collect();
         let doc = serde_json::json!({"manifest": built.manifest_digest, "image_id": built.image_id, "tags": built.tags, "layers": built.layers,
-            "base": built.base.as_ref().map(|b| serde_json::json!({"name": b.name, "digest": b.digest})), "steps": steps, "warnings": built.warnings});
+            "base": built.base.as_ref().map(|b| {
+                let mut base = serde_json::json!({"name": b.name, "digest": b.digest});
+                if let Some(c) = &b.build_context {
+                    base["build_context"] = c.as_str().into();
+                }
+                base
+            }), "steps": steps, "warnings": built.warnings});
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         let cached = built.steps.iter().filter(|s| s.cached).count();

@@ -47,6 +47,12 @@ impl SourceTree {
 
     /// The build context at `dir`, with its `.dockerignore` if it has one.
     pub fn context(dir: &Path) -> Result<SourceTree, Error> {
+        SourceTree::with_ignore(dir, "the build context")
+    }
+
+    /// A directory tree with its `.dockerignore` if it has one: the build context, or a
+    /// `--build-context NAME=DIR`.
+    pub fn with_ignore(dir: &Path, what: &str) -> Result<SourceTree, Error> {
         if !dir.is_dir() {
             return Err(Error::Context(format!("{} is not a directory", dir.display())));
         }
@@ -55,7 +61,7 @@ impl SourceTree {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(Error::Io(format!("reading {}/.dockerignore: {e}", dir.display()))),
         };
-        SourceTree::open(dir, ignore, "the build context")
+        SourceTree::open(dir, ignore, what)
     }
 
     fn resolve(&self, rel: &str, flags: OFlags) -> rustix::io::Result<OwnedFd> {

@@ -4,6 +4,7 @@
 use crate::base::{self, Puller};
 use crate::context::SourceTree;
 use crate::image::{BaseInfo, ImageState, LayerRef};
+use crate::named::{ContextSource, NamedContexts};
 use crate::record::BuildRecord;
 use crate::Error;
 use std::collections::BTreeMap;
@@ -52,6 +53,13 @@ pub struct BuildOptions<'a> {
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// Build secrets by id, for `RUN --mount=type=secret`.
     pub secrets: std::collections::BTreeMap<String, crate::mounts::SecretSource>,
+    /// `--build-context NAME=VALUE`s by NAME (as [`crate::parse_build_contexts`] makes
+    /// them). `docker-image://REF` puts the image REF in place of every FROM, `COPY --from`
+    /// and `RUN --mount=from=` that names NAME (matched as buildx does: `web` and
+    /// `web:latest` are one name); a local directory is what `COPY --from=NAME` and
+    /// `RUN --mount=from=NAME` read. The base is still recorded under the FROM as written,
+    /// with the digest actually built on.
+    pub contexts: BTreeMap<String, String>,
     /// Progress: called for every step as it starts and ends.
     pub events: &'a dyn Fn(Event<'_>),
 }
@@ -102,6 +110,7 @@ pub(crate) struct Builder<'a, 'o> {
     pub number: usize,
     pub total: usize,
     pub sandbox: std::rc::Rc<std::cell::OnceCell<Sandbox>>,
+    pub contexts: NamedContexts,
 }
 
 /// A stage root assembled from `layers`, for as long as a step needs it.
@@ -153,6 +162,42 @@ impl Builder<'_, '_> {
         }
         let info = self.store().put_layer(diff.into_layer(), WriteOptions { compression: self.opts.compression, threads: self.opts.threads })?;
         Ok((out, Some(LayerRef::from_info(&info))))
+    }
+
+    /// The image a FROM, `COPY --from` or `RUN --mount=from=` names (after expansion): the
+    /// `--build-context` image in its place when one names it — recorded under `name`, with
+    /// the digest of the image built on — else the image itself.
+    pub fn image(&self, name: &str) -> Result<ImageState, Error> {
+        let Some(c) = self.contexts.get(name) else {
+            return base::resolve(self.store(), name, self.opts.puller, self.opts.pull);
+        };
+        match &c.source {
+            ContextSource::Image(r) => {
+                let mut st = base::resolve(self.store(), r, self.opts.puller, self.opts.pull).map_err(|e| match e {
+                    Error::Base { name: _, message } => Error::Base { name: format!("{r} (--build-context {}=docker-image://{r}, in place of {name})", c.name), message },
+                    other => other,
+                })?;
+                if let Some(b) = &mut st.base {
+                    b.name = name.to_string();
+                    b.build_context = Some(r.clone());
+                }
+                Ok(st)
+            }
+            ContextSource::Dir(d) => Err(Error::BuildContext(format!(
+                "--build-context {}={}: a directory context can be read by COPY --from={name} and RUN --mount=from={name}, but not be an image (for FROM, give NAME=docker-image://REF)",
+                c.name,
+                d.display()
+            ))),
+        }
+    }
+
+    /// The local directory a `--build-context NAME=DIR` gives for `from`, if any.
+    pub fn context_dir(&self, from: &str) -> Option<(String, PathBuf)> {
+        let c = self.contexts.get(from)?;
+        match &c.source {
+            ContextSource::Dir(d) => Some((c.name.clone(), d.clone())),
+            ContextSource::Image(_) => None,
+        }
     }
 
     pub fn event(&self, e: Event<'_>) {
@@ -229,7 +274,9 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<Built, Error> {
     std::fs::create_dir_all(&stages_dir)?;
     Stage::remove_stale(&stages_dir)?;
     let created = opts.source_date_epoch.unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()));
-    let mut b = Builder { opts, df: &df, context: &context, unpacked: LayerCache::open(&opts.work_dir)?, stages_dir, created, steps: Vec::new(), warnings: Vec::new(), number: 0, total, sandbox: Default::default() };
+    let stage_names: Vec<&str> = df.stages.iter().filter_map(|s| s.name.as_deref()).collect();
+    let contexts = NamedContexts::new(&opts.contexts, &stage_names)?;
+    let mut b = Builder { opts, df: &df, context: &context, unpacked: LayerCache::open(&opts.work_dir)?, stages_dir, created, steps: Vec::new(), warnings: Vec::new(), number: 0, total, sandbox: Default::default(), contexts };
     for w in &df.warnings {
         b.warn(format!("{}:{}: {}", df_path.display(), w.line, w.message));
     }
@@ -251,7 +298,7 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<Built, Error> {
                 (st, scope, df.stages[*p].onbuild_expressions())
             }
             BaseRef::Image(name) => {
-                let st = base::resolve(opts.store, name, opts.puller, opts.pull)?;
+                let st = b.image(name)?;
                 let scope = StageScope::new(&st.env(), &global, &args);
                 let triggers = st.strings("OnBuild");
                 (st, scope, triggers)
@@ -279,6 +326,10 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<Built, Error> {
     let unused = args.unused();
     if !unused.is_empty() {
         b.warn(format!("build arguments not consumed by any ARG: {}", unused.join(", ")));
+    }
+    let unused: Vec<String> = b.contexts.unused().into_iter().map(str::to_string).collect();
+    for name in unused {
+        b.warn(format!("--build-context {name}: no FROM, COPY --from or RUN --mount=from= of this build names it"));
     }
 
     let mut state = states[target].take().expect("the target was built");

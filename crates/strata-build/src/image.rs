@@ -36,6 +36,9 @@ pub struct BaseInfo {
     pub name: String,
     /// Its manifest digest.
     pub digest: String,
+    /// The image a `--build-context NAME=docker-image://REF` put in place of `name`: REF,
+    /// as given (`digest` is then REF's).
+    pub build_context: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -93,7 +96,7 @@ impl ImageState {
             .collect();
         let digest = img.manifest_descriptor.digest().to_string();
         let base_history = config["history"].as_array().map_or(0, Vec::len);
-        let mut state = ImageState { base_layers: layers.len(), base_history, config, layers, key: digest.clone(), base: Some(BaseInfo { name: name.into(), digest }), cmd_set: false };
+        let mut state = ImageState { base_layers: layers.len(), base_history, config, layers, key: digest.clone(), base: Some(BaseInfo { name: name.into(), digest, build_context: None }), cmd_set: false };
         if state.config.get("config").is_none_or(Value::is_null) {
             state.config["config"] = json!({});
         }

@@ -22,6 +22,7 @@ mod exec;
 mod glob;
 mod image;
 mod mounts;
+mod named;
 mod record;
 mod stepcache;
 mod steps;
@@ -30,6 +31,7 @@ pub use base::{names_registry, PullPolicy, Puller};
 pub use exec::{build, BuildOptions, Built, Event, StepReport};
 pub use image::BaseInfo;
 pub use mounts::{parse_secret, parse_size, SecretSource};
+pub use named::{parse_build_context, parse_build_contexts, ContextSource};
 pub use record::BuildRecord;
 pub use stepcache::prune_metadata;
 
@@ -45,6 +47,9 @@ pub enum Error {
     Context(String),
     #[error("COPY failed: {path:?} not found in {tree} ({})", .dir.display())]
     SourceNotFound { path: String, tree: String, dir: PathBuf },
+    /// A `--build-context` that cannot be used (the message names the flag).
+    #[error("{0}")]
+    BuildContext(String),
     #[error("base image {name}: {message}")]
     Base { name: String, message: String },
     #[error("{step}: `{command}` failed ({status})\n{tail}")]

@@ -7,7 +7,6 @@
 //! Into the step's cache key go the mount options and a bind's content digest; a cache
 //! mount's and a secret's content do not (as BuildKit: they must not make the step miss).
 
-use crate::base;
 use crate::context::{clean_source, SourceTree};
 use crate::copy::{self, CopyOpts};
 use crate::exec::Builder;
@@ -69,6 +68,8 @@ enum BindTree {
     Context,
     /// The layers of a stage or image.
     Layers(Vec<crate::image::LayerRef>),
+    /// A `--build-context NAME=DIR`.
+    Dir(SourceTree),
 }
 
 /// The mounts of one RUN: the key text they add, and how to make them.
@@ -146,12 +147,23 @@ pub(crate) fn plan(b: &Builder<'_, '_>, stage: usize, scope: &StageScope<'_>, ra
                 let (tree, content) = match get("from") {
                     None => (BindTree::Context, b.context.digest(&source).map_err(|e| err(e.to_string()))?),
                     Some(from) => {
-                        let st = match b.df.copy_source(stage, from)? {
-                            BaseRef::Stage(p) => states[p].clone().expect("needed stages are built first"),
-                            BaseRef::Image(name) => base::resolve(b.store(), &name, b.opts.puller, b.opts.pull).map_err(|e| err(e.to_string()))?,
-                            BaseRef::Scratch => return Err(err("from=scratch has nothing to bind".into())),
+                        let src = b.df.copy_source(stage, from)?;
+                        let dir = match &src {
+                            BaseRef::Image(name) => b.context_dir(name),
+                            _ => None,
                         };
-                        (BindTree::Layers(st.layers.clone()), format!("{}:{source}", st.key))
+                        if let Some((name, dir)) = dir {
+                            let tree = SourceTree::with_ignore(&dir, &format!("--build-context {name}")).map_err(|e| err(e.to_string()))?;
+                            let content = tree.digest(&source).map_err(|e| err(e.to_string()))?;
+                            (BindTree::Dir(tree), content)
+                        } else {
+                            let st = match src {
+                                BaseRef::Stage(p) => states[p].clone().expect("needed stages are built first"),
+                                BaseRef::Image(name) => b.image(&name).map_err(|e| err(e.to_string()))?,
+                                BaseRef::Scratch => return Err(err("from=scratch has nothing to bind".into())),
+                            };
+                            (BindTree::Layers(st.layers.clone()), format!("{}:{source}", st.key))
+                        }
                     }
                 };
                 key.push_str(&format!("\nbind {content}"));
@@ -233,6 +245,7 @@ impl RunMounts {
                     let src = source.clone();
                     let is_file = match tree {
                         BindTree::Context => copy_into(&copy_root, b.context, &src, &opts)?,
+                        BindTree::Dir(t) => copy_into(&copy_root, t, &src, &opts)?,
                         BindTree::Layers(layers) => {
                             let root = b.root(layers)?;
                             let t = SourceTree::open(root.path(), None, "the mount's source")?;

@@ -26,6 +26,9 @@ pub struct BuildRecord {
     pub context_digest: String,
     pub build_args: BTreeMap<String, String>,
     pub target: Option<String>,
+    /// `--build-context NAME=VALUE`s given, by NAME.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub build_contexts: BTreeMap<String, String>,
     /// The FROM of the target stage, as written (after expansion).
     pub from: String,
     pub base: Option<RecordBase>,
@@ -37,8 +40,13 @@ pub struct BuildRecord {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RecordBase {
+    /// The FROM as written (after expansion).
     pub name: String,
+    /// The manifest digest built on.
     pub digest: String,
+    /// The image a `--build-context` put in place of `name` (`digest` is its digest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_context: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -52,7 +60,7 @@ pub struct RecordStep {
 impl BuildRecord {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(b: &Builder<'_, '_>, state: &ImageState, df_path: &Path, text: &str, context: &SourceTree, args: &BTreeMap<String, String>, from: &str, staged: &StagedImage) -> Result<BuildRecord, Error> {
-        let base = state.base.as_ref().map(|BaseInfo { name, digest }| RecordBase { name: name.clone(), digest: digest.clone() });
+        let base = state.base.as_ref().map(|BaseInfo { name, digest, build_context }| RecordBase { name: name.clone(), digest: digest.clone(), build_context: build_context.clone() });
         Ok(BuildRecord {
             kind: RECORD_KIND.into(),
             strata_version: env!("CARGO_PKG_VERSION").into(),
@@ -63,6 +71,7 @@ impl BuildRecord {
             context_digest: context.digest("")?,
             build_args: args.clone(),
             target: b.opts.target.clone(),
+            build_contexts: b.opts.contexts.clone(),
             from: from.to_string(),
             base,
             steps: b.steps.iter().map(|StepReport { stage, text, cached, layer }| RecordStep { stage: *stage, step: text.clone(), cached: *cached, layer: layer.clone() }).collect(),

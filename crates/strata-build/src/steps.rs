@@ -1,7 +1,6 @@
 //! One instruction: its meaning for the image config, and for the steps that change files
 //! (RUN, COPY, ADD, WORKDIR) the step cache and the layer.
 
-use crate::base;
 use crate::context::SourceTree;
 use crate::copy::{self, CopyOpts};
 use crate::exec::{Builder, Event, StepReport};
@@ -34,14 +33,25 @@ pub(crate) fn step(b: &mut Builder<'_, '_>, stage: usize, state: &mut ImageState
                 None => (None, None, String::new()),
                 Some(from) => {
                     let src = b.df.copy_source(stage, from).map_err(bad)?;
-                    let st = match src {
-                        BaseRef::Stage(p) => states[p].clone().expect("needed stages are built first"),
-                        BaseRef::Image(name) => base::resolve(b.store(), &name, b.opts.puller, b.opts.pull)?,
-                        BaseRef::Scratch => crate::image::ImageState::scratch("amd64"),
+                    let dir = match &src {
+                        BaseRef::Image(name) => b.context_dir(name),
+                        _ => None,
                     };
-                    let root = b.root(&st.layers)?;
-                    let tree = SourceTree::open(root.path(), None, &format!("--from={from}"))?;
-                    (Some(tree), Some(root), st.key.clone())
+                    if let Some((name, dir)) = dir {
+                        // A `--build-context NAME=DIR`: its files (and .dockerignore), each
+                        // source's content in the key below.
+                        let tree = SourceTree::with_ignore(&dir, &format!("--build-context {name}"))?;
+                        (Some(tree), None, format!("build context {name}"))
+                    } else {
+                        let st = match src {
+                            BaseRef::Stage(p) => states[p].clone().expect("needed stages are built first"),
+                            BaseRef::Image(name) => b.image(&name)?,
+                            BaseRef::Scratch => crate::image::ImageState::scratch("amd64"),
+                        };
+                        let root = b.root(&st.layers)?;
+                        let tree = SourceTree::open(root.path(), None, &format!("--from={from}"))?;
+                        (Some(tree), Some(root), st.key.clone())
+                    }
                 }
             };
             let tree = tree.as_ref().unwrap_or(b.context);
