@@ -48,6 +48,9 @@ pub struct SubmitArgs {
     /// outcome.
     #[arg(long)]
     wait: bool,
+    /// Do not register the built images for automatic rebuilds.
+    #[arg(long)]
+    no_track: bool,
     #[command(flatten)]
     server: ServerArgs,
 }
@@ -59,6 +62,7 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
         images: args.images.clone(),
         scratch: args.scratch,
         timeout_seconds: args.timeout.map(|d| d.as_secs().max(1) as i64),
+        no_track: args.no_track,
     };
     let b = client.submit(&req)?;
     eprintln!("build {} queued: {} at {}", b.id, b.source.url, b.source.commit.as_deref().unwrap_or("?"));
@@ -283,7 +287,8 @@ pub fn query(args: QueryArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&hits)?);
     } else {
         for h in &hits {
-            println!("{}  build {}{}  {}", h.image, h.build_id, if h.scratch { " (scratch)" } else { "" }, h.packages.join(" "));
+            let tags = if h.tags.is_empty() { String::new() } else { format!(" [{}]", h.tags.join(",")) };
+            println!("{}  build {}{}{tags}  {}", h.image, h.build_id, if h.scratch { " (scratch)" } else { "" }, h.packages.join(" "));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -9,6 +9,7 @@ mod images;
 mod progress;
 mod registry;
 mod report;
+mod rebuild;
 mod resolve;
 mod service;
 
@@ -68,6 +69,16 @@ enum Command {
     Token(client::TokenArgs),
     /// Which images ship a package (--rpm 'openssl < 3.0.22'), or an image's builds.
     Query(client::QueryArgs),
+    /// What a repository change would rebuild now, in order and why (nothing is built).
+    RebuildPlan(rebuild::PlanArgs),
+    /// The repositories the service watches: list them, or check them now and rebuild.
+    Repos(rebuild::ReposArgs),
+    /// Rebuild events: what changed, what was rebuilt, how long it took.
+    Events(rebuild::EventsArgs),
+    /// The images registered for automatic rebuilds, with their floating tags.
+    Tracked(rebuild::TrackedArgs),
+    /// Move an image's floating tag (testing → latest) in the registry.
+    Promote(rebuild::PromoteArgs),
 }
 
 /// Options that pick and load repositories, shared by every command that reads a spec.
@@ -131,6 +142,11 @@ fn main() -> ExitCode {
         Command::BuildInfo(args) => client::build_info(args),
         Command::Token(args) => client::token(args),
         Command::Query(args) => client::query(args),
+        Command::RebuildPlan(args) => rebuild::plan(args),
+        Command::Repos(args) => rebuild::repos(args),
+        Command::Events(args) => rebuild::events(args),
+        Command::Tracked(args) => rebuild::tracked(args),
+        Command::Promote(args) => rebuild::promote(args),
     };
     match result {
         Ok(code) => code,

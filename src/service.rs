@@ -47,6 +47,14 @@ pub struct ServeArgs {
     /// The most run time a build may ask for.
     #[arg(long, value_name = "DURATION", default_value = "6h", value_parser = humantime::parse_duration)]
     max_timeout: Duration,
+    /// How often the repositories of registered images are checked for changes (each at
+    /// most as seldom as its metadata_expire); 0: only on `strata repos refresh` or the
+    /// webhook.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    repo_interval: Duration,
+    /// The floating tag automatic rebuilds push to (`strata promote` moves latest).
+    #[arg(long, value_name = "TAG", default_value = "testing")]
+    rebuild_tag: String,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -68,6 +76,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.heartbeat_s = args.heartbeat.max(1);
     config.max_timeout_s = args.max_timeout.as_secs().max(1) as i64;
     config.default_timeout_s = config.default_timeout_s.min(config.max_timeout_s);
+    config.repo_interval_s = args.repo_interval.as_secs() as i64;
+    if args.rebuild_tag.is_empty() || args.rebuild_tag == "latest" || !args.rebuild_tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+        anyhow::bail!("--rebuild-tag {:?}: a tag other than latest (letters, digits, ._-)", args.rebuild_tag);
+    }
+    config.rebuild_tag = args.rebuild_tag.clone();
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let server = strata_service::Server::bind(config).await?;

@@ -7,9 +7,11 @@
 //! schemas through the `openapi` feature, so the served document describes exactly these
 //! types.
 
+mod rebuild;
 mod settings;
 mod types;
 
+pub use rebuild::*;
 pub use settings::{Settings, SettingsError};
 pub use types::*;
 
@@ -180,6 +182,34 @@ impl Client {
 
     pub fn fail(&self, id: i64, req: &Fail) -> Result<Build> {
         self.post(&format!("/api/builds/{id}/fail"), req)
+    }
+
+    /// What a refresh would rebuild now, without building.
+    pub fn rebuild_plan(&self) -> Result<RebuildPlan> {
+        self.get("/api/rebuild-plan")
+    }
+
+    /// Checks every watched repository now and executes the plan (a webhook does the same).
+    pub fn refresh(&self) -> Result<Refreshed> {
+        self.post("/api/repos/refresh", &serde_json::json!({}))
+    }
+
+    pub fn repos(&self) -> Result<Vec<WatchedRepo>> {
+        self.get("/api/repos")
+    }
+
+    /// Rebuild events, newest first.
+    pub fn events(&self) -> Result<Vec<RebuildEvent>> {
+        self.get("/api/events")
+    }
+
+    /// The registered images.
+    pub fn tracked(&self) -> Result<Vec<TrackedImage>> {
+        self.get("/api/images")
+    }
+
+    pub fn promote(&self, image: &str, req: &PromoteRequest) -> Result<Promoted> {
+        self.post(&format!("/api/images/{}/promote", encode(image)), req)
     }
 }
 

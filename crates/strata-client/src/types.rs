@@ -32,6 +32,9 @@ pub struct SubmitRequest {
     /// Run-time limit in seconds (queue time does not count); capped by the server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<i64>,
+    /// Do not register the built images for automatic rebuilds.
+    #[serde(default)]
+    pub no_track: bool,
 }
 
 /// One build: the queue entry and, once it ran, its record.
@@ -75,6 +78,16 @@ pub struct Build {
     /// The last lines of the log, for a failed build.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_tail: Option<String>,
+    /// Whether the built images are registered for automatic rebuilds.
+    #[serde(default = "yes")]
+    pub track: bool,
+    /// For a rebuild (trigger `rebuild`): its event, parent, package changes and push tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebuild: Option<crate::RebuildOrder>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -129,6 +142,26 @@ pub struct ImageOutput {
     /// Packages read from the image's own rpmdb (NEVRA).
     #[serde(default)]
     pub packages: Vec<String>,
+    /// Composed images: digest of the image's lock entry (its inputs and every package's
+    /// checksum) — equal digests, equal content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// Composed images: the repositories its packages come from, as resolved.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repos: Vec<ImageRepo>,
+}
+
+/// A repository a composed image was resolved from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImageRepo {
+    /// The base URL used.
+    pub url: String,
+    /// `sha256:` of its repomd.xml when resolved.
+    pub repomd: String,
+    /// The spec's metadata_expire for it, in seconds (none: the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_expire_seconds: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -263,6 +296,9 @@ pub struct QueryHit {
     pub reference: String,
     pub created: String,
     pub scratch: bool,
+    /// The floating tags (`latest`, `testing`) that point at this build.
+    #[serde(default)]
+    pub tags: Vec<String>,
     /// The matching packages (NEVRA).
     pub packages: Vec<String>,
 }

@@ -76,6 +76,26 @@ pub struct Checksum {
     pub value: String,
 }
 
+impl LockedImage {
+    /// `sha256:` over what the image is made of — its inputs digest, arch and every
+    /// package's checksum — so equal digests mean an equal package set from equal inputs
+    /// (the build service's "is this image's content changing?").
+    pub fn content_digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(self.inputs.as_bytes());
+        h.update(b"\0");
+        h.update(self.arch.as_bytes());
+        let mut sums: Vec<String> = self.packages.iter().map(|p| format!("{}:{}", p.checksum.kind, p.checksum.value)).collect();
+        sums.sort();
+        for s in sums {
+            h.update(b"\0");
+            h.update(s.as_bytes());
+        }
+        format!("sha256:{}", hex::encode(h.finalize()))
+    }
+}
+
 impl LockedPackage {
     /// `name-[epoch:]version-release.arch`, epoch shown only when non-zero (rpm's habit).
     pub fn nevra(&self) -> String {

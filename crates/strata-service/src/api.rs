@@ -152,6 +152,7 @@ pub async fn submit(Submitter(caller): Submitter, State(st): State<AppState>, Js
             scratch: req.scratch,
             timeout_s,
             max_attempts: st.config.max_attempts,
+            track: !req.no_track,
         })
         .await?;
     st.queued.notify_waiters();
@@ -259,7 +260,19 @@ pub async fn lease(Worker(caller): Worker, State(st): State<AppState>, Json(req)
         // here: look again at least every half second.
         let _ = tokio::time::timeout((deadline - now).min(std::time::Duration::from_millis(500)), queued).await;
     };
-    let build = st.db.get(id).await?.ok_or_else(|| not_found(id))?;
+    let mut build = st.db.get(id).await?.ok_or_else(|| not_found(id))?;
+    if let Some(order) = build.rebuild.as_mut().filter(|o| o.base_from.is_some() && o.base_override.is_none()) {
+        // A child rebuild is built on its parent's rebuilt image, by digest.
+        let parent = match order.parent_build {
+            Some(p) => st.db.get(p).await?,
+            None => None,
+        };
+        let image = parent.as_ref().and_then(|p| p.result.as_ref()).and_then(|r| r.images.first());
+        if let (Some(img), Some(registry)) = (image, &st.config.registry) {
+            order.base_override = Some(format!("{registry}/{}@{}", img.name, img.manifest_digest));
+            st.db.set_rebuild(id, order).await?;
+        }
+    }
     Ok(Json(Lease {
         build,
         lease: secret,
@@ -324,5 +337,6 @@ pub async fn query(_caller: Caller, State(st): State<AppState>, Query(q): Query<
     }
     let dep = strata_rpm::Dep::parse(&q.rpm).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
     let builds = st.db.built_results().await?;
-    Ok(Json(crate::query::hits(&dep, &builds, q.all.unwrap_or(false))))
+    let tags = st.db.tags().await?;
+    Ok(Json(crate::query::hits(&dep, &builds, q.all.unwrap_or(false), &tags)))
 }

@@ -39,12 +39,18 @@ pub enum LeaseError {
     Db(#[from] sqlx::Error),
 }
 
+/// `sha256:<hex>` of some bytes.
+pub fn sha256_prefixed(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
 pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 const BUILD_COLS: &str = "id, state, trigger_kind, submitter, source_url, source_ref, source_commit, source_path, images, scratch, \
-created, started, run_started, finished, queued_since, queued_ms, run_ms, timeout_s, attempts, max_attempts, worker, cancel_requested, reason, result";
+created, started, run_started, finished, queued_since, queued_ms, run_ms, timeout_s, attempts, max_attempts, worker, cancel_requested, reason, result, track, rebuild";
 
 /// A new build as submitted, its ref already resolved to a commit.
 pub struct NewBuild<'a> {
@@ -56,6 +62,8 @@ pub struct NewBuild<'a> {
     pub scratch: bool,
     pub timeout_s: i64,
     pub max_attempts: i64,
+    /// Register the built images for automatic rebuilds.
+    pub track: bool,
 }
 
 impl Db {
@@ -100,7 +108,7 @@ impl Db {
 
     /// Records a state change of a build, and counts it in the state version, in the
     /// caller's transaction. Every change a listing shows goes through here.
-    async fn event(tx: &mut sqlx::Transaction<'_, sqlx::Any>, build: i64, event: &str, actor: &str, detail: Option<&str>) -> Result<(), sqlx::Error> {
+    pub(crate) async fn event(tx: &mut sqlx::Transaction<'_, sqlx::Any>, build: i64, event: &str, actor: &str, detail: Option<&str>) -> Result<(), sqlx::Error> {
         sqlx::query("INSERT INTO build_events (build_id, at, event, actor, detail) VALUES ($1, $2, $3, $4, $5)")
             .bind(build)
             .bind(now_ms())
@@ -167,7 +175,7 @@ impl Db {
         let now = now_ms();
         let row = sqlx::query(
             "INSERT INTO builds (state, trigger_kind, submitter, source_url, source_ref, source_commit, source_path, images, scratch, \
-             created, queued_since, timeout_s, max_attempts) VALUES ('queued', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+             created, queued_since, timeout_s, max_attempts, track) VALUES ('queued', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
         )
         .bind(b.trigger)
         .bind(b.submitter)
@@ -181,6 +189,7 @@ impl Db {
         .bind(now)
         .bind(b.timeout_s)
         .bind(b.max_attempts)
+        .bind(b.track as i64)
         .fetch_one(&mut *tx)
         .await?;
         let id: i64 = row.try_get(0)?;
@@ -269,6 +278,7 @@ impl Db {
         .await?;
         if queued.rows_affected() == 1 {
             Db::event(&mut tx, id, "canceled", actor, Some("while queued")).await?;
+            Db::ended(&mut tx, id, "canceled", Some("canceled while queued")).await?;
         } else {
             let running = sqlx::query("UPDATE builds SET cancel_requested = 1 WHERE id = $1 AND state = 'running' AND cancel_requested = 0")
                 .bind(id)
@@ -295,7 +305,8 @@ impl Db {
         let sql = format!(
             "UPDATE builds SET state = 'running', worker = $1, lease_hash = $2, lease_expires = $3, attempts = attempts + 1, \
              started = COALESCE(started, $4), run_started = $4, queued_ms = queued_ms + ($4 - queued_since), queued_since = NULL \
-             WHERE id = (SELECT id FROM builds WHERE state = 'queued' ORDER BY id LIMIT 1 {lock}) AND state = 'queued' \
+             WHERE id = (SELECT id FROM builds WHERE state = 'queued' AND (parent_build IS NULL OR parent_build IN (SELECT id FROM builds WHERE state = 'built')) \
+             ORDER BY id LIMIT 1 {lock}) AND state = 'queued' \
              RETURNING id, attempts"
         );
         let mut tx = self.pool.begin().await?;
@@ -438,6 +449,10 @@ impl Db {
             }
         }
         Db::event(&mut tx, id, state, &worker, reason.as_deref()).await?;
+        if state == "built" {
+            Db::register_built(&mut tx, id).await?;
+        }
+        Db::ended(&mut tx, id, state, reason.as_deref()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -496,6 +511,9 @@ impl Db {
             Db::end_attempt(&mut tx, id, attempt, if expired { "expired" } else { "timeout" }, Some(&why)).await?;
             let event = if state == "queued" { "requeued" } else { state };
             Db::event(&mut tx, id, event, "server", Some(&reason)).await?;
+            if state != "queued" {
+                Db::ended(&mut tx, id, state, Some(&reason)).await?;
+            }
             tx.commit().await?;
             changed += 1;
         }
@@ -555,6 +573,8 @@ fn build_from_row(r: &AnyRow) -> Result<Build, sqlx::Error> {
         attempt_log: Vec::new(),
         events: Vec::new(),
         log_tail: None,
+        track: r.try_get::<i64, _>("track")? != 0,
+        rebuild: r.try_get::<Option<String>, _>("rebuild")?.and_then(|s| serde_json::from_str(&s).ok()),
     })
 }
 

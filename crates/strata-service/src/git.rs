@@ -107,3 +107,44 @@ pub async fn resolve(url: &str, r: Option<&str>, cache: &Path) -> Result<String,
     }
     Err(format!("ref {want} not found in {url} (it has {} refs)", refs.len()))
 }
+
+/// The tree of `commit` (only `path` inside it, when given) unpacked into `dest`, through
+/// a bare copy of the repository cached under `cache` (fetched again only when it lacks
+/// the commit).
+pub async fn export(url: &str, commit: &str, path: Option<&str>, cache: &Path, dest: &Path) -> Result<(), String> {
+    use sha2::Digest;
+    let repo = cache.join(format!("{}.git", &hex::encode(sha2::Sha256::digest(url.as_bytes()))[..16]));
+    if !repo.join("HEAD").exists() {
+        std::fs::create_dir_all(&repo).map_err(|e| format!("{}: {e}", repo.display()))?;
+        let mut init = git();
+        init.args(["init", "-q", "--bare"]).arg(&repo);
+        run(init, "git init").await?;
+    }
+    let mut has = git();
+    has.arg("--git-dir").arg(&repo).args(["cat-file", "-e", &format!("{commit}^{{commit}}")]);
+    if run(has, "git cat-file").await.is_err() {
+        let mut fetch = git();
+        fetch.arg("--git-dir").arg(&repo).args(["fetch", "-q", "--force", "--", url, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]);
+        run(fetch, &format!("fetching {url}")).await?;
+        let mut has = git();
+        has.arg("--git-dir").arg(&repo).args(["cat-file", "-e", &format!("{commit}^{{commit}}")]);
+        if run(has, "git cat-file").await.is_err() {
+            let mut fetch = git();
+            fetch.arg("--git-dir").arg(&repo).args(["fetch", "-q", "--", url, commit]);
+            run(fetch, &format!("fetching {commit} from {url}")).await?;
+        }
+    }
+    std::fs::create_dir_all(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+    let archive = dest.join(".source.tar");
+    let mut arch = git();
+    arch.arg("--git-dir").arg(&repo).args(["archive", "--format=tar", "-o"]).arg(&archive).arg(commit);
+    if let Some(p) = path {
+        arch.arg("--").arg(p);
+    }
+    run(arch, "git archive").await?;
+    let mut tar = Command::new("tar");
+    tar.arg("-xf").arg(&archive).arg("-C").arg(dest).arg("--no-same-owner").kill_on_drop(true);
+    let r = run(tar, "unpacking the source").await;
+    let _ = std::fs::remove_file(&archive);
+    r.map(drop)
+}

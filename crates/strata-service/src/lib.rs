@@ -12,6 +12,7 @@ pub mod db;
 mod git;
 pub mod listing;
 mod query;
+pub mod rebuild;
 
 pub use api::{valid_image_name, ROLES};
 
@@ -43,6 +44,10 @@ pub struct Config {
     pub heartbeat_s: i64,
     pub default_timeout_s: i64,
     pub max_timeout_s: i64,
+    /// How often watched repositories are checked (0: only on refresh or webhook).
+    pub repo_interval_s: i64,
+    /// The floating tag rebuilds are pushed to.
+    pub rebuild_tag: String,
 }
 
 impl Config {
@@ -57,6 +62,8 @@ impl Config {
             heartbeat_s: 5,
             default_timeout_s: 3600,
             max_timeout_s: 6 * 3600,
+            repo_interval_s: 300,
+            rebuild_tag: "testing".into(),
         }
     }
 
@@ -83,6 +90,8 @@ pub struct AppState {
     /// Set when the server stops: waiting lease requests answer at once (and lease
     /// nothing), so they do not hold the shutdown up.
     pub closing: Arc<std::sync::atomic::AtomicBool>,
+    /// One refresh (check, plan, execute) at a time in this server.
+    pub refreshing: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Tokens the database confirmed in the last [`TokenCache::TTL`]: a status poll checks
@@ -129,7 +138,8 @@ pub fn hash_secret(secret: &str) -> String {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "strata build service", description = "Builds container images from git sources (strata specs or Dockerfiles) and pushes them to a registry."),
-    paths(api::submit, api::list, api::get, api::read_log, api::cancel, api::create_token, api::lease, api::heartbeat, api::append_log, api::complete, api::fail, api::query),
+    paths(api::submit, api::list, api::get, api::read_log, api::cancel, api::create_token, api::lease, api::heartbeat, api::append_log, api::complete, api::fail, api::query,
+        rebuild::api::plan, rebuild::api::refresh, rebuild::api::repos, rebuild::api::events, rebuild::api::images, rebuild::api::promote),
     modifiers(&Bearer)
 )]
 pub struct ApiDoc;
@@ -166,6 +176,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/tokens", post(api::create_token))
         .route("/api/worker/lease", post(api::lease))
         .route("/api/query", get(api::query))
+        .route("/api/rebuild-plan", get(rebuild::api::plan))
+        .route("/api/repos", get(rebuild::api::repos))
+        .route("/api/repos/refresh", post(rebuild::api::refresh))
+        .route("/api/events", get(rebuild::api::events))
+        .route("/api/images", get(rebuild::api::images))
+        .route("/api/images/{name}/promote", post(rebuild::api::promote))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
@@ -183,7 +199,7 @@ impl Server {
         let db = db::Db::connect(&config.database_url()).await?;
         let listener = tokio::net::TcpListener::bind(&config.listen).await.map_err(|e| anyhow::anyhow!("listening on {}: {e}", config.listen))?;
         let addr = listener.local_addr()?;
-        Ok(Server { addr, state: AppState { db, config: Arc::new(config), tokens: Arc::default(), lists: Arc::default(), queued: Arc::default(), closing: Arc::default() }, listener })
+        Ok(Server { addr, state: AppState { db, config: Arc::new(config), tokens: Arc::default(), lists: Arc::default(), queued: Arc::default(), closing: Arc::default(), refreshing: Arc::default() }, listener })
     }
 
     /// Stores a token the operator chose (`--admin-token`); the same one again is a no-op.
@@ -229,6 +245,7 @@ impl Server {
                 }
             }
         });
+        let watcher = tokio::spawn(rebuild::watch(self.state.clone()));
         let (closing, wake) = (self.state.closing.clone(), self.state.queued.clone());
         let shutdown = async move {
             shutdown.await;
@@ -237,6 +254,7 @@ impl Server {
         };
         let result = axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown).await;
         reaper.abort();
+        watcher.abort();
         Ok(result?)
     }
 }

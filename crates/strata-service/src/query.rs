@@ -5,7 +5,8 @@
 //! It scans the recorded results of built builds; a package table with indexes is the
 //! next step once the record count calls for it (the rebuild issue queries the same data).
 
-use strata_client::{BuildResult, QueryHit};
+use std::collections::BTreeMap;
+use strata_client::{BuildResult, QueryHit, TagPointer};
 use strata_rpm::{Dep, DepRef, EvrRef, Op};
 
 /// A recorded NEVRA (`name-[epoch:]version-release[.arch]`) as a provide of itself.
@@ -26,18 +27,32 @@ pub fn matches(dep: &Dep, nevra: &str) -> bool {
 }
 
 /// `builds`: (id, scratch, created, result), newest first. Without `all`, each image's
-/// current build only: its newest built non-scratch build.
-pub fn hits(dep: &Dep, builds: &[(i64, bool, String, BuildResult)], all: bool) -> Vec<QueryHit> {
+/// current builds only: those a floating tag (`latest`, `testing`) points at, or — for an
+/// image no tag is recorded for — its newest built non-scratch build.
+pub fn hits(dep: &Dep, builds: &[(i64, bool, String, BuildResult)], all: bool, tags: &BTreeMap<String, Vec<TagPointer>>) -> Vec<QueryHit> {
     let mut seen = std::collections::BTreeSet::new();
     let mut out = Vec::new();
     for (id, scratch, created, result) in builds {
         for img in &result.images {
-            if !all && (*scratch || !seen.insert(img.name.clone())) {
+            let floating: Vec<String> = tags.get(&img.name).into_iter().flatten().filter(|p| p.build_id == *id).map(|p| p.tag.clone()).collect();
+            let current = match tags.contains_key(&img.name) {
+                true => !floating.is_empty(),
+                false => !*scratch && seen.insert(img.name.clone()),
+            };
+            if !all && !current {
                 continue;
             }
             let packages: Vec<String> = img.packages.iter().filter(|p| matches(dep, p)).cloned().collect();
             if !packages.is_empty() {
-                out.push(QueryHit { image: img.name.clone(), build_id: *id, reference: img.reference.clone(), created: created.clone(), scratch: *scratch, packages });
+                out.push(QueryHit {
+                    image: img.name.clone(),
+                    build_id: *id,
+                    reference: img.reference.clone(),
+                    created: created.clone(),
+                    scratch: *scratch,
+                    tags: floating,
+                    packages,
+                });
             }
         }
     }
@@ -74,9 +89,15 @@ mod tests {
             (2, false, "t2".into(), res(vec![img("web", &["openssl-3.0.1-1.x86_64"]), img("base", &["openssl-3.0.1-1.x86_64"])])),
         ];
         let q = Dep::parse("openssl < 3.0.22").unwrap();
-        let current: Vec<(String, i64)> = hits(&q, &builds, false).into_iter().map(|h| (h.image, h.build_id)).collect();
+        let none = BTreeMap::new();
+        let current: Vec<(String, i64)> = hits(&q, &builds, false, &none).into_iter().map(|h| (h.image, h.build_id)).collect();
         assert_eq!(current, [("base".to_string(), 2)], "web's current build (3) is fixed; the scratch build does not count");
-        let all: Vec<i64> = hits(&q, &builds, true).into_iter().map(|h| h.build_id).collect();
+        let all: Vec<i64> = hits(&q, &builds, true, &none).into_iter().map(|h| h.build_id).collect();
         assert_eq!(all, [4, 2, 2]);
+        // With tags recorded: latest still on the old build 2, testing on the fixed 3.
+        let tag = |t: &str, b: i64| TagPointer { tag: t.into(), build_id: b, digest: String::new() };
+        let tags = BTreeMap::from([("web".to_string(), vec![tag("latest", 2), tag("testing", 3)])]);
+        let current: Vec<(String, i64, Vec<String>)> = hits(&q, &builds, false, &tags).into_iter().map(|h| (h.image, h.build_id, h.tags)).collect();
+        assert_eq!(current, [("web".to_string(), 2, vec!["latest".to_string()]), ("base".to_string(), 2, vec![])]);
     }
 }

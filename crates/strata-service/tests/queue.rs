@@ -28,6 +28,7 @@ async fn submit(db: &Db, max_attempts: i64) -> i64 {
         scratch: false,
         timeout_s: 60,
         max_attempts,
+        track: true,
     })
     .await
     .unwrap()
@@ -190,5 +191,58 @@ async fn a_kept_listing_follows_every_change() {
         let l = cache.list(&db, Some("app"), None, 10).await.unwrap();
         assert_eq!(states(l.clone()), [(b, "built".into(), false), (a, "canceled".into(), true)]);
         assert!(l[0].result.is_some());
+    }
+}
+
+/// A rebuild plan executed: the child waits for its parent (never leased before the
+/// parent is built), a failed parent fails its child naming the parent's build, the event
+/// closes when nothing of it is left to run, and the same inputs are never queued twice.
+#[tokio::test]
+async fn rebuild_children_wait_for_parents_and_fail_with_them() {
+    use std::collections::BTreeMap;
+    use strata_client::{PackageChange, PlannedRebuild, RebuildPlan};
+    for (db, _keep) in backends().await {
+        let source = Source { url: "file:///src".into(), r#ref: None, commit: Some("c".repeat(40)), path: None };
+        let change = PackageChange { name: "nginx".into(), old: Some("1-1.x86_64".into()), new: Some("1-2.x86_64".into()) };
+        let planned = |image: &str, depth: u32, parent: Option<&str>| PlannedRebuild {
+            image: image.into(),
+            kind: if depth == 0 { "spec".into() } else { "dockerfile".into() },
+            depth,
+            parent: parent.map(str::to_string),
+            reason: "test".into(),
+            changes: vec![change.clone()],
+            repos: Vec::new(),
+            source: source.clone(),
+            moved_from: None,
+            input_hash: format!("hash-{image}"),
+        };
+        let plan = RebuildPlan { repos: Vec::new(), rebuilds: vec![planned("web", 0, None), planned("site", 1, Some("web")), planned("deep", 2, Some("site"))], unchanged: Vec::new() };
+        let locks = BTreeMap::from([("web".to_string(), "{}".to_string())]);
+        let from = BTreeMap::from([("site".to_string(), "reg/web:latest".to_string()), ("deep".to_string(), "reg/site:latest".to_string())]);
+        let event = db.execute_plan(&plan, &locks, &from, "refresh", "alice", "testing", 60, 3).await.unwrap().unwrap();
+        assert_eq!(db.execute_plan(&plan, &locks, &from, "refresh", "bob", "testing", 60, 3).await.unwrap(), None, "the same inputs are never queued twice");
+        let builds = db.list(None, None, 10).await.unwrap();
+        let ids: BTreeMap<String, i64> = builds.iter().map(|b| (b.image.clone(), b.id)).collect();
+        let site = db.get(ids["site"]).await.unwrap().unwrap();
+        let order = site.rebuild.clone().unwrap();
+        assert_eq!((site.trigger.as_str(), order.parent_build, order.push_tag.as_str(), order.base_from.as_deref()), ("rebuild", Some(ids["web"]), "testing", Some("reg/web:latest")));
+        assert_eq!(order.changes, [change.clone()]);
+        assert_eq!(db.get(ids["web"]).await.unwrap().unwrap().rebuild.unwrap().lock.as_deref(), Some("{}"));
+
+        // Only the parent can be leased; the children wait.
+        assert_eq!(db.lease("w1", "h1", 60_000).await.unwrap(), Some(ids["web"]));
+        assert_eq!(db.lease("w2", "h2", 60_000).await.unwrap(), None, "a child waits for its parent");
+        db.finish(ids["web"], "h1", Outcome::Failed { reason: "fetch failed", canceled: false }).await.unwrap();
+        for child in ["site", "deep"] {
+            let b = db.get(ids[child]).await.unwrap().unwrap();
+            assert_eq!((b.state.as_str(), b.attempts), ("failed", 0), "{child} never ran");
+            assert!(b.reason.as_deref().unwrap().contains("parent build"), "{:?}", b.reason);
+        }
+        let site = db.get(ids["site"]).await.unwrap().unwrap();
+        assert!(site.reason.as_deref().unwrap().starts_with(&format!("parent build {} failed: fetch failed", ids["web"])), "{:?}", site.reason);
+        let ev = db.rebuild_events(10).await.unwrap();
+        assert_eq!((ev[0].id, ev[0].state.as_str(), ev[0].builds.len()), (event, "failed", 3));
+        assert!(ev[0].finished.is_some() && ev[0].latency_seconds.is_some());
+        assert_eq!(ev[0].plan, plan);
     }
 }

@@ -278,11 +278,21 @@ fn work(job: &Job) -> Result<BuildResult, JobEnd> {
     let mut result = BuildResult { strata_version: env!("CARGO_PKG_VERSION").to_string(), ..BuildResult::default() };
     // (local store reference, image name, base) of each built image.
     let mut built: Vec<(String, String, Option<BaseImage>)> = Vec::new();
+    // Composed images: their content digests and repositories, and the lock itself.
+    let mut facts = crate::spec::Facts::new();
+    let mut locked: Option<strata_lock::Lockfile> = None;
     if src.join("strata.json").is_file() {
         result.kind = "spec".into();
         result.input_digest = format!("sha256:{}", hex_sha256(&read(&src.join("strata.json"))?));
         let mut cmd = Command::new(&job.config.strata_exe);
         cmd.arg("compose").arg(src.join("strata.json")).arg("--json");
+        if let Some(lock) = b.rebuild.as_ref().and_then(|r| r.lock.as_ref()) {
+            // A rebuild composes exactly what its plan resolved, whatever the
+            // repositories say by now (and whatever lock the commit has).
+            std::fs::write(src.join("strata.lock"), lock).map_err(|e| JobEnd::Failed(format!("writing the planned lock: {e}")))?;
+            cmd.arg("--locked");
+            job.log("composing the planned lock (--locked)\n");
+        }
         store_arg(&mut cmd);
         for i in &b.images {
             cmd.arg("--image").arg(i);
@@ -294,9 +304,12 @@ fn work(job: &Job) -> Result<BuildResult, JobEnd> {
             let local = img["reference"].as_str().map_or_else(|| format!("{name}:latest"), str::to_string);
             built.push((local, name.clone(), None));
         }
-        if let Ok(lock) = std::fs::read(src.join("strata.lock")) {
-            result.lock_digest = Some(format!("sha256:{}", hex_sha256(&lock)));
-        }
+        let lock_path = src.join("strata.lock");
+        let bytes = read(&lock_path)?;
+        result.lock_digest = Some(format!("sha256:{}", hex_sha256(&bytes)));
+        let lock = strata_lock::Lockfile::read(&lock_path).map_err(|e| JobEnd::Failed(e.to_string()))?;
+        facts = crate::spec::facts(&src.join("strata.json"), &lock, &dir).map_err(JobEnd::Failed)?;
+        locked = Some(lock);
     } else if src.join("Dockerfile").is_file() {
         result.kind = "dockerfile".into();
         result.input_digest = format!("sha256:{}", hex_sha256(&read(&src.join("Dockerfile"))?));
@@ -309,6 +322,12 @@ fn work(job: &Job) -> Result<BuildResult, JobEnd> {
         // --pull: a FROM in a registry is resolved to the digest it has now and built on
         // that digest (recorded as the base), never on an older pull in this store.
         cmd.arg("build").arg(&src).arg("-t").arg(&local).arg("--pull");
+        if let Some((from, over)) = b.rebuild.as_ref().and_then(|r| Some((r.base_from.as_ref()?, r.base_override.as_ref()?))) {
+            // A rebuild goes on its parent's rebuilt image, by digest, whatever tag the
+            // Dockerfile's FROM names.
+            cmd.arg("--build-context").arg(format!("{from}=docker-image://{over}"));
+            job.log(&format!("building FROM {from} on {over}\n"));
+        }
         store_arg(&mut cmd);
         for h in &insecure {
             cmd.arg("--insecure-registry").arg(h);
@@ -329,7 +348,17 @@ fn work(job: &Job) -> Result<BuildResult, JobEnd> {
     let reg = Registry::new(rc);
     for (local, name, base) in built {
         job.check()?;
-        result.images.push(push_one(job, &reg, &store, &registry, &local, &name, base)?);
+        let mut out = push_one(job, &reg, &store, &registry, &local, &name, base)?;
+        if let Some(img) = locked.as_ref().and_then(|l| l.images.get(&name)) {
+            // The rpmdb of what was pushed against what the lock says: a compose that
+            // silently missed an update never counts as built.
+            crate::spec::verify(img, &out.packages).map_err(|e| JobEnd::Failed(format!("{name}: {e}")))?;
+        }
+        if let Some((content, repos)) = facts.remove(&name) {
+            out.content = Some(content);
+            out.repos = repos;
+        }
+        result.images.push(out);
     }
     Ok(result)
 }
@@ -358,7 +387,8 @@ fn push_one(job: &Job, reg: &Registry, store: &Store, registry: &str, local: &st
     let unique = if b.scratch { format!("scratch-{}", job.id) } else { format!("build-{}", job.id) };
     let mut tags = vec![unique.clone()];
     if !b.scratch {
-        tags.push("latest".into());
+        // A rebuild moves its own floating tag (testing); `strata promote` moves latest.
+        tags.push(b.rebuild.as_ref().map_or_else(|| "latest".to_string(), |r| r.push_tag.clone()));
     }
     let mut digest = String::new();
     let mut first: Option<(Vec<u8>, String)> = None;
@@ -395,5 +425,6 @@ fn push_one(job: &Job, reg: &Registry, store: &Store, registry: &str, local: &st
         tags,
         base,
         packages,
+        ..ImageOutput::default()
     })
 }

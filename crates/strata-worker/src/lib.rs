@@ -12,6 +12,7 @@
 
 mod job;
 mod source;
+mod spec;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

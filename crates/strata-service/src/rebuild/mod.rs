@@ -1,0 +1,219 @@
+//! Automatic rebuilds in the service: checking the watched repositories, gathering what
+//! the planner (`strata-rebuild`) needs — the registered images, each affected spec
+//! checked out at its commit (or its ref's new one) and resolved again — and executing
+//! the plan as queued builds, children waiting on their parents. The same [`prepare`]
+//! serves `GET /api/rebuild-plan` (shown, not executed) and a refresh (executed), so the
+//! two never disagree.
+
+pub mod api;
+pub mod store;
+
+use crate::AppState;
+use std::collections::{BTreeMap, BTreeSet};
+use strata_client::{RebuildPlan, Refreshed, RepoChange, Source};
+use strata_rebuild::{Kind, Registered};
+
+/// How often a repository is checked: its metadata_expire when shorter than the server's
+/// interval; a repository that never expires, or a server interval of 0, only on refresh.
+pub fn interval_of(expire_s: Option<i64>, interval_s: i64) -> i64 {
+    match expire_s {
+        _ if interval_s <= 0 => 0,
+        Some(e) if e < 0 => 0,
+        Some(e) => e.clamp(1, interval_s),
+        None => interval_s,
+    }
+}
+
+/// A plan with what executing it needs besides.
+pub struct Prepared {
+    pub plan: RebuildPlan,
+    /// Complete lock (JSON) per planned composed image.
+    pub locks: BTreeMap<String, String>,
+    /// The FROM text per planned Dockerfile image.
+    pub base_from: BTreeMap<String, String>,
+    /// Repositories checked.
+    pub checked: Vec<String>,
+}
+
+/// The registered image a Dockerfile's base names, when it is one of the service's:
+/// `REGISTRY[/PREFIX]/NAME[:TAG|@DIGEST]` → `NAME`.
+pub fn parent_of(registry: Option<&str>, base_name: &str) -> Option<String> {
+    let rest = base_name.strip_prefix(registry?)?.strip_prefix('/')?;
+    let rest = rest.split('@').next().unwrap_or(rest);
+    // A tag is after the last ':' that follows the last '/'.
+    let name = match rest.rfind(':') {
+        Some(c) if !rest[c..].contains('/') => &rest[..c],
+        _ => rest,
+    };
+    crate::valid_image_name(name).then(|| name.to_string())
+}
+
+/// Checks the watched repositories (`only_due`: those whose interval has passed) and, if
+/// any changed, plans against their new state.
+pub async fn prepare(st: &AppState, only_due: bool) -> Result<Prepared, String> {
+    let now = crate::db::now_ms();
+    let interval = st.config.repo_interval_s;
+    let repos: Vec<_> = st
+        .db
+        .watched()
+        .await
+        .map_err(|e| format!("database: {e}"))?
+        .into_iter()
+        .filter(|r| !only_due || { let every = interval_of(r.expire_s, interval); every > 0 && r.checked.is_none_or(|c| c + every * 1000 <= now) })
+        .collect();
+    let checked: Vec<String> = repos.iter().map(|r| r.url.clone()).collect();
+    let fetched = {
+        let urls = checked.clone();
+        tokio::task::spawn_blocking(move || {
+            let fetcher = strata_repo::Fetcher::new();
+            urls.iter().map(|u| strata_rebuild::repomd_digest(&fetcher, u)).collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| format!("checking repositories: {e}"))?
+    };
+    let mut changes = Vec::new();
+    for (repo, now) in repos.iter().zip(fetched) {
+        let now = now.map_err(|e| format!("checking repository {}: {e}", repo.url))?;
+        if repo.repomd.as_deref() != Some(now.as_str()) {
+            changes.push(RepoChange { url: repo.url.clone(), old: repo.repomd.clone(), new: now });
+        }
+    }
+    let mut prepared = Prepared { plan: RebuildPlan::default(), locks: BTreeMap::new(), base_from: BTreeMap::new(), checked };
+    if changes.is_empty() {
+        return Ok(prepared);
+    }
+    let changed: BTreeSet<&str> = changes.iter().map(|c| c.url.as_str()).collect();
+    let rows = st.db.registered().await.map_err(|e| format!("database: {e}"))?;
+    // Each affected spec, once: (url, ref, path, commit) → its images.
+    let mut specs: BTreeMap<(String, Option<String>, Option<String>, String), Vec<String>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.kind == "spec" && r.repos.iter().any(|u| changed.contains(u.as_str()))) {
+        let key = (r.source.url.clone(), r.source.r#ref.clone(), r.source.path.clone(), r.source.commit.clone().unwrap_or_default());
+        specs.entry(key).or_default().push(r.name.clone());
+    }
+    let mut fresh = BTreeMap::new();
+    let work = tempfile::Builder::new().prefix("plan-").tempdir_in(&st.config.data_dir).map_err(|e| format!("{}: {e}", st.config.data_dir.display()))?;
+    for (i, ((url, r#ref, path, commit), images)) in specs.into_iter().enumerate() {
+        // The ref's commit now: a moved ref is built at its new commit, recorded so.
+        let now_commit = crate::git::resolve(&url, r#ref.as_deref(), &st.config.data_dir.join("git")).await?;
+        let moved_from = (now_commit != commit).then(|| commit.clone());
+        let dir = work.path().join(i.to_string());
+        crate::git::export(&url, &now_commit, path.as_deref(), &st.config.data_dir.join("git"), &dir).await?;
+        let spec_path = path.as_deref().map_or(dir.clone(), |p| dir.join(p)).join("strata.json");
+        let spec_bytes = std::fs::read(&spec_path).map_err(|e| format!("{url} at {now_commit}: {}: {e}", spec_path.display()))?;
+        let spec_digest = crate::db::sha256_prefixed(&spec_bytes);
+        let settings = strata_pipeline::RepoSettings { cache_dir: Some(st.config.data_dir.join("cache")), ..Default::default() };
+        let lock = tokio::task::spawn_blocking(move || strata_rebuild::resolve_spec_dir(&spec_path, &settings))
+            .await
+            .map_err(|e| format!("resolving: {e}"))?
+            .map_err(|e| format!("resolving {url} at {now_commit}: {e}"))?;
+        let source = Source { url: url.clone(), r#ref, commit: Some(now_commit.clone()), path };
+        let text = lock.to_json();
+        for (name, f) in strata_rebuild::fresh_images(&lock, &source, moved_from.as_deref(), &spec_digest) {
+            if images.contains(&name) {
+                prepared.locks.insert(name.clone(), text.clone());
+                fresh.insert(name, f);
+            }
+        }
+    }
+    let registry = st.config.registry.as_deref();
+    let registered: Vec<Registered> = rows
+        .iter()
+        .map(|r| Registered {
+            name: r.name.clone(),
+            kind: if r.kind == "spec" { Kind::Spec } else { Kind::Dockerfile },
+            source: r.source.clone(),
+            content: r.content.clone(),
+            input_digest: r.input_digest.clone(),
+            packages: r.packages.clone(),
+            parent: r.base_name.as_deref().and_then(|b| parent_of(registry, b)),
+            base_from: r.base_name.clone(),
+        })
+        .collect();
+    let acted_on = st.db.acted_on().await.map_err(|e| format!("database: {e}"))?;
+    prepared.plan = strata_rebuild::plan(&registered, changes, &fresh, &acted_on);
+    for p in &prepared.plan.rebuilds {
+        if let Some(from) = registered.iter().find(|r| r.name == p.image).and_then(|r| r.base_from.clone()).filter(|_| p.kind == "dockerfile") {
+            prepared.base_from.insert(p.image.clone(), from);
+        }
+    }
+    prepared.locks.retain(|name, _| prepared.plan.rebuilds.iter().any(|p| &p.image == name));
+    Ok(prepared)
+}
+
+/// Checks, plans and executes, one refresh at a time per server (several servers on one
+/// PostgreSQL are kept from executing the same inputs twice by the database).
+pub async fn refresh(st: &AppState, only_due: bool, trigger: &str, actor: &str) -> Result<Refreshed, String> {
+    let _one = st.refreshing.lock().await;
+    let prepared = prepare(st, only_due).await?;
+    let checked = prepared.checked.len();
+    if prepared.plan.repos.is_empty() {
+        st.db.checked(&prepared.checked).await.map_err(|e| format!("database: {e}"))?;
+        return Ok(Refreshed { checked, event: None, plan: prepared.plan });
+    }
+    let event = st
+        .db
+        .execute_plan(
+            &prepared.plan,
+            &prepared.locks,
+            &prepared.base_from,
+            trigger,
+            actor,
+            &st.config.rebuild_tag,
+            st.config.default_timeout_s,
+            st.config.max_attempts,
+        )
+        .await
+        .map_err(|e| format!("database: {e}"))?;
+    st.db.checked(&prepared.checked).await.map_err(|e| format!("database: {e}"))?;
+    let event = match event {
+        Some(id) => {
+            st.queued.notify_waiters();
+            tracing::info!("rebuild event {id}: {} image(s) to rebuild ({trigger} by {actor})", prepared.plan.rebuilds.len());
+            st.db.rebuild_events(50).await.map_err(|e| format!("database: {e}"))?.into_iter().find(|e| e.id == id)
+        }
+        None => None,
+    };
+    Ok(Refreshed { checked, event, plan: prepared.plan })
+}
+
+/// The interval check, beside the server: every few seconds, the repositories whose
+/// interval has passed.
+pub async fn watch(st: AppState) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        if st.config.repo_interval_s <= 0 {
+            continue;
+        }
+        match refresh(&st, true, "interval", "server").await {
+            Ok(r) if r.event.is_some() => {}
+            Ok(_) => {}
+            Err(e) => tracing::warn!("repository check: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_base_in_the_services_registry_names_its_parent() {
+        let reg = Some("127.0.0.1:5000");
+        assert_eq!(parent_of(reg, "127.0.0.1:5000/web:latest").as_deref(), Some("web"));
+        assert_eq!(parent_of(reg, "127.0.0.1:5000/team/web@sha256:abc").as_deref(), Some("team/web"));
+        assert_eq!(parent_of(reg, "127.0.0.1:5000/web").as_deref(), Some("web"));
+        assert_eq!(parent_of(reg, "127.0.0.1:50000/web:latest"), None);
+        assert_eq!(parent_of(reg, "docker.io/library/web:latest"), None);
+        assert_eq!(parent_of(None, "127.0.0.1:5000/web:latest"), None);
+        assert_eq!(parent_of(Some("reg.example/team"), "reg.example/team/web:1").as_deref(), Some("web"));
+    }
+
+    #[test]
+    fn intervals_honour_metadata_expire() {
+        assert_eq!(interval_of(None, 300), 300);
+        assert_eq!(interval_of(Some(60), 300), 60);
+        assert_eq!(interval_of(Some(86400), 300), 300);
+        assert_eq!(interval_of(Some(-1), 300), 0, "never expires: only on refresh");
+        assert_eq!(interval_of(Some(60), 0), 0, "the server checks only on refresh");
+    }
+}
