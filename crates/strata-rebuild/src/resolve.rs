@@ -13,11 +13,16 @@ use strata_spec::Spec;
 
 /// The complete lock of the spec at `spec_path` resolved now.
 pub fn resolve_spec_dir(spec_path: &Path, settings: &RepoSettings) -> Result<Lockfile, String> {
+    if !std::fs::symlink_metadata(spec_path).is_ok_and(|m| m.file_type().is_file()) {
+        return Err(format!("{}: not a regular file (a symlink is not followed)", spec_path.display()));
+    }
     let spec = Spec::load(spec_path).map_err(|e| format!("{}: {e}", spec_path.display()))?;
     let opts = RepoSettings { refresh: true, ..settings.clone() }.resolve_options(Vec::new());
     let fresh = strata_lock::resolve_spec(&spec, &opts).map_err(|e| e.to_string())?;
     let lock_path = spec_path.with_file_name("strata.lock");
-    let existing = if lock_path.is_file() { Lockfile::read(&lock_path).ok() } else { None };
+    // Only a regular file (never through a symlink a repository may hold).
+    let regular = std::fs::symlink_metadata(&lock_path).is_ok_and(|m| m.file_type().is_file());
+    let existing = if regular { Lockfile::read(&lock_path).ok() } else { None };
     let settings = strata_lock::layer_settings(&spec.layers);
     Ok(strata_lock::updated(existing.as_ref(), fresh, |n| spec.images.contains_key(n), false, &settings))
 }
@@ -32,4 +37,16 @@ pub fn fresh_images(lock: &Lockfile, source: &Source, moved_from: Option<&str>, 
             (name.clone(), fresh)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_spec_that_is_a_symlink_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("elsewhere.json"), "{}").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("elsewhere.json"), dir.path().join("strata.json")).unwrap();
+        let err = super::resolve_spec_dir(&dir.path().join("strata.json"), &Default::default()).unwrap_err();
+        assert!(err.contains("not a regular file"), "{err}");
+    }
 }

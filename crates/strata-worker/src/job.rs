@@ -289,7 +289,12 @@ fn work(job: &Job) -> Result<BuildResult, JobEnd> {
         if let Some(lock) = b.rebuild.as_ref().and_then(|r| r.lock.as_ref()) {
             // A rebuild composes exactly what its plan resolved, whatever the
             // repositories say by now (and whatever lock the commit has).
-            std::fs::write(src.join("strata.lock"), lock).map_err(|e| JobEnd::Failed(format!("writing the planned lock: {e}")))?;
+            // Whatever the commit has at that path goes first — a symlink in a hostile
+            // repository must not make the worker write through it.
+            let path = src.join("strata.lock");
+            let _ = std::fs::remove_file(&path);
+            let written = std::fs::OpenOptions::new().write(true).create_new(true).open(&path).and_then(|mut f| std::io::Write::write_all(&mut f, lock.as_bytes()));
+            written.map_err(|e| JobEnd::Failed(format!("writing the planned lock: {e}")))?;
             cmd.arg("--locked");
             job.log("composing the planned lock (--locked)\n");
         }

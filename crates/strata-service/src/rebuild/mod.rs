@@ -99,6 +99,9 @@ pub async fn prepare(st: &AppState, only_due: bool) -> Result<Prepared, String> 
         let dir = work.path().join(i.to_string());
         crate::git::export(&url, &now_commit, path.as_deref(), &st.config.data_dir.join("git"), &dir).await?;
         let spec_path = path.as_deref().map_or(dir.clone(), |p| dir.join(p)).join("strata.json");
+        if !std::fs::symlink_metadata(&spec_path).is_ok_and(|m| m.file_type().is_file()) {
+            return Err(format!("{url} at {now_commit}: {} is not a regular file", path.as_deref().map_or("strata.json".to_string(), |p| format!("{p}/strata.json"))));
+        }
         let spec_bytes = std::fs::read(&spec_path).map_err(|e| format!("{url} at {now_commit}: {}: {e}", spec_path.display()))?;
         let spec_digest = crate::db::sha256_prefixed(&spec_bytes);
         let settings = strata_pipeline::RepoSettings { cache_dir: Some(st.config.data_dir.join("cache")), ..Default::default() };
