@@ -203,7 +203,14 @@ pub fn build_info(args: BuildInfoArgs) -> anyhow::Result<ExitCode> {
     }
     println!("build {}: {}{}", b.id, b.state, b.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default());
     println!("source:   {} {} -> {}{}", b.source.url, b.source.r#ref.as_deref().unwrap_or("HEAD"), b.source.commit.as_deref().unwrap_or("?"), b.source.path.as_ref().map(|p| format!(" path {p}")).unwrap_or_default());
-    println!("trigger:  {} by {}{}", b.trigger, b.submitter, if b.scratch { " (scratch)" } else { "" });
+    println!("trigger:  {} by {}{}{}", b.trigger, b.submitter, if b.scratch { " (scratch)" } else { "" }, if b.track || b.scratch { "" } else { " (not tracked)" });
+    if let Some(r) = &b.rebuild {
+        let parent = r.parent_build.map(|p| format!(", after build {p}")).unwrap_or_default();
+        println!("rebuild:  event {}{parent}, pushed to {}{}", r.event, r.push_tag, r.base_override.as_deref().map(|o| format!(", FROM {o}")).unwrap_or_default());
+        for c in &r.changes {
+            println!("          {} {} → {}", c.name, c.old.as_deref().unwrap_or("(new)"), c.new.as_deref().unwrap_or("(removed)"));
+        }
+    }
     println!("times:    created {}  started {}  finished {}", b.created, b.started.as_deref().unwrap_or("-"), b.finished.as_deref().unwrap_or("-"));
     println!("          queued {:.1} s, ran {:.1} s (timeout {} s), attempts {}/{}", b.queued_seconds, b.run_seconds, b.timeout_seconds, b.attempts, b.max_attempts);
     for a in &b.attempt_log {

@@ -121,6 +121,18 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
         .init();
+    if matches!(
+        cli.command,
+        Command::Images(_) | Command::Inspect(_) | Command::Builds(_) | Command::Logs(_) | Command::BuildInfo(_) | Command::Query(_) | Command::RebuildPlan(_) | Command::Repos(_) | Command::Events(_) | Command::Tracked(_)
+    ) {
+        // Commands that only print: `strata builds | head` ends quietly, as a Unix tool
+        // does, instead of panicking on a closed pipe. (Not for the service, the worker or
+        // builds: they write to sockets and children's pipes and must see EPIPE.)
+        // SAFETY: no other thread exists yet; SIG_DFL is a valid disposition.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let result = match cli.command {
         Command::Resolve(args) => resolve::run(args),
         Command::Compose(args) => compose::run(args),
