@@ -55,6 +55,9 @@ pub struct ServeArgs {
     /// The floating tag automatic rebuilds push to (`strata promote` moves latest).
     #[arg(long, value_name = "TAG", default_value = "testing")]
     rebuild_tag: String,
+    /// Let anyone read (the web UI and the API's GETs) without a token.
+    #[arg(long)]
+    anonymous_read: bool,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -81,6 +84,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--rebuild-tag {:?}: a tag other than latest (letters, digits, ._-)", args.rebuild_tag);
     }
     config.rebuild_tag = args.rebuild_tag.clone();
+    config.anonymous_read = args.anonymous_read;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let server = strata_service::Server::bind(config).await?;

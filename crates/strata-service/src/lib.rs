@@ -48,6 +48,8 @@ pub struct Config {
     pub repo_interval_s: i64,
     /// The floating tag rebuilds are pushed to.
     pub rebuild_tag: String,
+    /// Reading (the web UI's pages and the API's GETs) needs no token.
+    pub anonymous_read: bool,
 }
 
 impl Config {
@@ -64,6 +66,7 @@ impl Config {
             max_timeout_s: 6 * 3600,
             repo_interval_s: 300,
             rebuild_tag: "testing".into(),
+            anonymous_read: false,
         }
     }
 
