@@ -10,7 +10,8 @@
 #   auth), buildah (strata build's file trees are compared with buildah's), git and
 #   postgresql (the build service's tests serve sources from git repositories and run the
 #   queue against a private PostgreSQL; pg_ctlcluster stands for it because initdb is not
-#   on PATH).
+#   on PATH), chromium (the web UI's browser tests run it headless), python3-venv (the API
+#   schema test runs Schemathesis from PyPI, installed into a venv at /opt/strata-tools).
 # The end-to-end tests fail, rather than skip, when one of them is missing, so CI runs this
 # first. Debian/Ubuntu only (apt-get); uses sudo when not root. Safe to run again: when every
 # tool is present it neither updates the apt index nor installs anything.
@@ -23,7 +24,7 @@ tools=(rpm:rpm rpmbuild:rpm createrepo_c:createrepo-c dnf:dnf testsolv:libsolv-t
        gpg:gpg gpgconf:gpgconf slirp4netns:slirp4netns ip:iproute2
        /usr/lib/podman/netavark:netavark docker-registry:docker-registry
        htpasswd:apache2-utils openssl:openssl buildah:buildah git:git
-       pg_ctlcluster:postgresql)
+       pg_ctlcluster:postgresql chromium:chromium)
 
 missing=()
 for pair in "${tools[@]}"; do
@@ -33,17 +34,6 @@ for pair in "${tools[@]}"; do
         [[ " ${missing[*]-} " == *" $pkg "* ]] || missing+=("$pkg")
     fi
 done
-
-if [ "${#missing[@]}" -eq 0 ]; then
-    echo "install-deps.sh: every tool the tests need is present"
-    exit 0
-fi
-
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "install-deps.sh: missing ${missing[*]}, and there is no apt-get here; install them" \
-         "with the system's package manager" >&2
-    exit 1
-fi
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then
@@ -56,7 +46,34 @@ as_root() {
     fi
 }
 
+# Debian's python3 without its venv module (python3-venv) cannot make the tools' venv.
+/usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+
+# Python tools from PyPI, in their own venv (Debian's python refuses system-wide pip).
+venv="${STRATA_TOOLS_VENV:-/opt/strata-tools}"
+pip_tools() {
+    if [ ! -x "$venv/bin/schemathesis" ]; then
+        echo "install-deps.sh: installing schemathesis into $venv"
+        as_root /usr/bin/python3 -m venv "$venv"
+        as_root "$venv/bin/pip" install --quiet 'schemathesis>=4,<5'
+    fi
+}
+
+if [ "${#missing[@]}" -eq 0 ]; then
+    pip_tools
+    echo "install-deps.sh: every tool the tests need is present"
+    exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "install-deps.sh: missing ${missing[*]}, and there is no apt-get here; install them" \
+         "with the system's package manager" >&2
+    exit 1
+fi
+
+
 echo "install-deps.sh: installing ${missing[*]}"
 as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
 # With recommends, as the corpus was built and validated (dnf's plugins come that way).
 as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+pip_tools

@@ -42,6 +42,9 @@ pub struct BuildArgs {
     /// Run every step, even those the step cache has.
     #[arg(long)]
     no_cache: bool,
+    /// Refuse `ADD <url>`: everything comes from the context, the base image or RPMs.
+    #[arg(long)]
+    no_remote_content: bool,
     /// Resolve every FROM that names a registry (HOST/NAME:TAG) at the registry and build
     /// on the digest it has now, even if the store holds an older pull of that tag.
     #[arg(long)]
@@ -121,6 +124,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         tags,
         build_args: args.build_args.clone(),
         target: args.target.clone(),
+        remote_content: !args.no_remote_content,
         network: match args.network {
             NetworkArg::None => Network::None,
             NetworkArg::Host => Network::Host,

@@ -51,6 +51,9 @@ pub struct SubmitArgs {
     /// Do not register the built images for automatic rebuilds.
     #[arg(long)]
     no_track: bool,
+    /// What a Dockerfile's RUN may reach: none, or host (when the service's policy allows).
+    #[arg(long, value_name = "none|host")]
+    network: Option<String>,
     #[command(flatten)]
     server: ServerArgs,
 }
@@ -63,6 +66,7 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
         scratch: args.scratch,
         timeout_seconds: args.timeout.map(|d| d.as_secs().max(1) as i64),
         no_track: args.no_track,
+        network: args.network.clone(),
     };
     let b = client.submit(&req)?;
     eprintln!("build {} queued: {} at {}", b.id, b.source.url, b.source.commit.as_deref().unwrap_or("?"));
@@ -252,6 +256,20 @@ enum TokenCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Every token (never a secret), revoked ones too.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Revoke a token by id (`strata token list`): refused from then on (every server
+    /// within 10 s).
+    Revoke {
+        id: i64,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
 }
 
 pub fn token(args: TokenArgs) -> anyhow::Result<ExitCode> {
@@ -262,6 +280,21 @@ pub fn token(args: TokenArgs) -> anyhow::Result<ExitCode> {
             }
             let t = server.client()?.create_token(&TokenRequest { role, name })?;
             println!("{}", t.token);
+        }
+        TokenCommand::List { json, server } => {
+            let tokens = server.client()?.tokens()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&tokens)?);
+            } else {
+                println!("{:>5}  {:<10}  {:<24}  {:<24}  NAME", "ID", "ROLE", "CREATED", "REVOKED");
+                for t in &tokens {
+                    println!("{:>5}  {:<10}  {:<24}  {:<24}  {}", t.id, t.role, t.created, t.revoked.as_deref().unwrap_or("-"), t.name);
+                }
+            }
+        }
+        TokenCommand::Revoke { id, server } => {
+            let t = server.client()?.revoke_token(id)?;
+            eprintln!("token {} ({}, {}) revoked", t.id, t.name, t.role);
         }
     }
     Ok(ExitCode::SUCCESS)

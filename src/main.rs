@@ -1,6 +1,7 @@
 //! `strata`: the command line. It parses arguments, calls the libraries and prints; the
 //! work itself lives in the crates under `crates/`.
 
+mod admin;
 mod build;
 mod client;
 mod compose;
@@ -79,6 +80,10 @@ enum Command {
     Tracked(rebuild::TrackedArgs),
     /// Move an image's floating tag (testing → latest) in the registry.
     Promote(rebuild::PromoteArgs),
+    /// The service's audit log: every state-changing call, who, from where, the outcome.
+    Audit(admin::AuditArgs),
+    /// The service's policy: check a file here, or make the server read its file again.
+    Policy(admin::PolicyArgs),
 }
 
 /// Options that pick and load repositories, shared by every command that reads a spec.
@@ -123,7 +128,7 @@ fn main() -> ExitCode {
         .init();
     if matches!(
         cli.command,
-        Command::Images(_) | Command::Inspect(_) | Command::Builds(_) | Command::Logs(_) | Command::BuildInfo(_) | Command::Query(_) | Command::RebuildPlan(_) | Command::Repos(_) | Command::Events(_) | Command::Tracked(_)
+        Command::Images(_) | Command::Inspect(_) | Command::Builds(_) | Command::Logs(_) | Command::BuildInfo(_) | Command::Query(_) | Command::RebuildPlan(_) | Command::Repos(_) | Command::Events(_) | Command::Tracked(_) | Command::Audit(_)
     ) {
         // Commands that only print: `strata builds | head` ends quietly, as a Unix tool
         // does, instead of panicking on a closed pipe. (Not for the service, the worker or
@@ -159,6 +164,8 @@ fn main() -> ExitCode {
         Command::Events(args) => rebuild::events(args),
         Command::Tracked(args) => rebuild::tracked(args),
         Command::Promote(args) => rebuild::promote(args),
+        Command::Audit(args) => admin::audit(args),
+        Command::Policy(args) => admin::policy(args),
     };
     match result {
         Ok(code) => code,

@@ -58,6 +58,11 @@ pub struct ServeArgs {
     /// Let anyone read (the web UI and the API's GETs) without a token.
     #[arg(long)]
     anonymous_read: bool,
+    /// Policy file (TOML): roles, and per image who may submit and promote, from which
+    /// sources, pushing where, with what (`strata policy check FILE` validates one).
+    /// Read again on SIGHUP or `strata policy reload`.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -85,6 +90,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     config.rebuild_tag = args.rebuild_tag.clone();
     config.anonymous_read = args.anonymous_read;
+    config.policy_file = args.policy.clone();
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let server = strata_service::Server::bind(config).await?;
@@ -92,6 +98,22 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             server.seed_token(&t, "admin", "admin (--admin-token)").await?;
         }
         let addr = server.addr;
+        // SIGHUP: read the policy file again (the old one stays on an error).
+        let state = server.state.clone();
+        tokio::spawn(async move {
+            let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+            while hup.recv().await.is_some() {
+                let (outcome, detail) = match state.reload_policy() {
+                    Ok(r) => ("ok", format!("{} ({} image rules)", r.file.as_deref().unwrap_or("built-in default policy"), r.image_rules)),
+                    Err(e) => ("rejected", format!("{e}; the old policy stays in force")),
+                };
+                eprintln!("strata serve: policy reload on SIGHUP: {outcome}: {detail}");
+                let entry = strata_service::audit::NewEntry { actor: "SIGHUP", role: "-", address: "-", action: "policy reload", target: None, status: 0, outcome, detail: Some(&detail) };
+                if let Err(e) = state.db.audit(&entry).await {
+                    eprintln!("strata serve: audit log: {e}");
+                }
+            }
+        });
         eprintln!("strata serve: listening on http://{addr}");
         let stop = Arc::new(AtomicBool::new(false));
         let worker = if args.no_worker {

@@ -27,6 +27,9 @@ pub struct BuildOptions<'a> {
     pub target: Option<String>,
     /// What RUN may reach: nothing but its loopback (default), or the host's network.
     pub network: Network,
+    /// `ADD <url>` may download (false: the build service's policy forbids content that
+    /// is neither in the context, the base nor an RPM).
+    pub remote_content: bool,
     pub no_cache: bool,
     /// One layer over the base image instead of one per step.
     pub squash: bool,

@@ -86,6 +86,9 @@ pub(crate) fn step(b: &mut Builder<'_, '_>, stage: usize, state: &mut ImageState
             let mut digests: Vec<String> = Vec::new();
             for src in &a.sources {
                 if src.starts_with("http://") || src.starts_with("https://") {
+                    if !b.opts.remote_content {
+                        return Err(bad(format!("ADD {src}: content from a URL is not allowed here (--no-remote-content; the build service's policy: remote_content = false)")));
+                    }
                     let tmp = tempfile::NamedTempFile::new_in(&b.opts.work_dir)?;
                     let (_, modified) = strata_repo::Fetcher::new().get_dated("ADD", src, tmp.path()).map_err(|e| bad(format!("ADD {src}: {e}")))?;
                     // As Docker: the file is dated by the server's Last-Modified, if it says.

@@ -7,10 +7,12 @@
 //! schemas through the `openapi` feature, so the served document describes exactly these
 //! types.
 
+mod admin;
 mod rebuild;
 mod settings;
 mod types;
 
+pub use admin::*;
 pub use rebuild::*;
 pub use settings::{Settings, SettingsError};
 pub use types::*;
@@ -79,6 +81,13 @@ impl Client {
         let mut resp = match (method, body) {
             ("GET", _) => {
                 let mut r = self.agent.get(&url);
+                if let Some(a) = &auth {
+                    r = r.header("Authorization", a);
+                }
+                r.call().map_err(transport)?
+            }
+            ("DELETE", _) => {
+                let mut r = self.agent.delete(&url);
                 if let Some(a) = &auth {
                     r = r.header("Authorization", a);
                 }
@@ -210,6 +219,24 @@ impl Client {
 
     pub fn promote(&self, image: &str, req: &PromoteRequest) -> Result<Promoted> {
         self.post(&format!("/api/images/{}/promote", encode(image)), req)
+    }
+
+    pub fn tokens(&self) -> Result<Vec<TokenInfo>> {
+        self.get("/api/tokens")
+    }
+
+    pub fn revoke_token(&self, id: i64) -> Result<TokenInfo> {
+        self.call::<(), TokenInfo>("DELETE", &format!("/api/tokens/{id}"), None)?.ok_or_else(|| self.empty("/api/tokens"))
+    }
+
+    /// Audit entries at or after `since` (RFC 3339 or Unix seconds), oldest first.
+    pub fn audit(&self, since: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>> {
+        let since = since.map(|s| format!("&since={}", encode(s))).unwrap_or_default();
+        self.get(&format!("/api/audit?limit={limit}{since}"))
+    }
+
+    pub fn reload_policy(&self) -> Result<PolicyReloaded> {
+        self.post("/api/policy/reload", &serde_json::json!({}))
     }
 }
 

@@ -35,6 +35,9 @@ pub struct SubmitRequest {
     /// Do not register the built images for automatic rebuilds.
     #[serde(default)]
     pub no_track: bool,
+    /// What a Dockerfile's RUN may reach: `none` (default) or `host` (if the policy allows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
 }
 
 /// One build: the queue entry and, once it ran, its record.
@@ -84,6 +87,12 @@ pub struct Build {
     /// For a rebuild (trigger `rebuild`): its event, parent, package changes and push tag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rebuild: Option<crate::RebuildOrder>,
+    /// What RUN may reach (`host`; none when absent), as the policy granted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// `ADD <url>` allowed, as the policy granted.
+    #[serde(default = "yes")]
+    pub remote_content: bool,
 }
 
 fn yes() -> bool {

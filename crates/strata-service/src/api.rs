@@ -3,8 +3,7 @@
 
 use crate::db::{LeaseError, NewBuild, Outcome};
 use crate::{git, AppState};
-use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -17,7 +16,8 @@ pub struct ApiError(pub StatusCode, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(ErrorBody { error: self.1 })).into_response()
+        let detail = AuditDetail(self.1.clone());
+        (self.0, axum::Extension(detail), Json(ErrorBody { error: self.1 })).into_response()
     }
 }
 
@@ -39,64 +39,8 @@ impl From<LeaseError> for ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// Roles, from most to least powerful; the full policy comes with the policy issue.
-pub const ROLES: [&str; 4] = ["admin", "submitter", "worker", "reader"];
-
-/// Who is calling: the token's name and role. Extracted before any body is read, so an
-/// unauthenticated or unauthorised call learns nothing about its body's validity.
-pub struct Caller {
-    pub name: String,
-    pub role: String,
-}
-
-impl Caller {
-    fn require(&self, roles: &[&str], what: &str) -> ApiResult<()> {
-        if self.role == "admin" || roles.contains(&self.role.as_str()) {
-            Ok(())
-        } else {
-            Err(ApiError(StatusCode::FORBIDDEN, format!("{what} needs the role {}; this token ({}) is {}", roles.join(" or "), self.name, self.role)))
-        }
-    }
-}
-
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
-        let unauthorized = |m: &str| ApiError(StatusCode::UNAUTHORIZED, m.to_string());
-        let header = parts.headers.get("authorization").ok_or_else(|| unauthorized("no token: send Authorization: Bearer TOKEN"))?;
-        let token = header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).ok_or_else(|| unauthorized("the Authorization header is not Bearer TOKEN"))?;
-        let hash = crate::hash_secret(token.trim());
-        if let Some((name, role)) = state.tokens.get(&hash) {
-            return Ok(Caller { name, role });
-        }
-        let (name, role) = state.db.token(&hash).await?.ok_or_else(|| unauthorized("unknown token"))?;
-        state.tokens.put(&hash, &name, &role);
-        Ok(Caller { name, role })
-    }
-}
-
-/// A caller whose role allows a kind of call, checked before any body is read: a reader
-/// learns that it may not submit, not what is wrong with its request.
-macro_rules! role_extractor {
-    ($name:ident, [$($role:literal),*], $what:literal) => {
-        pub struct $name(pub Caller);
-
-        impl FromRequestParts<AppState> for $name {
-            type Rejection = ApiError;
-
-            async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<$name, ApiError> {
-                let caller = Caller::from_request_parts(parts, state).await?;
-                caller.require(&[$($role),*], $what)?;
-                Ok($name(caller))
-            }
-        }
-    };
-}
-
-role_extractor!(Submitter, ["submitter"], "submitting or canceling builds");
-role_extractor!(Worker, ["worker"], "running builds");
-role_extractor!(Admin, [], "managing tokens");
+pub use crate::auth::{Admin, Reader, Submitter, Worker, ROLES};
+use crate::audit::{AuditDetail, AuditTarget};
 
 fn not_found(id: i64) -> ApiError {
     ApiError(StatusCode::NOT_FOUND, format!("no build {id}"))
@@ -116,9 +60,9 @@ pub fn valid_image_name(name: &str) -> bool {
 
 #[utoipa::path(post, path = "/api/builds", request_body = SubmitRequest, tag = "builds",
     responses((status = 201, body = Build), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 422, description = "the source cannot be read or the ref does not exist; nothing queued", body = ErrorBody)),
+              (status = 422, description = "the source cannot be read, the ref does not exist, or the folder has neither strata.json nor a Dockerfile; nothing queued", body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn submit(Submitter(caller): Submitter, State(st): State<AppState>, Json(req): Json<SubmitRequest>) -> ApiResult<(StatusCode, Json<Build>)> {
+pub async fn submit(Submitter(caller): Submitter, State(st): State<AppState>, Json(req): Json<SubmitRequest>) -> ApiResult<impl IntoResponse> {
     let bad = |m: String| ApiError(StatusCode::BAD_REQUEST, m);
     git::check_url(&req.source.url).map_err(bad)?;
     if let Some(r) = &req.source.r#ref {
@@ -138,9 +82,37 @@ pub async fn submit(Submitter(caller): Submitter, State(st): State<AppState>, Js
         return Err(bad("timeout_seconds must be positive".into()));
     }
     let timeout_s = timeout_s.min(st.config.max_timeout_s);
+    let network = match req.network.as_deref() {
+        None | Some("none") => None,
+        Some("host") => Some("host"),
+        Some(n) => return Err(bad(format!("network {n:?}: none or host"))),
+    };
     let commit = git::resolve(&req.source.url, req.source.r#ref.as_deref(), &st.config.data_dir.join("git"))
         .await
         .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    // What the source builds, read now: the policy decides per image, and a folder with
+    // nothing to build is refused before anything is queued.
+    let names = crate::source::images_of(&st, &req.source, &commit, &req.images).await.map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    if !names.dockerfile && network.is_some() {
+        return Err(bad("network host is for Dockerfile builds (a spec's scriptlets never reach a network)".into()));
+    }
+    let policy = st.policy();
+    let mut remote_content = true;
+    for image in &names.images {
+        let destination = st.config.registry.as_ref().map(|r| format!("{r}/{image}"));
+        let grant = policy
+            .check_submit(&strata_policy::Submission {
+                actor: &caller.name,
+                role: &caller.role,
+                image,
+                source: &req.source.url,
+                r#ref: req.source.r#ref.as_deref(),
+                destination: destination.as_deref(),
+                network_host: network.is_some(),
+            })
+            .map_err(|r| ApiError(StatusCode::FORBIDDEN, r.to_string()))?;
+        remote_content &= grant.remote_content;
+    }
     let id = st
         .db
         .submit(&NewBuild {
@@ -153,11 +125,14 @@ pub async fn submit(Submitter(caller): Submitter, State(st): State<AppState>, Js
             timeout_s,
             max_attempts: st.config.max_attempts,
             track: !req.no_track,
+            network,
+            remote_content,
         })
         .await?;
     st.queued.notify_waiters();
     let b = st.db.get(id).await?.ok_or_else(|| not_found(id))?;
-    Ok((StatusCode::CREATED, Json(b)))
+    let detail = AuditDetail(format!("{} {} ({}) {} images {}", req.source.url, req.source.r#ref.as_deref().unwrap_or("HEAD"), commit, if names.dockerfile { "Dockerfile" } else { "spec" }, names.images.join(",")));
+    Ok((StatusCode::CREATED, axum::Extension(detail), axum::Extension(AuditTarget(format!("build {id}"))), Json(b)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -172,7 +147,7 @@ pub struct ListQuery {
 
 #[utoipa::path(get, path = "/api/builds", params(ListQuery), tag = "builds",
     responses((status = 200, description = "newest first", body = Vec<Build>), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list(_caller: Caller, State(st): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Json<Vec<Build>>> {
+pub async fn list(_caller: Reader, State(st): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Json<Vec<Build>>> {
     if let Some(s) = &q.state {
         if !["queued", "running", "built", "failed", "canceled"].contains(&s.as_str()) {
             return Err(ApiError(StatusCode::BAD_REQUEST, format!("state {s:?}: one of queued, running, built, failed, canceled")));
@@ -184,7 +159,7 @@ pub async fn list(_caller: Caller, State(st): State<AppState>, Query(q): Query<L
 
 #[utoipa::path(get, path = "/api/builds/{id}", params(("id" = i64, Path)), tag = "builds",
     responses((status = 200, body = Build), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get(_caller: Caller, State(st): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Build>> {
+pub async fn get(_caller: Reader, State(st): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Build>> {
     Ok(Json(st.db.get(id).await?.ok_or_else(|| not_found(id))?))
 }
 
@@ -196,7 +171,7 @@ pub struct LogQuery {
 
 #[utoipa::path(get, path = "/api/builds/{id}/log", params(("id" = i64, Path), LogQuery), tag = "builds",
     responses((status = 200, body = LogChunk), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn read_log(_caller: Caller, State(st): State<AppState>, Path(id): Path<i64>, Query(q): Query<LogQuery>) -> ApiResult<Json<LogChunk>> {
+pub async fn read_log(_caller: Reader, State(st): State<AppState>, Path(id): Path<i64>, Query(q): Query<LogQuery>) -> ApiResult<Json<LogChunk>> {
     if !st.db.exists(id).await? {
         return Err(not_found(id));
     }
@@ -208,15 +183,17 @@ pub async fn read_log(_caller: Caller, State(st): State<AppState>, Path(id): Pat
 #[utoipa::path(post, path = "/api/builds/{id}/cancel", params(("id" = i64, Path)), tag = "builds",
     responses((status = 200, body = Build), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn cancel(Submitter(caller): Submitter, State(st): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Build>> {
+pub async fn cancel(Submitter(caller): Submitter, State(st): State<AppState>, Path(id): Path<i64>) -> ApiResult<impl IntoResponse> {
     st.db.cancel(id, &caller.name).await?.ok_or_else(|| not_found(id))?;
-    Ok(Json(st.db.get(id).await?.ok_or_else(|| not_found(id))?))
+    let b = st.db.get(id).await?.ok_or_else(|| not_found(id))?;
+    let detail = AuditDetail(format!("{} ({})", b.image, if b.state == "canceled" { "ended at once" } else { "its worker told to stop" }));
+    Ok((axum::Extension(detail), Json(b)))
 }
 
 #[utoipa::path(post, path = "/api/tokens", request_body = TokenRequest, tag = "tokens",
     responses((status = 201, body = TokenCreated), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn create_token(Admin(caller): Admin, State(st): State<AppState>, Json(req): Json<TokenRequest>) -> ApiResult<(StatusCode, Json<TokenCreated>)> {
+pub async fn create_token(Admin(caller): Admin, State(st): State<AppState>, Json(req): Json<TokenRequest>) -> ApiResult<impl IntoResponse> {
     if !ROLES.contains(&req.role.as_str()) {
         return Err(ApiError(StatusCode::BAD_REQUEST, format!("role {:?}: one of {}", req.role, ROLES.join(", "))));
     }
@@ -227,7 +204,8 @@ pub async fn create_token(Admin(caller): Admin, State(st): State<AppState>, Json
     let token = crate::new_secret();
     let id = st.db.add_token(&crate::hash_secret(&token), &req.role, &name).await?;
     st.tokens.clear();
-    Ok((StatusCode::CREATED, Json(TokenCreated { id, role: req.role, name, token })))
+    let audit = (axum::Extension(AuditDetail(format!("{name} ({})", req.role))), axum::Extension(AuditTarget(format!("token {id}"))));
+    Ok((StatusCode::CREATED, audit, Json(TokenCreated { id, role: req.role, name, token })))
 }
 
 #[utoipa::path(post, path = "/api/worker/lease", request_body = LeaseRequest, tag = "worker",
@@ -331,7 +309,7 @@ pub struct QueryParams {
     responses((status = 200, description = "images holding a matching package, newest build first", body = Vec<QueryHit>),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn query(_caller: Caller, State(st): State<AppState>, Query(q): Query<QueryParams>) -> ApiResult<Json<Vec<QueryHit>>> {
+pub async fn query(_caller: Reader, State(st): State<AppState>, Query(q): Query<QueryParams>) -> ApiResult<Json<Vec<QueryHit>>> {
     if q.rpm.len() > 512 {
         return Err(ApiError(StatusCode::BAD_REQUEST, "rpm: at most 512 characters".into()));
     }

@@ -50,7 +50,7 @@ pub fn now_ms() -> i64 {
 }
 
 const BUILD_COLS: &str = "id, state, trigger_kind, submitter, source_url, source_ref, source_commit, source_path, images, scratch, \
-created, started, run_started, finished, queued_since, queued_ms, run_ms, timeout_s, attempts, max_attempts, worker, cancel_requested, reason, result, track, rebuild";
+created, started, run_started, finished, queued_since, queued_ms, run_ms, timeout_s, attempts, max_attempts, worker, cancel_requested, reason, result, track, rebuild, network, remote_content";
 
 /// A new build as submitted, its ref already resolved to a commit.
 pub struct NewBuild<'a> {
@@ -64,6 +64,10 @@ pub struct NewBuild<'a> {
     pub max_attempts: i64,
     /// Register the built images for automatic rebuilds.
     pub track: bool,
+    /// `host` when RUN may use the host's network.
+    pub network: Option<&'a str>,
+    /// `ADD <url>` allowed.
+    pub remote_content: bool,
 }
 
 impl Db {
@@ -144,7 +148,8 @@ impl Db {
     /// Stores a token's hash; the same secret seeded twice is one token.
     pub async fn add_token(&self, hash: &str, role: &str, name: &str) -> Result<i64, sqlx::Error> {
         if let Some(row) = sqlx::query("SELECT id FROM tokens WHERE hash = $1").bind(hash).fetch_optional(&self.pool).await? {
-            sqlx::query("UPDATE tokens SET role = $1 WHERE hash = $2").bind(role).bind(hash).execute(&self.pool).await?;
+            // Seeding a revoked secret again (--admin-token at restart) brings it back.
+            sqlx::query("UPDATE tokens SET role = $1, revoked = NULL WHERE hash = $2").bind(role).bind(hash).execute(&self.pool).await?;
             return row.try_get(0);
         }
         let row = sqlx::query("INSERT INTO tokens (name, role, hash, created) VALUES ($1, $2, $3, $4) RETURNING id")
@@ -164,7 +169,7 @@ impl Db {
 
     /// The name and role of the token with this hash.
     pub async fn token(&self, hash: &str) -> Result<Option<(String, String)>, sqlx::Error> {
-        let row = sqlx::query("SELECT name, role FROM tokens WHERE hash = $1").bind(hash).fetch_optional(&self.read).await?;
+        let row = sqlx::query("SELECT name, role FROM tokens WHERE hash = $1 AND revoked IS NULL").bind(hash).fetch_optional(&self.read).await?;
         row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
     }
 
@@ -175,7 +180,8 @@ impl Db {
         let now = now_ms();
         let row = sqlx::query(
             "INSERT INTO builds (state, trigger_kind, submitter, source_url, source_ref, source_commit, source_path, images, scratch, \
-             created, queued_since, timeout_s, max_attempts, track) VALUES ('queued', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+             created, queued_since, timeout_s, max_attempts, track, network, remote_content) \
+             VALUES ('queued', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
         )
         .bind(b.trigger)
         .bind(b.submitter)
@@ -190,6 +196,8 @@ impl Db {
         .bind(b.timeout_s)
         .bind(b.max_attempts)
         .bind(b.track as i64)
+        .bind(b.network)
+        .bind(b.remote_content as i64)
         .fetch_one(&mut *tx)
         .await?;
         let id: i64 = row.try_get(0)?;
@@ -575,6 +583,8 @@ fn build_from_row(r: &AnyRow) -> Result<Build, sqlx::Error> {
         log_tail: None,
         track: r.try_get::<i64, _>("track")? != 0,
         rebuild: r.try_get::<Option<String>, _>("rebuild")?.and_then(|s| serde_json::from_str(&s).ok()),
+        network: r.try_get("network")?,
+        remote_content: r.try_get::<i64, _>("remote_content")? != 0,
     })
 }
 

@@ -7,14 +7,19 @@
 //! Workers are not part of this crate: they are clients of the API (`strata-worker`),
 //! the in-process one of `strata serve` included, so one code path runs every build.
 
+mod admin;
 mod api;
+pub mod audit;
+mod auth;
 pub mod db;
 mod git;
 pub mod listing;
 mod query;
 pub mod rebuild;
+mod source;
 
 pub use api::{valid_image_name, ROLES};
+pub use strata_policy::Policy;
 
 use axum::extract::DefaultBodyLimit;
 use axum::response::Html;
@@ -50,6 +55,8 @@ pub struct Config {
     pub rebuild_tag: String,
     /// Reading (the web UI's pages and the API's GETs) needs no token.
     pub anonymous_read: bool,
+    /// The policy file (`--policy`), read at start and on reload.
+    pub policy_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -67,6 +74,7 @@ impl Config {
             repo_interval_s: 300,
             rebuild_tag: "testing".into(),
             anonymous_read: false,
+            policy_file: None,
         }
     }
 
@@ -95,6 +103,28 @@ pub struct AppState {
     pub closing: Arc<std::sync::atomic::AtomicBool>,
     /// One refresh (check, plan, execute) at a time in this server.
     pub refreshing: Arc<tokio::sync::Mutex<()>>,
+    /// The policy in force; replaced whole by a reload that validates.
+    pub policy: Arc<std::sync::RwLock<Arc<Policy>>>,
+}
+
+impl AppState {
+    /// The policy in force now.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Reads the policy file again; on any error the old policy stays in force.
+    pub fn reload_policy(&self) -> Result<strata_client::PolicyReloaded, strata_policy::LoadError> {
+        let policy = match &self.config.policy_file {
+            Some(path) => Policy::load(path)?,
+            None => Policy::default(),
+        };
+        let image_rules = policy.image_rules();
+        *self.policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policy);
+        // Roles may have changed: tokens are looked up again.
+        self.tokens.clear();
+        Ok(strata_client::PolicyReloaded { file: self.config.policy_file.as_ref().map(|p| p.display().to_string()), image_rules })
+    }
 }
 
 /// Tokens the database confirmed in the last [`TokenCache::TTL`]: a status poll checks
@@ -142,7 +172,8 @@ pub fn hash_secret(secret: &str) -> String {
 #[openapi(
     info(title = "strata build service", description = "Builds container images from git sources (strata specs or Dockerfiles) and pushes them to a registry."),
     paths(api::submit, api::list, api::get, api::read_log, api::cancel, api::create_token, api::lease, api::heartbeat, api::append_log, api::complete, api::fail, api::query,
-        rebuild::api::plan, rebuild::api::refresh, rebuild::api::repos, rebuild::api::events, rebuild::api::images, rebuild::api::promote),
+        rebuild::api::plan, rebuild::api::refresh, rebuild::api::repos, rebuild::api::events, rebuild::api::images, rebuild::api::promote,
+        admin::tokens, admin::revoke, admin::reload, admin::audit),
     modifiers(&Bearer)
 )]
 pub struct ApiDoc;
@@ -176,7 +207,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/builds/{id}/heartbeat", post(api::heartbeat))
         .route("/api/builds/{id}/complete", post(api::complete))
         .route("/api/builds/{id}/fail", post(api::fail))
-        .route("/api/tokens", post(api::create_token))
+        .route("/api/tokens", post(api::create_token).get(admin::tokens))
+        .route("/api/tokens/{id}", axum::routing::delete(admin::revoke))
+        .route("/api/policy/reload", post(admin::reload))
+        .route("/api/audit", get(admin::audit))
         .route("/api/worker/lease", post(api::lease))
         .route("/api/query", get(api::query))
         .route("/api/rebuild-plan", get(rebuild::api::plan))
@@ -185,6 +219,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/events", get(rebuild::api::events))
         .route("/api/images", get(rebuild::api::images))
         .route("/api/images/{name}/promote", post(rebuild::api::promote))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), audit::record))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
@@ -202,7 +237,11 @@ impl Server {
         let db = db::Db::connect(&config.database_url()).await?;
         let listener = tokio::net::TcpListener::bind(&config.listen).await.map_err(|e| anyhow::anyhow!("listening on {}: {e}", config.listen))?;
         let addr = listener.local_addr()?;
-        Ok(Server { addr, state: AppState { db, config: Arc::new(config), tokens: Arc::default(), lists: Arc::default(), queued: Arc::default(), closing: Arc::default(), refreshing: Arc::default() }, listener })
+        let policy = match &config.policy_file {
+            Some(path) => Policy::load(path).map_err(|e| anyhow::anyhow!("--policy {e}"))?,
+            None => Policy::default(),
+        };
+        Ok(Server { addr, state: AppState { db, config: Arc::new(config), tokens: Arc::default(), lists: Arc::default(), queued: Arc::default(), closing: Arc::default(), refreshing: Arc::default(), policy: Arc::new(std::sync::RwLock::new(Arc::new(policy))) }, listener })
     }
 
     /// Stores a token the operator chose (`--admin-token`); the same one again is a no-op.
@@ -255,7 +294,8 @@ impl Server {
             closing.store(true, std::sync::atomic::Ordering::SeqCst);
             wake.notify_waiters();
         };
-        let result = axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown).await;
+        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        let result = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
         reaper.abort();
         watcher.abort();
         Ok(result?)

@@ -1,7 +1,9 @@
-//! Tokens against a real server on loopback, table-driven over the server's own OpenAPI
-//! document: every operation refuses a request without a valid token (401), and every
-//! state-changing one refuses a reader (403) — before reading the body, so no operation
-//! can be probed unauthenticated.
+//! Tokens and roles against a real server on loopback, table-driven over the server's own
+//! OpenAPI document: every operation × every role (none, reader, submitter, worker,
+//! admin) answers as the role table says — 401 without a valid token, 403 for a role the
+//! operation does not allow (checked before the body is read, so no operation can be
+//! probed unauthenticated), and anything else for an allowed one. A revoked token is
+//! refused; `--anonymous-read` lets a request without a token read, and nothing more.
 
 use std::time::Duration;
 
@@ -9,29 +11,38 @@ const ADMIN: &str = "auth-test-admin-token-0123";
 
 struct Running {
     url: String,
-    reader: String,
-    worker: String,
+    tokens: Vec<(&'static str, String)>,
     _dir: tempfile::TempDir,
 }
 
-fn start() -> Running {
+fn start(anonymous_read: bool) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let mut config = strata_service::Config::new(dir.path().to_path_buf());
     config.listen = "127.0.0.1:0".into();
+    config.anonymous_read = anonymous_read;
+    config.repo_interval_s = 0;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async move {
             let server = strata_service::Server::bind(config).await.unwrap();
             server.seed_token(ADMIN, "admin", "admin").await.unwrap();
-            let reader = server.new_token("reader", "reader").await.unwrap();
-            let worker = server.new_token("worker", "worker").await.unwrap();
-            tx.send((server.addr, reader, worker)).unwrap();
+            let mut tokens = vec![("admin", ADMIN.to_string())];
+            for role in ["reader", "submitter", "worker"] {
+                tokens.push((role, server.new_token(role, role).await.unwrap()));
+            }
+            tx.send((server.addr, tokens)).unwrap();
             server.run(std::future::pending()).await.unwrap();
         });
     });
-    let (addr, reader, worker) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
-    Running { url: format!("http://{addr}"), reader, worker, _dir: dir }
+    let (addr, tokens) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    Running { url: format!("http://{addr}"), tokens, _dir: dir }
+}
+
+impl Running {
+    fn token(&self, role: &str) -> &str {
+        &self.tokens.iter().find(|(r, _)| *r == role).unwrap().1
+    }
 }
 
 fn agent() -> ureq::Agent {
@@ -41,62 +52,72 @@ fn agent() -> ureq::Agent {
 fn call(url: &str, method: &str, token: Option<&str>) -> (u16, String) {
     let a = agent();
     let auth = token.map(|t| format!("Bearer {t}"));
-    let mut resp = if method == "get" {
-        let mut r = a.get(url);
-        if let Some(h) = &auth {
-            r = r.header("Authorization", h);
+    let mut resp = match method {
+        "get" | "delete" => {
+            let mut r = if method == "get" { a.get(url) } else { a.delete(url) };
+            if let Some(h) = &auth {
+                r = r.header("Authorization", h);
+            }
+            r.call().unwrap()
         }
-        r.call().unwrap()
-    } else {
-        let mut r = a.post(url).header("Content-Type", "application/json");
-        if let Some(h) = &auth {
-            r = r.header("Authorization", h);
+        _ => {
+            let mut r = a.post(url).header("Content-Type", "application/json");
+            if let Some(h) = &auth {
+                r = r.header("Authorization", h);
+            }
+            r.send("{}").unwrap()
         }
-        r.send("{}").unwrap()
     };
     (resp.status().as_u16(), resp.body_mut().read_to_string().unwrap_or_default())
 }
 
+/// Which roles an operation allows (admin always).
+fn allowed(method: &str, path: &str) -> &'static [&'static str] {
+    const READ: &[&str] = &["reader", "submitter", "worker", "admin"];
+    match (method, path) {
+        ("get", "/api/tokens" | "/api/audit") => &["admin"],
+        ("get", _) => READ,
+        ("post", "/api/builds" | "/api/builds/{id}/cancel" | "/api/repos/refresh" | "/api/images/{name}/promote") => &["submitter", "admin"],
+        ("post", "/api/tokens" | "/api/policy/reload") | ("delete", "/api/tokens/{id}") => &["admin"],
+        ("post", "/api/worker/lease" | "/api/builds/{id}/heartbeat" | "/api/builds/{id}/log" | "/api/builds/{id}/complete" | "/api/builds/{id}/fail") => &["worker", "admin"],
+        _ => panic!("{method} {path}: not in the role table; add it"),
+    }
+}
+
 #[test]
-fn every_operation_needs_a_token_and_readers_change_nothing() {
-    let s = start();
+fn every_operation_times_every_role_answers_as_the_role_table_says() {
+    let s = start(false);
     let (status, doc) = call(&format!("{}/api/openapi.json", s.url), "get", None);
     assert_eq!(status, 200, "the OpenAPI document is public");
     let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    let mut operations = 0;
-    let mut changing = 0;
+    let mut checked = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
-            operations += 1;
             assert_eq!(op["security"], serde_json::json!([{"bearer": []}]), "{method} {path} documents its token");
-            let url = format!("{}{}", s.url, path.replace("{id}", "1").replace("{name}", "web"));
+            // A build and a token that do not exist: an allowed call answers 404 or 4xx
+            // about its body, and changes nothing.
+            let url = format!("{}{}", s.url, path.replace("{id}", "999999").replace("{name}", "no-such-image"));
             let what = format!("{} {path}", method.to_uppercase());
             let (status, body) = call(&url, method, None);
             assert_eq!(status, 401, "{what} without a token: {body}");
             assert!(body.contains("\"error\""), "{what}: the reason as JSON: {body}");
-            let (status, _) = call(&url, method, Some("strata_not-a-token"));
-            assert_eq!(status, 401, "{what} with an unknown token");
-            let (status, body) = call(&url, method, Some(&s.reader));
-            if method == "get" {
-                // Allowed: answered (or 404 for a build that does not exist, 400 for a
-                // missing parameter), never 401/403.
-                assert!([200, 400, 404].contains(&status), "{what} as reader: {status} {body}");
-            } else {
-                changing += 1;
-                assert_eq!(status, 403, "{what} as reader: {body}");
-                assert!(body.contains("is reader"), "{what}: says why: {body}");
+            assert_eq!(call(&url, method, Some("strata_not-a-token")).0, 401, "{what} with an unknown token");
+            for role in ["reader", "submitter", "worker", "admin"] {
+                let (status, body) = call(&url, method, Some(s.token(role)));
+                if allowed(method, path).contains(&role) {
+                    assert!(![401, 403].contains(&status) && status < 500, "{what} as {role} is allowed: {status} {body}");
+                } else {
+                    assert_eq!(status, 403, "{what} as {role}: {body}");
+                    assert!(body.contains(&format!("is {role}")), "{what}: says why: {body}");
+                }
+                checked += 1;
             }
         }
     }
-    assert!(operations >= 18 && changing >= 10, "{operations} operations, {changing} state-changing");
+    assert!(checked >= 4 * 22, "{checked} operation × role pairs");
 
-    // Roles do not overlap: a worker does not submit, a submitter does not lease.
-    let (status, _) = call(&format!("{}/api/builds", s.url), "post", Some(&s.worker));
-    assert_eq!(status, 403);
-    let (status, body) = call(&format!("{}/api/tokens", s.url), "post", Some(&s.worker));
-    assert_eq!(status, 403, "{body}");
-    // The admin creates a submitter token, which then cannot lease but can list.
+    // A revoked token is refused from then on.
     let a = agent();
     let mut r = a
         .post(&format!("{}/api/tokens", s.url))
@@ -106,9 +127,16 @@ fn every_operation_needs_a_token_and_readers_change_nothing() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 201);
     let created: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
-    let submitter = created["token"].as_str().unwrap();
-    assert_eq!(call(&format!("{}/api/worker/lease", s.url), "post", Some(submitter)).0, 403);
-    assert_eq!(call(&format!("{}/api/builds", s.url), "get", Some(submitter)).0, 200);
+    let ci = created["token"].as_str().unwrap();
+    assert_eq!(call(&format!("{}/api/builds", s.url), "get", Some(ci)).0, 200);
+    let (status, body) = call(&format!("{}/api/tokens/{}", s.url, created["id"]), "delete", Some(ADMIN));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"revoked\":\"20"), "{body}");
+    let (status, body) = call(&format!("{}/api/builds", s.url), "get", Some(ci));
+    assert_eq!(status, 401, "a revoked token: {body}");
+    let (_, list) = call(&format!("{}/api/tokens", s.url), "get", Some(ADMIN));
+    assert!(!list.contains(ci) && list.contains("\"name\":\"ci\""), "listed without its secret: {list}");
+
     // A bad role is refused, a huge body too.
     let mut r = a
         .post(&format!("{}/api/tokens", s.url))
@@ -122,4 +150,13 @@ fn every_operation_needs_a_token_and_readers_change_nothing() {
     assert!(r.map_or(true, |r| r.status().as_u16() == 413), "an 8 MiB body is refused");
     // GET / answers for probes.
     assert_eq!(call(&format!("{}/", s.url), "get", None).0, 200);
+}
+
+#[test]
+fn anonymous_read_reads_and_does_nothing_else() {
+    let s = start(true);
+    assert_eq!(call(&format!("{}/api/builds", s.url), "get", None).0, 200);
+    assert_eq!(call(&format!("{}/api/tokens", s.url), "get", None).0, 401, "admin reads still need a token");
+    assert_eq!(call(&format!("{}/api/builds", s.url), "post", None).0, 401);
+    assert_eq!(call(&format!("{}/api/builds", s.url), "get", Some("strata_bad")).0, 401, "a bad token is not anonymous");
 }

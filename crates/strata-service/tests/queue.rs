@@ -29,6 +29,8 @@ async fn submit(db: &Db, max_attempts: i64) -> i64 {
         timeout_s: 60,
         max_attempts,
         track: true,
+        network: None,
+        remote_content: true,
     })
     .await
     .unwrap()

@@ -327,6 +327,13 @@ fn work(job: &Job) -> Result<BuildResult, JobEnd> {
         // --pull: a FROM in a registry is resolved to the digest it has now and built on
         // that digest (recorded as the base), never on an older pull in this store.
         cmd.arg("build").arg(&src).arg("-t").arg(&local).arg("--pull");
+        // What the policy granted at submit.
+        if b.network.as_deref() == Some("host") {
+            cmd.args(["--network", "host"]);
+        }
+        if !b.remote_content {
+            cmd.arg("--no-remote-content");
+        }
         if let Some((from, over)) = b.rebuild.as_ref().and_then(|r| Some((r.base_from.as_ref()?, r.base_override.as_ref()?))) {
             // A rebuild goes on its parent's rebuilt image, by digest, whatever tag the
             // Dockerfile's FROM names.

@@ -1,7 +1,7 @@
 //! The HTTP handlers of automatic rebuilds: the plan, the refresh (also the webhook), the
 //! watched repositories, the events, the registered images and promotion.
 
-use crate::api::{ApiError, Caller, Submitter};
+use crate::api::{ApiError, Reader, Submitter};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -18,7 +18,7 @@ fn upstream(e: String) -> ApiError {
     responses((status = 200, description = "what a refresh would rebuild now, in order; nothing is built", body = RebuildPlan),
               (status = 401, body = ErrorBody), (status = 502, description = "a repository or source could not be read", body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn plan(_caller: Caller, State(st): State<AppState>) -> ApiResult<Json<RebuildPlan>> {
+pub async fn plan(_caller: Reader, State(st): State<AppState>) -> ApiResult<Json<RebuildPlan>> {
     Ok(Json(super::prepare(&st, false).await.map_err(upstream)?.plan))
 }
 
@@ -26,27 +26,32 @@ pub async fn plan(_caller: Caller, State(st): State<AppState>) -> ApiResult<Json
     responses((status = 200, description = "every watched repository checked; the plan executed as a rebuild event when it rebuilds anything", body = Refreshed),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 502, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn refresh(Submitter(caller): Submitter, State(st): State<AppState>) -> ApiResult<Json<Refreshed>> {
-    Ok(Json(super::refresh(&st, false, "refresh", &caller.name).await.map_err(upstream)?))
+pub async fn refresh(Submitter(caller): Submitter, State(st): State<AppState>) -> ApiResult<impl axum::response::IntoResponse> {
+    let r = super::refresh(&st, false, "refresh", &caller.name).await.map_err(upstream)?;
+    let detail = match &r.event {
+        Some(e) => format!("{} repositories checked; rebuild event {}: {} rebuilds", r.checked, e.id, e.plan.rebuilds.len()),
+        None => format!("{} repositories checked, {} changed; nothing to rebuild", r.checked, r.plan.repos.len()),
+    };
+    Ok((axum::Extension(crate::audit::AuditDetail(detail)), Json(r)))
 }
 
 #[utoipa::path(get, path = "/api/repos", tag = "rebuilds",
     responses((status = 200, body = Vec<WatchedRepo>), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn repos(_caller: Caller, State(st): State<AppState>) -> ApiResult<Json<Vec<WatchedRepo>>> {
+pub async fn repos(_caller: Reader, State(st): State<AppState>) -> ApiResult<Json<Vec<WatchedRepo>>> {
     Ok(Json(st.db.watched_repos(st.config.repo_interval_s).await?))
 }
 
 #[utoipa::path(get, path = "/api/events", tag = "rebuilds",
     responses((status = 200, description = "rebuild events, newest first", body = Vec<RebuildEvent>), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn events(_caller: Caller, State(st): State<AppState>) -> ApiResult<Json<Vec<RebuildEvent>>> {
+pub async fn events(_caller: Reader, State(st): State<AppState>) -> ApiResult<Json<Vec<RebuildEvent>>> {
     Ok(Json(st.db.rebuild_events(100).await?))
 }
 
 #[utoipa::path(get, path = "/api/images", tag = "rebuilds",
     responses((status = 200, description = "the images registered for automatic rebuilds", body = Vec<TrackedImage>), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn images(_caller: Caller, State(st): State<AppState>) -> ApiResult<Json<Vec<TrackedImage>>> {
+pub async fn images(_caller: Reader, State(st): State<AppState>) -> ApiResult<Json<Vec<TrackedImage>>> {
     let registry = st.config.registry.clone();
     Ok(Json(st.db.tracked(|b| super::parent_of(registry.as_deref(), b)).await?))
 }
@@ -55,12 +60,13 @@ pub async fn images(_caller: Caller, State(st): State<AppState>) -> ApiResult<Js
     responses((status = 200, description = "the `to` tag now names what `from` named, read back from the registry", body = Promoted),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn promote(Submitter(caller): Submitter, State(st): State<AppState>, Path(name): Path<String>, Json(req): Json<PromoteRequest>) -> ApiResult<Json<Promoted>> {
+pub async fn promote(Submitter(caller): Submitter, State(st): State<AppState>, Path(name): Path<String>, Json(req): Json<PromoteRequest>) -> ApiResult<impl axum::response::IntoResponse> {
     for t in [&req.from, &req.to] {
         if t.is_empty() || t.len() > 128 || t.starts_with(['.', '-']) || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) || t.starts_with("build-") || t.starts_with("scratch-") {
             return Err(ApiError(StatusCode::BAD_REQUEST, format!("tag {t:?}: a floating tag (letters, digits, ._-; not build-N or scratch-N)")));
         }
     }
+    st.policy().check_promote(&caller.name, &caller.role, &name).map_err(|r| ApiError(StatusCode::FORBIDDEN, r.to_string()))?;
     let registry = st.config.registry.clone().ok_or_else(|| ApiError(StatusCode::CONFLICT, "the server has no --registry".into()))?;
     let tags = st.db.tags().await?;
     let from = tags
@@ -79,7 +85,8 @@ pub async fn promote(Submitter(caller): Submitter, State(st): State<AppState>, P
     };
     let detail = format!("{}:{} → {}:{} ({})", name, req.from, name, req.to, from.digest);
     st.db.move_tag(&name, &req.to, from.build_id, &from.digest, &caller.name, &detail).await?;
-    Ok(Json(Promoted { image: name, from: req.from, to: req.to, build_id: from.build_id, reference }))
+    let audit = axum::Extension(crate::audit::AuditDetail(format!("{detail}, build {}", from.build_id)));
+    Ok((audit, Json(Promoted { image: name, from: req.from, to: req.to, build_id: from.build_id, reference })))
 }
 
 /// Puts the manifest `digest` of `REGISTRY/NAME` under tag `to` and reads it back.

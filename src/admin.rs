@@ -1,0 +1,66 @@
+//! `strata audit` and `strata policy`: the service's audit log and its policy file.
+
+use crate::client::ServerArgs;
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    /// Entries at or after this time: RFC 3339 (2026-12-06T10:00:00Z) or Unix seconds.
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// At most this many.
+    #[arg(long, default_value_t = 1000)]
+    limit: u32,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+pub fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
+    let entries = args.server.client()?.audit(args.since.as_deref(), args.limit)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for e in &entries {
+        let target = e.target.as_deref().map(|t| format!(" {t}")).unwrap_or_default();
+        let detail = e.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
+        println!("{}  {} ({}) from {}  {}{target}  {} {}{detail}", e.at, e.actor, e.role, e.address, e.action, e.status, e.outcome);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args, Debug)]
+pub struct PolicyArgs {
+    #[command(subcommand)]
+    command: PolicyCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum PolicyCommand {
+    /// Validate a policy file here, as the server would load it (errors name line and key).
+    Check { file: PathBuf },
+    /// Make the server read its --policy file again (SIGHUP does too); on an error the old
+    /// policy stays in force.
+    Reload {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+pub fn policy(args: PolicyArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        PolicyCommand::Check { file } => {
+            let p = strata_policy::Policy::load(&file)?;
+            eprintln!("{}: valid ({} image rules)", file.display(), p.image_rules());
+        }
+        PolicyCommand::Reload { server } => {
+            let r = server.client()?.reload_policy()?;
+            eprintln!("policy reloaded: {} ({} image rules)", r.file.as_deref().unwrap_or("built-in default"), r.image_rules);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
