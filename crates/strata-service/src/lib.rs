@@ -17,12 +17,12 @@ pub mod listing;
 mod query;
 pub mod rebuild;
 mod source;
+mod web;
 
 pub use api::{valid_image_name, ROLES};
 pub use strata_policy::Policy;
 
 use axum::extract::DefaultBodyLimit;
-use axum::response::Html;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use sha2::{Digest, Sha256};
@@ -188,17 +188,13 @@ impl utoipa::Modify for Bearer {
     }
 }
 
-async fn index() -> Html<&'static str> {
-    Html("<!doctype html><title>strata</title><h1>strata build service</h1>\n<p>It is up. The API is under <a href=\"/api/openapi.json\">/api/</a> (OpenAPI document at /api/openapi.json); <code>strata builds</code> lists the builds.</p>\n")
-}
-
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(index))
+        .merge(web::router())
         .route("/api/openapi.json", get(openapi))
         .route("/api/builds", post(api::submit).get(api::list))
         .route("/api/builds/{id}", get(api::get))
