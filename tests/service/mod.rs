@@ -6,6 +6,16 @@
 use std::path::Path;
 use std::process::{Child, Command};
 
+/// The seeds' web-site Dockerfile (tests/build_engines.rs's SITE) after its `FROM web`
+/// line, for a Dockerfile built FROM the service's `web` (tests/service_corpus.rs still has
+/// its own copy).
+pub const SITE_AFTER_FROM: &str = r#"MAINTAINER Release Engineering <releng@example.com>
+ADD ./mysite.tar /tmp/
+RUN mv /tmp/mysite/* /var/www/html/ && rm /var/www/html/index.nginx-debian.html
+EXPOSE 80
+ENTRYPOINT ["/usr/sbin/nginx", "-g", "daemon off;"]
+"#;
+
 /// A child process killed by its PID and reaped on drop.
 pub struct Proc(pub Child);
 
