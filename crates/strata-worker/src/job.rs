@@ -297,6 +297,10 @@ fn work(job: &Job) -> Result<BuildResult, JobEnd> {
             written.map_err(|e| JobEnd::Failed(format!("writing the planned lock: {e}")))?;
             cmd.arg("--locked");
             job.log("composing the planned lock (--locked)\n");
+        } else {
+            // The repositories as they are now, not as this worker's metadata cache last
+            // saw them (up to metadata_expire ago): what the service registers is current.
+            cmd.arg("--refresh");
         }
         store_arg(&mut cmd);
         for i in &b.images {

@@ -28,9 +28,17 @@ pub fn facts(spec_path: &Path, lock: &Lockfile, checkout: &Path) -> Result<Facts
         if local.starts_with('/') && Path::new(local).starts_with(checkout) {
             continue;
         }
+        // A repository no package came from is not in the lock: its state is read now,
+        // so the service can tell later whether the image was built against the state it
+        // knows (a digest read a moment after the resolve can only be newer, which the
+        // next refresh then checks).
+        let repomd = match locked {
+            Some(l) => l.repomd_checksum.clone(),
+            None => strata_rebuild::repomd_digest(&strata_repo::Fetcher::new(), &url).unwrap_or_default(),
+        };
         repos.push(ImageRepo {
             url,
-            repomd: locked.map(|l| l.repomd_checksum.clone()).unwrap_or_default(),
+            repomd,
             metadata_expire_seconds: entry.metadata_expire.map(|e| e.max_age().map_or(-1, |d| d.as_secs() as i64)),
         });
     }

@@ -17,6 +17,8 @@ CREATE TABLE tracked_images (
 CREATE TABLE image_repos (
     image TEXT NOT NULL,
     url TEXT NOT NULL,
+    -- The repomd.xml digest the image's last build resolved against.
+    repomd TEXT,
     PRIMARY KEY (image, url)
 );
 CREATE INDEX image_repos_url ON image_repos (url);

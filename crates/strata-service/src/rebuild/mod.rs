@@ -9,7 +9,7 @@ pub mod api;
 pub mod store;
 
 use crate::AppState;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use strata_client::{RebuildPlan, Refreshed, RepoChange, Source};
 use strata_rebuild::{Kind, Registered};
 
@@ -79,14 +79,25 @@ pub async fn prepare(st: &AppState, only_due: bool) -> Result<Prepared, String> 
         }
     }
     let mut prepared = Prepared { plan: RebuildPlan::default(), locks: BTreeMap::new(), base_from: BTreeMap::new(), checked };
-    if changes.is_empty() {
+    let rows = st.db.registered().await.map_err(|e| format!("database: {e}"))?;
+    // A repository's state as the service knows it after this check: what each image is
+    // compared with.
+    let mut known: BTreeMap<&str, Option<&str>> = repos.iter().map(|r| (r.url.as_str(), r.repomd.as_deref())).collect();
+    for c in &changes {
+        known.insert(c.url.as_str(), Some(c.new.as_str()));
+    }
+    // Affected: fed by a repository that changed now, or built against another state of
+    // one than the service last acted on (an image first built from stale metadata, or
+    // registered after the change was acted on) — so no image stays behind unnoticed.
+    let affected = |r: &&store::RegisteredRow| {
+        r.kind == "spec" && r.repos.iter().any(|(url, seen)| known.get(url.as_str()).is_some_and(|now| now.is_some() && *now != seen.as_deref()))
+    };
+    if changes.is_empty() && !rows.iter().any(|r| affected(&r)) {
         return Ok(prepared);
     }
-    let changed: BTreeSet<&str> = changes.iter().map(|c| c.url.as_str()).collect();
-    let rows = st.db.registered().await.map_err(|e| format!("database: {e}"))?;
     // Each affected spec, once: (url, ref, path, commit) → its images.
     let mut specs: BTreeMap<(String, Option<String>, Option<String>, String), Vec<String>> = BTreeMap::new();
-    for r in rows.iter().filter(|r| r.kind == "spec" && r.repos.iter().any(|u| changed.contains(u.as_str()))) {
+    for r in rows.iter().filter(affected) {
         let key = (r.source.url.clone(), r.source.r#ref.clone(), r.source.path.clone(), r.source.commit.clone().unwrap_or_default());
         specs.entry(key).or_default().push(r.name.clone());
     }

@@ -19,7 +19,8 @@ pub struct RegisteredRow {
     pub content: Option<String>,
     pub input_digest: Option<String>,
     pub packages: Vec<String>,
-    pub repos: Vec<String>,
+    /// (base URL, the repomd.xml digest its last build resolved against).
+    pub repos: Vec<(String, Option<String>)>,
 }
 
 /// A watched repository's row.
@@ -89,7 +90,13 @@ impl Db {
             .await?;
             sqlx::query("DELETE FROM image_repos WHERE image = $1").bind(&img.name).execute(&mut **tx).await?;
             for repo in &img.repos {
-                sqlx::query("INSERT INTO image_repos (image, url) VALUES ($1, $2) ON CONFLICT DO NOTHING").bind(&img.name).bind(&repo.url).execute(&mut **tx).await?;
+                let seen = Some(repo.repomd.as_str()).filter(|r| !r.is_empty());
+                sqlx::query("INSERT INTO image_repos (image, url, repomd) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                    .bind(&img.name)
+                    .bind(&repo.url)
+                    .bind(seen)
+                    .execute(&mut **tx)
+                    .await?;
                 // A repository seen for the first time starts from what the build saw
                 // (unknown for one no package came from: its first check sets it).
                 let repomd = Some(repo.repomd.as_str()).filter(|r| !r.is_empty());
@@ -161,9 +168,9 @@ impl Db {
         )
         .fetch_all(&self.read)
         .await?;
-        let mut repos: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for r in sqlx::query("SELECT image, url FROM image_repos ORDER BY image, url").fetch_all(&self.read).await? {
-            repos.entry(r.try_get(0)?).or_default().push(r.try_get(1)?);
+        let mut repos: BTreeMap<String, Vec<(String, Option<String>)>> = BTreeMap::new();
+        for r in sqlx::query("SELECT image, url, repomd FROM image_repos ORDER BY image, url").fetch_all(&self.read).await? {
+            repos.entry(r.try_get(0)?).or_default().push((r.try_get(1)?, r.try_get(2)?));
         }
         let mut out = Vec::new();
         for r in rows {
