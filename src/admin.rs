@@ -20,7 +20,8 @@ pub struct AuditArgs {
 }
 
 pub fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
-    let entries = args.server.client()?.audit(args.since.as_deref(), args.limit)?;
+    let since = args.since.as_deref().map(parse_since).transpose()?;
+    let entries = args.server.client()?.audit(since, args.limit)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&entries)?);
         return Ok(ExitCode::SUCCESS);
@@ -31,6 +32,15 @@ pub fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
         println!("{}  {} ({}) from {}  {}{target}  {} {}{detail}", e.at, e.actor, e.role, e.address, e.action, e.status, e.outcome);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--since`: RFC 3339 (`2026-12-06T10:00:00Z`, fractions allowed) or Unix seconds.
+fn parse_since(s: &str) -> anyhow::Result<i64> {
+    if let Ok(secs) = s.parse::<i64>() {
+        return Ok(secs);
+    }
+    let t = humantime::parse_rfc3339_weak(s.trim_end_matches('Z')).map_err(|_| anyhow::anyhow!("--since {s}: RFC 3339 (2026-12-06T10:00:00Z) or Unix seconds"))?;
+    Ok(t.duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64)
 }
 
 #[derive(Args, Debug)]
@@ -63,4 +73,14 @@ pub fn policy(args: PolicyArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn since_takes_rfc3339_or_seconds() {
+        assert_eq!(super::parse_since("1700000000").unwrap(), 1_700_000_000);
+        assert_eq!(super::parse_since("2023-11-14T22:13:20Z").unwrap(), 1_700_000_000);
+        assert!(super::parse_since("yesterday").is_err());
+    }
 }

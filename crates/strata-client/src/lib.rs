@@ -11,6 +11,7 @@ mod admin;
 mod rebuild;
 mod settings;
 mod types;
+pub mod int;
 
 pub use admin::*;
 pub use rebuild::*;
@@ -229,9 +230,9 @@ impl Client {
         self.call::<(), TokenInfo>("DELETE", &format!("/api/tokens/{id}"), None)?.ok_or_else(|| self.empty("/api/tokens"))
     }
 
-    /// Audit entries at or after `since` (RFC 3339 or Unix seconds), oldest first.
-    pub fn audit(&self, since: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>> {
-        let since = since.map(|s| format!("&since={}", encode(s))).unwrap_or_default();
+    /// Audit entries at or after `since` (Unix seconds), oldest first.
+    pub fn audit(&self, since: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>> {
+        let since = since.map(|s| format!("&since={s}")).unwrap_or_default();
         self.get(&format!("/api/audit?limit={limit}{since}"))
     }
 

@@ -175,9 +175,11 @@ pub struct TagPointer {
 pub struct PromoteRequest {
     /// The tag to take the image from (default `testing`).
     #[serde(default = "testing")]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(?!build-|scratch-)[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$"))]
     pub from: String,
     /// The tag to move (default `latest`).
     #[serde(default = "latest")]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(?!build-|scratch-)[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$"))]
     pub to: String,
 }
 

@@ -7,15 +7,18 @@ use serde::{Deserialize, Serialize};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Source {
     /// Anything `git clone` accepts: file://, https://, ssh://.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 2048, pattern = "^(?!-|ext::|fd::)[^\\x00-\\x20\\x7f-\\x9f]*$"))]
     pub url: String,
     /// Branch, tag or commit as submitted; the remote HEAD when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(?!-)(?!.*\\.\\.)[A-Za-z0-9/._+-]{1,255}$"))]
     pub r#ref: Option<String>,
     /// The commit the ref named at submit time: what is built.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
     /// Folder inside the repository holding strata.json or a Dockerfile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 1024, pattern = "^(?!\\.\\.?(/|$))[^/\\x00-\\x1f\\x7f-\\x9f]+(/(?!\\.\\.?(/|$))[^/\\x00-\\x1f\\x7f-\\x9f]+)*$"))]
     pub path: Option<String>,
 }
 
@@ -25,18 +28,21 @@ pub struct SubmitRequest {
     pub source: Source,
     /// Images to build: spec images to pick, or the name of a Dockerfile's image.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<ImageName>, max_items = 64))]
     pub images: Vec<String>,
     /// Push only a unique scratch tag; never move `latest`.
     #[serde(default)]
     pub scratch: bool,
     /// Run-time limit in seconds (queue time does not count); capped by the server.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::int::opt_i64")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub timeout_seconds: Option<i64>,
     /// Do not register the built images for automatic rebuilds.
     #[serde(default)]
     pub no_track: bool,
     /// What a Dockerfile's RUN may reach: `none` (default) or `host` (if the policy allows).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(none|host)$"))]
     pub network: Option<String>,
 }
 
@@ -139,6 +145,7 @@ pub struct BuildResult {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImageOutput {
+    #[cfg_attr(feature = "openapi", schema(value_type = ImageName))]
     pub name: String,
     /// The unique pushed reference, `REGISTRY/NAME:TAG@DIGEST`.
     pub reference: String,
@@ -169,7 +176,7 @@ pub struct ImageRepo {
     /// `sha256:` of its repomd.xml when resolved.
     pub repomd: String,
     /// The spec's metadata_expire for it, in seconds (none: the default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::int::opt_i64")]
     pub metadata_expire_seconds: Option<i64>,
 }
 
@@ -204,9 +211,11 @@ pub struct LogChunk {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenRequest {
     /// admin, submitter, worker or reader.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(admin|submitter|worker|reader)$"))]
     pub role: String,
     /// A note saying who or what holds it.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"))]
     pub name: Option<String>,
 }
 
@@ -224,10 +233,12 @@ pub struct TokenCreated {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LeaseRequest {
     /// The worker's name, recorded with each attempt.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"))]
     pub worker: String,
     /// When nothing is queued, wait up to this long (at most 30 s) for a build before
     /// answering 204: a worker learns of a submission at once instead of at its next poll.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::int::u64")]
+    #[cfg_attr(feature = "openapi", schema(maximum = 30))]
     pub wait_seconds: u64,
 }
 
@@ -311,3 +322,10 @@ pub struct QueryHit {
     /// The matching packages (NEVRA).
     pub packages: Vec<String>,
 }
+
+/// An image name: registry repository path components (lowercase letters, digits, `._-`,
+/// each starting with a letter or digit), `/`-separated, at most 128 characters.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(pattern = "^(?=.{1,128}$)[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)*$")]
+pub struct ImageName(pub String);

@@ -3,10 +3,12 @@
 
 use crate::db::{LeaseError, NewBuild, Outcome};
 use crate::{git, AppState};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use strata_client::{QueryHit, Build, Complete, ErrorBody, Fail, Heartbeat, Lease, LeaseRef, LeaseRequest, LogAppend, LogAppended, LogChunk, SubmitRequest, TokenCreated, TokenRequest};
 
@@ -17,7 +19,7 @@ pub struct ApiError(pub StatusCode, pub String);
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let detail = AuditDetail(self.1.clone());
-        (self.0, axum::Extension(detail), Json(ErrorBody { error: self.1 })).into_response()
+        (self.0, axum::Extension(detail), axum::Json(ErrorBody { error: self.1 })).into_response()
     }
 }
 
@@ -41,6 +43,55 @@ type ApiResult<T> = Result<T, ApiError>;
 
 pub use crate::auth::{Admin, Reader, Submitter, Worker, ROLES};
 use crate::audit::{AuditDetail, AuditTarget};
+
+// axum's own rejections (a body that is not JSON or not the type, a path or query parameter
+// that does not parse) answered as ErrorBody JSON, 400 unless they say 413 or 415.
+fn rejected(status: StatusCode, text: String) -> ApiError {
+    let status = if status == StatusCode::UNPROCESSABLE_ENTITY { StatusCode::BAD_REQUEST } else { status };
+    ApiError(status, text)
+}
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> ApiError {
+        rejected(r.status(), r.body_text())
+    }
+}
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> ApiError {
+        rejected(StatusCode::BAD_REQUEST, r.body_text())
+    }
+}
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> ApiError {
+        rejected(StatusCode::BAD_REQUEST, r.body_text())
+    }
+}
+
+pub struct Json<T>(pub T);
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Ok(Json(axum::Json::<T>::from_request(req, state).await?.0))
+    }
+}
+pub struct Path<T>(pub T);
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Ok(Path(axum::extract::Path::<T>::from_request_parts(parts, state).await?.0))
+    }
+}
+pub struct Query<T>(pub T);
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Ok(Query(axum::extract::Query::<T>::from_request_parts(parts, state).await?.0))
+    }
+}
 
 fn not_found(id: i64) -> ApiError {
     ApiError(StatusCode::NOT_FOUND, format!("no build {id}"))
@@ -136,10 +187,13 @@ pub async fn submit(Submitter(caller): Submitter, State(st): State<AppState>, Js
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only builds of this image.
+    #[param(pattern = "^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)*$", max_length = 128)]
     image: Option<String>,
     /// Only builds in this state.
+    #[param(pattern = "^(queued|running|built|failed|canceled)$")]
     state: Option<String>,
     /// At most this many (default 100, at most 1000).
     limit: Option<i64>,
@@ -148,6 +202,9 @@ pub struct ListQuery {
 #[utoipa::path(get, path = "/api/builds", params(ListQuery), tag = "builds",
     responses((status = 200, description = "newest first", body = Vec<Build>), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list(_caller: Reader, State(st): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Json<Vec<Build>>> {
+    if let Some(i) = q.image.as_deref().filter(|i| !valid_image_name(i)) {
+        return Err(ApiError(StatusCode::BAD_REQUEST, format!("image {i:?}: not an image name")));
+    }
     if let Some(s) = &q.state {
         if !["queued", "running", "built", "failed", "canceled"].contains(&s.as_str()) {
             return Err(ApiError(StatusCode::BAD_REQUEST, format!("state {s:?}: one of queued, running, built, failed, canceled")));
@@ -164,9 +221,11 @@ pub async fn get(_caller: Reader, State(st): State<AppState>, Path(id): Path<i64
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogQuery {
     /// Byte offset to read from (the `next` of the previous read).
-    offset: Option<u64>,
+    #[param(minimum = 0)]
+    offset: Option<i64>,
 }
 
 #[utoipa::path(get, path = "/api/builds/{id}/log", params(("id" = i64, Path), LogQuery), tag = "builds",
@@ -176,6 +235,10 @@ pub async fn read_log(_caller: Reader, State(st): State<AppState>, Path(id): Pat
         return Err(not_found(id));
     }
     let offset = q.offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ApiError(StatusCode::BAD_REQUEST, "offset: at least 0".into()));
+    }
+    let offset = offset as u64;
     let (data, next, complete) = st.db.read_log(id, offset, 1 << 20).await?;
     Ok(Json(LogChunk { offset, data, next, complete }))
 }
@@ -198,7 +261,7 @@ pub async fn create_token(Admin(caller): Admin, State(st): State<AppState>, Json
         return Err(ApiError(StatusCode::BAD_REQUEST, format!("role {:?}: one of {}", req.role, ROLES.join(", "))));
     }
     let name = req.name.unwrap_or_else(|| format!("{} token by {}", req.role, caller.name));
-    if name.len() > 200 || name.chars().any(char::is_control) {
+    if name.chars().count() > 200 || name.chars().any(char::is_control) {
         return Err(ApiError(StatusCode::BAD_REQUEST, "name: at most 200 characters, no control characters".into()));
     }
     let token = crate::new_secret();
@@ -212,7 +275,10 @@ pub async fn create_token(Admin(caller): Admin, State(st): State<AppState>, Json
     responses((status = 200, body = Lease), (status = 204, description = "nothing queued"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn lease(Worker(caller): Worker, State(st): State<AppState>, Json(req): Json<LeaseRequest>) -> ApiResult<Response> {
-    if req.worker.is_empty() || req.worker.len() > 200 || req.worker.chars().any(char::is_control) {
+    if req.wait_seconds > 30 {
+        return Err(ApiError(StatusCode::BAD_REQUEST, "wait_seconds: at most 30".into()));
+    }
+    if req.worker.is_empty() || req.worker.chars().count() > 200 || req.worker.chars().any(char::is_control) {
         return Err(ApiError(StatusCode::BAD_REQUEST, "worker: 1 to 200 characters, no control characters".into()));
     }
     let secret = crate::new_secret();
@@ -284,6 +350,15 @@ pub async fn append_log(_caller: Worker, State(st): State<AppState>, Path(id): P
     responses((status = 200, body = Build), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn complete(_caller: Worker, State(st): State<AppState>, Path(id): Path<i64>, Json(req): Json<Complete>) -> ApiResult<Json<Build>> {
+    let mut req = req;
+    if let Some(n) = req.result.images.iter().find(|i| !valid_image_name(&i.name)) {
+        return Err(ApiError(StatusCode::BAD_REQUEST, format!("result: image name {:?}", n.name)));
+    }
+    // PostgreSQL's text holds no NUL.
+    let json = serde_json::to_string(&req.result).unwrap_or_default();
+    if json.contains("\\u0000") {
+        req.result = serde_json::from_str(&json.replace("\\u0000", "")).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
+    }
     st.db.finish(id, &crate::hash_secret(&req.lease), Outcome::Built(&req.result)).await?;
     Ok(Json(st.db.get(id).await?.ok_or_else(|| not_found(id))?))
 }
@@ -292,14 +367,16 @@ pub async fn complete(_caller: Worker, State(st): State<AppState>, Path(id): Pat
     responses((status = 200, body = Build), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn fail(_caller: Worker, State(st): State<AppState>, Path(id): Path<i64>, Json(req): Json<Fail>) -> ApiResult<Json<Build>> {
-    let reason: String = req.reason.chars().take(4000).collect();
+    let reason: String = req.reason.chars().filter(|c| *c != '\0').take(4000).collect();
     st.db.finish(id, &crate::hash_secret(&req.lease), Outcome::Failed { reason: &reason, canceled: req.canceled }).await?;
     Ok(Json(st.db.get(id).await?.ok_or_else(|| not_found(id))?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct QueryParams {
     /// `NAME` or `NAME OP EVR` (`openssl < 3.0.22`), compared with rpm's rules.
+    #[param(pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]+( +(<|<=|=|>=|>) +[^\\s\\x00-\\x1f\\x7f-\\x9f]+)?$", max_length = 512)]
     rpm: String,
     /// Every build, not only each image's current (newest non-scratch) one.
     all: Option<bool>,
@@ -310,7 +387,7 @@ pub struct QueryParams {
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn query(_caller: Reader, State(st): State<AppState>, Query(q): Query<QueryParams>) -> ApiResult<Json<Vec<QueryHit>>> {
-    if q.rpm.len() > 512 {
+    if q.rpm.chars().count() > 512 || q.rpm.chars().any(char::is_control) {
         return Err(ApiError(StatusCode::BAD_REQUEST, "rpm: at most 512 characters".into()));
     }
     let dep = strata_rpm::Dep::parse(&q.rpm).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;

@@ -4,7 +4,6 @@
 //! or an error adds the detail through a response extension), so no handler can forget;
 //! the API has no call that changes or removes an entry.
 
-use crate::api::ApiError;
 use crate::auth::Caller;
 use crate::db::{now_ms, rfc3339, Db};
 use crate::AppState;
@@ -124,16 +123,6 @@ impl Db {
     }
 }
 
-/// `--since`: RFC 3339 (`2026-12-06T10:00:00Z`, fractions allowed) or Unix seconds.
-pub fn parse_since(s: &str) -> Result<i64, ApiError> {
-    let bad = || ApiError(axum::http::StatusCode::BAD_REQUEST, format!("since {s:?}: RFC 3339 (2026-12-06T10:00:00Z) or Unix seconds"));
-    if let Ok(secs) = s.parse::<i64>() {
-        return Ok(secs.saturating_mul(1000));
-    }
-    let t = humantime::parse_rfc3339_weak(s.trim_end_matches('Z')).map_err(|_| bad())?;
-    Ok(t.duration_since(std::time::UNIX_EPOCH).map_err(|_| bad())?.as_millis() as i64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,12 +136,5 @@ mod tests {
         assert_eq!(action_of(&Method::DELETE, "/api/tokens/3"), Some(("token revoke", Some("token 3".into()))));
         assert_eq!(action_of(&Method::GET, "/api/builds"), None);
         assert_eq!(action_of(&post, "/api/worker/lease"), None, "the worker protocol is in build_events");
-    }
-
-    #[test]
-    fn since_takes_rfc3339_or_seconds() {
-        assert_eq!(parse_since("1700000000").unwrap(), 1_700_000_000_000);
-        assert_eq!(parse_since("2023-11-14T22:13:20Z").unwrap(), 1_700_000_000_000);
-        assert!(parse_since("yesterday").is_err());
     }
 }

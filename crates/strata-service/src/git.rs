@@ -10,7 +10,7 @@ use tokio::process::Command;
 const GIT_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub fn check_url(url: &str) -> Result<(), String> {
-    if url.is_empty() || url.len() > 2048 {
+    if url.is_empty() || url.chars().count() > 2048 {
         return Err("source url: 1 to 2048 characters".into());
     }
     // A leading '-' would be read as an option; control characters have no place in a URL.
@@ -38,7 +38,7 @@ pub fn check_ref(r: &str) -> Result<(), String> {
 }
 
 pub fn check_path(p: &str) -> Result<(), String> {
-    let ok = !p.is_empty() && p.len() <= 1024 && !p.starts_with('/') && p.split('/').all(|c| !c.is_empty() && c != ".." && c != ".") && !p.chars().any(char::is_control);
+    let ok = !p.is_empty() && p.chars().count() <= 1024 && !p.starts_with('/') && p.split('/').all(|c| !c.is_empty() && c != ".." && c != ".") && !p.chars().any(char::is_control);
     if ok {
         Ok(())
     } else {

@@ -174,7 +174,7 @@ pub fn hash_secret(secret: &str) -> String {
     paths(api::submit, api::list, api::get, api::read_log, api::cancel, api::create_token, api::lease, api::heartbeat, api::append_log, api::complete, api::fail, api::query,
         rebuild::api::plan, rebuild::api::refresh, rebuild::api::repos, rebuild::api::events, rebuild::api::images, rebuild::api::promote,
         admin::tokens, admin::revoke, admin::reload, admin::audit),
-    modifiers(&Bearer)
+    modifiers(&Bearer, &CommonErrors)
 )]
 pub struct ApiDoc;
 
@@ -185,6 +185,34 @@ impl utoipa::Modify for Bearer {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         let components = doc.components.get_or_insert_with(Default::default);
         components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+/// The answers any operation can give before its handler runs, added to each: 400 for a
+/// path or query parameter or a body that does not parse (or a value the handler refuses),
+/// and for a body, 413 (larger than the limit) and 415 (not sent as application/json).
+struct CommonErrors;
+
+impl utoipa::Modify for CommonErrors {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |what: &str| {
+            ResponseBuilder::new().description(what).content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build()).build()
+        };
+        for item in doc.paths.paths.values_mut() {
+            for op in [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch].into_iter().flatten() {
+                let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                let has_body = op.request_body.is_some();
+                let r = &mut op.responses.responses;
+                if has_params || has_body {
+                    r.entry("400".into()).or_insert_with(|| error("a parameter or the body does not parse or is refused").into());
+                }
+                if has_body {
+                    r.entry("413".into()).or_insert_with(|| error("the body is larger than the limit").into());
+                    r.entry("415".into()).or_insert_with(|| error("the body is not sent as application/json").into());
+                }
+            }
+        }
     }
 }
 

@@ -1,11 +1,10 @@
 //! The HTTP handlers of automatic rebuilds: the plan, the refresh (also the webhook), the
 //! watched repositories, the events, the registered images and promotion.
 
-use crate::api::{ApiError, Reader, Submitter};
+use crate::api::{ApiError, Json, Path, Reader, Submitter};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use strata_client::{ErrorBody, Promoted, PromoteRequest, RebuildEvent, RebuildPlan, Refreshed, TrackedImage, WatchedRepo};
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -58,7 +57,8 @@ pub async fn images(_caller: Reader, State(st): State<AppState>) -> ApiResult<Js
 
 #[utoipa::path(post, path = "/api/images/{name}/promote", params(("name" = String, Path)), request_body = PromoteRequest, tag = "rebuilds",
     responses((status = 200, description = "the `to` tag now names what `from` named, read back from the registry", body = Promoted),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, description = "the server has no --registry", body = ErrorBody), (status = 502, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn promote(Submitter(caller): Submitter, State(st): State<AppState>, Path(name): Path<String>, Json(req): Json<PromoteRequest>) -> ApiResult<impl axum::response::IntoResponse> {
     for t in [&req.from, &req.to] {
