@@ -22,14 +22,6 @@ use std::time::Duration;
 
 const ADMIN: &str = "corpus-admin-token-0123456789";
 
-/// tests/build_engines.rs's SITE after its `FROM web` line (the FROM here names the
-/// service's registry).
-const SITE_AFTER_FROM: &str = r#"MAINTAINER Release Engineering <releng@example.com>
-ADD ./mysite.tar /tmp/
-RUN mv /tmp/mysite/* /var/www/html/ && rm /var/www/html/index.nginx-debian.html
-EXPOSE 80
-ENTRYPOINT ["/usr/sbin/nginx", "-g", "daemon off;"]
-"#;
 const PAGE: &str = "<html><body>Hello from mysite</body></html>\n";
 
 #[test]

@@ -18,6 +18,17 @@ pub struct RebuildPlan {
     pub rebuilds: Vec<PlannedRebuild>,
     /// Registered images the changed repositories feed whose content does not change.
     pub unchanged: Vec<String>,
+    /// Rebuilds the policy in force refuses (checked with the rights of the image's
+    /// submitter), and the rebuilds that would have followed them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<RefusedRebuild>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RefusedRebuild {
+    pub image: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -185,7 +185,7 @@ pub fn plan(registered: &[Registered], repos: Vec<RepoChange>, fresh: &BTreeMap<
     let mut rebuilds: Vec<PlannedRebuild> = planned.into_values().collect();
     rebuilds.sort_by(|a, b| (a.depth, &a.image).cmp(&(b.depth, &b.image)));
     unchanged.sort();
-    RebuildPlan { repos, rebuilds, unchanged }
+    RebuildPlan { repos, rebuilds, unchanged, refused: Vec::new() }
 }
 
 fn short(commit: &str) -> &str {

@@ -218,11 +218,11 @@ async fn rebuild_children_wait_for_parents_and_fail_with_them() {
             moved_from: None,
             input_hash: format!("hash-{image}"),
         };
-        let plan = RebuildPlan { repos: Vec::new(), rebuilds: vec![planned("web", 0, None), planned("site", 1, Some("web")), planned("deep", 2, Some("site"))], unchanged: Vec::new() };
+        let plan = RebuildPlan { repos: Vec::new(), rebuilds: vec![planned("web", 0, None), planned("site", 1, Some("web")), planned("deep", 2, Some("site"))], unchanged: Vec::new(), refused: Vec::new() };
         let locks = BTreeMap::from([("web".to_string(), "{}".to_string())]);
         let from = BTreeMap::from([("site".to_string(), "reg/web:latest".to_string()), ("deep".to_string(), "reg/site:latest".to_string())]);
-        let event = db.execute_plan(&plan, &locks, &from, "refresh", "alice", "testing", 60, 3).await.unwrap().unwrap();
-        assert_eq!(db.execute_plan(&plan, &locks, &from, "refresh", "bob", "testing", 60, 3).await.unwrap(), None, "the same inputs are never queued twice");
+        let event = db.execute_plan(&plan, &locks, &from, &BTreeMap::new(), "refresh", "alice", "testing", 60, 3).await.unwrap().unwrap();
+        assert_eq!(db.execute_plan(&plan, &locks, &from, &BTreeMap::new(), "refresh", "bob", "testing", 60, 3).await.unwrap(), None, "the same inputs are never queued twice");
         let builds = db.list(None, None, 10).await.unwrap();
         let ids: BTreeMap<String, i64> = builds.iter().map(|b| (b.image.clone(), b.id)).collect();
         let site = db.get(ids["site"]).await.unwrap().unwrap();

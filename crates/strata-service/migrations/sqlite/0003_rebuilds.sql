@@ -12,6 +12,8 @@ CREATE TABLE tracked_images (
     base_name TEXT,
     content TEXT,
     input_digest TEXT,
+    -- Who submitted the image (rebuilds act with this token's rights under the policy).
+    owner TEXT,
     updated BIGINT NOT NULL
 );
 CREATE TABLE image_repos (

@@ -31,6 +31,8 @@ pub struct Prepared {
     pub locks: BTreeMap<String, String>,
     /// The FROM text per planned Dockerfile image.
     pub base_from: BTreeMap<String, String>,
+    /// Whether `ADD <url>` is allowed, per planned image, as the policy grants it.
+    pub remote_content: BTreeMap<String, bool>,
     /// Repositories checked.
     pub checked: Vec<String>,
 }
@@ -78,7 +80,7 @@ pub async fn prepare(st: &AppState, only_due: bool) -> Result<Prepared, String> 
             changes.push(RepoChange { url: repo.url.clone(), old: repo.repomd.clone(), new: now });
         }
     }
-    let mut prepared = Prepared { plan: RebuildPlan::default(), locks: BTreeMap::new(), base_from: BTreeMap::new(), checked };
+    let mut prepared = Prepared { plan: RebuildPlan::default(), locks: BTreeMap::new(), base_from: BTreeMap::new(), remote_content: BTreeMap::new(), checked };
     let rows = st.db.registered().await.map_err(|e| format!("database: {e}"))?;
     // A repository's state as the service knows it after this check: what each image is
     // compared with.
@@ -144,7 +146,36 @@ pub async fn prepare(st: &AppState, only_due: bool) -> Result<Prepared, String> 
         })
         .collect();
     let acted_on = st.db.acted_on().await.map_err(|e| format!("database: {e}"))?;
-    prepared.plan = strata_rebuild::plan(&registered, changes, &fresh, &acted_on);
+    let plan = strata_rebuild::plan(&registered, changes, &fresh, &acted_on);
+    // The policy in force now, with the rights of each image's submitter: a policy
+    // tightened since an image was registered stops its automatic rebuilds too.
+    let policy = st.policy();
+    let mut roles = BTreeMap::new();
+    for r in &rows {
+        if let Some(owner) = &r.owner {
+            if !roles.contains_key(owner) {
+                roles.insert(owner.clone(), st.db.role_of_name(owner).await.map_err(|e| format!("database: {e}"))?);
+            }
+        }
+    }
+    let check = |p: &strata_client::PlannedRebuild| -> Result<bool, String> {
+        let owner = rows.iter().find(|r| r.name == p.image).and_then(|r| r.owner.clone()).ok_or("no submitter is recorded for it")?;
+        let role = roles.get(&owner).cloned().flatten().ok_or_else(|| format!("its submitter {owner} has no valid token any more"))?;
+        let destination = registry.map(|r| format!("{r}/{}", p.image));
+        let submission = strata_policy::Submission {
+            actor: &owner,
+            role: policy.role_of(&owner, &role),
+            image: &p.image,
+            source: &p.source.url,
+            r#ref: p.source.r#ref.as_deref(),
+            destination: destination.as_deref(),
+            network_host: false,
+        };
+        policy.check_submit(&submission).map(|g| g.remote_content).map_err(|r| r.to_string())
+    };
+    let (plan, remote_content) = apply_policy(plan, check);
+    prepared.plan = plan;
+    prepared.remote_content = remote_content;
     for p in &prepared.plan.rebuilds {
         if let Some(from) = registered.iter().find(|r| r.name == p.image).and_then(|r| r.base_from.clone()).filter(|_| p.kind == "dockerfile") {
             prepared.base_from.insert(p.image.clone(), from);
@@ -152,6 +183,29 @@ pub async fn prepare(st: &AppState, only_due: bool) -> Result<Prepared, String> 
     }
     prepared.locks.retain(|name, _| prepared.plan.rebuilds.iter().any(|p| &p.image == name));
     Ok(prepared)
+}
+
+/// Takes out of a plan the rebuilds `check` refuses, and those that would follow them;
+/// the rest keep their order. Returns the plan and each kept rebuild's grant.
+pub fn apply_policy(mut plan: RebuildPlan, check: impl Fn(&strata_client::PlannedRebuild) -> Result<bool, String>) -> (RebuildPlan, BTreeMap<String, bool>) {
+    let mut grants = BTreeMap::new();
+    let mut kept = Vec::new();
+    for p in std::mem::take(&mut plan.rebuilds) {
+        let refused_parent = p.parent.as_ref().filter(|parent| plan.refused.iter().any(|r| &&r.image == parent));
+        let verdict = match refused_parent {
+            Some(parent) => Err(format!("its base {parent} is not rebuilt (refused)")),
+            None => check(&p),
+        };
+        match verdict {
+            Ok(remote) => {
+                grants.insert(p.image.clone(), remote);
+                kept.push(p);
+            }
+            Err(reason) => plan.refused.push(strata_client::RefusedRebuild { image: p.image, reason }),
+        }
+    }
+    plan.rebuilds = kept;
+    (plan, grants)
 }
 
 /// Checks, plans and executes, one refresh at a time per server (several servers on one
@@ -170,6 +224,7 @@ pub async fn refresh(st: &AppState, only_due: bool, trigger: &str, actor: &str) 
             &prepared.plan,
             &prepared.locks,
             &prepared.base_from,
+            &prepared.remote_content,
             trigger,
             actor,
             &st.config.rebuild_tag,
@@ -220,6 +275,35 @@ mod tests {
         assert_eq!(parent_of(reg, "docker.io/library/web:latest"), None);
         assert_eq!(parent_of(None, "127.0.0.1:5000/web:latest"), None);
         assert_eq!(parent_of(Some("reg.example/team"), "reg.example/team/web:1").as_deref(), Some("web"));
+    }
+
+    #[test]
+    fn a_refused_rebuild_takes_its_children_out_of_the_plan() {
+        let planned = |image: &str, depth: u32, parent: Option<&str>| strata_client::PlannedRebuild {
+            image: image.into(),
+            kind: "spec".into(),
+            depth,
+            parent: parent.map(str::to_string),
+            reason: String::new(),
+            changes: Vec::new(),
+            repos: Vec::new(),
+            source: Source { url: "file:///x".into(), r#ref: None, commit: None, path: None },
+            moved_from: None,
+            input_hash: String::new(),
+        };
+        let plan = RebuildPlan {
+            rebuilds: vec![planned("a", 0, None), planned("web", 0, None), planned("site", 1, Some("web")), planned("deep", 2, Some("site")), planned("b", 1, Some("a"))],
+            ..Default::default()
+        };
+        let (plan, grants) = apply_policy(plan, |p| if p.image == "web" { Err("refused by policy rule [default]: no".into()) } else { Ok(p.image != "b") });
+        let kept: Vec<&str> = plan.rebuilds.iter().map(|p| p.image.as_str()).collect();
+        assert_eq!(kept, ["a", "b"]);
+        let refused: Vec<(&str, &str)> = plan.refused.iter().map(|r| (r.image.as_str(), r.reason.as_str())).collect();
+        assert_eq!(
+            refused,
+            [("web", "refused by policy rule [default]: no"), ("site", "its base web is not rebuilt (refused)"), ("deep", "its base site is not rebuilt (refused)")]
+        );
+        assert_eq!(grants, BTreeMap::from([("a".to_string(), true), ("b".to_string(), false)]));
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub struct RegisteredRow {
     pub packages: Vec<String>,
     /// (base URL, the repomd.xml digest its last build resolved against).
     pub repos: Vec<(String, Option<String>)>,
+    /// The token name that submitted the image.
+    pub owner: Option<String>,
 }
 
 /// A watched repository's row.
@@ -41,7 +43,7 @@ impl Db {
     /// moved, and — unless it was scratch or submitted with `--no-track` — the registration
     /// of its images (source, content, base, repositories to watch).
     pub(crate) async fn register_built(tx: &mut Tx<'_>, id: i64) -> Result<(), sqlx::Error> {
-        let row = sqlx::query("SELECT scratch, track, source_url, source_ref, source_path, source_commit, result FROM builds WHERE id = $1")
+        let row = sqlx::query("SELECT scratch, track, source_url, source_ref, source_path, source_commit, result, trigger_kind, submitter FROM builds WHERE id = $1")
             .bind(id)
             .fetch_one(&mut **tx)
             .await?;
@@ -52,6 +54,8 @@ impl Db {
             return Ok(());
         }
         let now = now_ms();
+        // A rebuild keeps the image's owner: the person who submitted it, not the refresh.
+        let owner: Option<String> = if row.try_get::<String, _>(7)? == "rebuild" { None } else { Some(row.try_get(8)?) };
         for img in &result.images {
             for tag in img.tags.iter().filter(|t| !unique_tag(t)) {
                 sqlx::query(
@@ -70,10 +74,11 @@ impl Db {
                 continue;
             }
             sqlx::query(
-                "INSERT INTO tracked_images (name, kind, source_url, source_ref, source_path, source_commit, build_id, base_name, content, input_digest, updated) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, source_url = excluded.source_url, \
+                "INSERT INTO tracked_images (name, kind, source_url, source_ref, source_path, source_commit, build_id, base_name, content, input_digest, updated, owner) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, source_url = excluded.source_url, \
                  source_ref = excluded.source_ref, source_path = excluded.source_path, source_commit = excluded.source_commit, build_id = excluded.build_id, \
-                 base_name = excluded.base_name, content = excluded.content, input_digest = excluded.input_digest, updated = excluded.updated",
+                 base_name = excluded.base_name, content = excluded.content, input_digest = excluded.input_digest, updated = excluded.updated, \
+                 owner = COALESCE(excluded.owner, tracked_images.owner)",
             )
             .bind(&img.name)
             .bind(&result.kind)
@@ -86,6 +91,7 @@ impl Db {
             .bind(img.content.as_deref())
             .bind(&result.input_digest)
             .bind(now)
+            .bind(owner.as_deref())
             .execute(&mut **tx)
             .await?;
             sqlx::query("DELETE FROM image_repos WHERE image = $1").bind(&img.name).execute(&mut **tx).await?;
@@ -163,7 +169,7 @@ impl Db {
     /// Every registered image, with the packages and repositories of its last build.
     pub async fn registered(&self) -> Result<Vec<RegisteredRow>, sqlx::Error> {
         let rows = sqlx::query(
-            "SELECT t.name, t.kind, t.source_url, t.source_ref, t.source_path, t.source_commit, t.build_id, t.base_name, t.content, t.input_digest, b.result \
+            "SELECT t.name, t.kind, t.source_url, t.source_ref, t.source_path, t.source_commit, t.build_id, t.base_name, t.content, t.input_digest, b.result, t.owner \
              FROM tracked_images t JOIN builds b ON b.id = t.build_id ORDER BY t.name",
         )
         .fetch_all(&self.read)
@@ -186,6 +192,7 @@ impl Db {
                 input_digest: r.try_get(9)?,
                 packages,
                 repos: repos.remove(&name).unwrap_or_default(),
+                owner: r.try_get(11)?,
                 name,
             });
         }
@@ -206,6 +213,13 @@ impl Db {
         Ok(())
     }
 
+    /// The role of a valid token with this name (the most powerful, if several).
+    pub async fn role_of_name(&self, name: &str) -> Result<Option<String>, sqlx::Error> {
+        let rows = sqlx::query("SELECT role FROM tokens WHERE name = $1 AND revoked IS NULL").bind(name).fetch_all(&self.read).await?;
+        let roles: Vec<String> = rows.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
+        Ok(strata_policy::ROLES.iter().find(|r| roles.iter().any(|x| x == *r)).map(|r| r.to_string()))
+    }
+
     /// Input hashes of rebuilds queued, running or built: never planned again.
     pub async fn acted_on(&self) -> Result<BTreeSet<String>, sqlx::Error> {
         let rows = sqlx::query("SELECT input_hash FROM builds WHERE input_hash IS NOT NULL AND state IN ('queued', 'running', 'built')").fetch_all(&self.read).await?;
@@ -222,6 +236,7 @@ impl Db {
         plan: &RebuildPlan,
         locks: &BTreeMap<String, String>,
         base_from: &BTreeMap<String, String>,
+        remote_content: &BTreeMap<String, bool>,
         trigger: &str,
         actor: &str,
         push_tag: &str,
@@ -271,8 +286,8 @@ impl Db {
             let images = vec![p.image.clone()];
             let id: i64 = sqlx::query(
                 "INSERT INTO builds (state, trigger_kind, submitter, source_url, source_ref, source_commit, source_path, images, scratch, created, queued_since, \
-                 timeout_s, max_attempts, track, parent_build, rebuild_event, rebuild, input_hash) \
-                 VALUES ('queued', 'rebuild', $1, $2, $3, $4, $5, $6, 0, $7, $7, $8, $9, 1, $10, $11, $12, $13) RETURNING id",
+                 timeout_s, max_attempts, track, parent_build, rebuild_event, rebuild, input_hash, remote_content) \
+                 VALUES ('queued', 'rebuild', $1, $2, $3, $4, $5, $6, 0, $7, $7, $8, $9, 1, $10, $11, $12, $13, $14) RETURNING id",
             )
             .bind(actor)
             .bind(&p.source.url)
@@ -287,6 +302,7 @@ impl Db {
             .bind(event)
             .bind(serde_json::to_string(&order).unwrap_or_default())
             .bind(&p.input_hash)
+            .bind(remote_content.get(&p.image).copied().unwrap_or(true) as i64)
             .fetch_one(&mut *tx)
             .await?
             .try_get(0)?;
