@@ -1,10 +1,13 @@
 //! Images wrapped as RPMs (`strata rpm`), checked with the real tools: rpm reads the package
 //! and its Provides, createrepo_c indexes it, dnf finds it by image name, id and bundled
 //! package, installs it and later upgrades it to the rebuilt image after a security update,
-//! and the archive the RPM installed loads into docker and runs.
+//! and the archive the RPM installed loads into docker and runs. Image RPMs also speak the
+//! seed's vocabulary (`docker-image-NAME`, `docker-image-id`), and the RPM of an image built
+//! FROM another requires its base's RPM, which dnf then installs with it.
 
 mod common;
 
+use common::build::Builds;
 use common::runtime::{require_engines, Dockerd};
 use common::*;
 use serde_json::Value;
@@ -155,4 +158,87 @@ fn image_rpms_are_found_installed_upgraded_and_loaded() {
     assert_eq!(stdout(&listed).trim(), new_id);
     let out = docker.run("baseimage:latest", &["bash", "-c", "echo $BASH_VERSION"]).unwrap_or_else(|e| panic!("docker run: {e}"));
     assert!(out.starts_with("5.2.15"), "{out}");
+}
+
+#[test]
+fn seed_style_rpms_and_a_layered_image_that_requires_its_base() {
+    require_tool("rpm");
+    require_tool("createrepo_c");
+    require_tool("dnf");
+    let b = Builds::new();
+    let home = rpm_home(b.path());
+    b.busybox_base();
+    let child = b.context("child", &[("Dockerfile", "FROM bb\nCOPY hello /hello\n"), ("hello", "hi\n")]);
+    assert_ok("strata build child", &b.build(&child, &["-t", "child"]));
+    let base_id = b.inspect("bb")["image_id"].as_str().unwrap().to_string();
+    let child_id = b.inspect("child")["image_id"].as_str().unwrap().to_string();
+    assert!(base_id.starts_with("sha256:") && child_id.starts_with("sha256:"), "{base_id} {child_id}");
+
+    let wrap = |args: &[&str], out: &Path| -> std::process::Output { run(b.strata().arg("rpm").args(args).arg("--store").arg(b.store()).arg("-o").arg(out)) };
+    let repo = b.path().join("repo");
+    let o = wrap(&["bb", "child", "--json"], &repo);
+    assert_ok("strata rpm bb child", &o);
+    let written: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (base_rpm, child_rpm) = (PathBuf::from(written[0]["path"].as_str().unwrap()), PathBuf::from(written[1]["path"].as_str().unwrap()));
+    assert_eq!(written[1]["requires"], serde_json::json!([format!("container-image-id({base_id})")]));
+
+    // The seed's Provides beside strata's own, the arch as rpm's %{_isa} spells it.
+    let isa = stdout(&run(Command::new("rpm").env("HOME", &home).args(["--eval", "%{_isa}"]))).trim().to_string();
+    assert!(isa.starts_with('(') && isa.ends_with(')'), "{isa}");
+    for (rpm, image, id) in [(&base_rpm, "bb", &base_id), (&child_rpm, "child", &child_id)] {
+        let provides = rpm_q(&["-qp", "--provides"], rpm, &home);
+        let vr = rpm_q(&["-qp", "--qf", "%{VERSION}-%{RELEASE}"], rpm, &home);
+        for want in [format!("docker-image-{image} = {vr}"), format!("docker-image-{image}{isa} = {vr}"), format!("docker-image-id = 0:{id}"), format!("container-image-id({id})")] {
+            assert!(provides.lines().any(|l| l == want), "{image}: missing Provides {want}:\n{provides}");
+        }
+    }
+    // The layered image requires exactly its base's id; the base (FROM scratch) nothing.
+    let requires = |rpm: &Path| -> Vec<String> { rpm_q(&["-qp", "--requires"], rpm, &home).lines().filter(|l| l.starts_with("container-image")).map(String::from).collect() };
+    assert_eq!(requires(&child_rpm), [format!("container-image-id({base_id})")]);
+    assert!(requires(&base_rpm).is_empty(), "{:?}", requires(&base_rpm));
+
+    // --name-style docker-image: the seed's package name, each Provides once.
+    let seed = b.path().join("seed");
+    assert_ok("strata rpm --name-style docker-image", &wrap(&["child", "--name-style", "docker-image"], &seed));
+    let seed_rpm = std::fs::read_dir(&seed).unwrap().next().unwrap().unwrap().path();
+    assert_eq!(rpm_q(&["-qp", "--qf", "%{NAME}"], &seed_rpm, &home), "docker-image-child");
+    let provides = rpm_q(&["-qp", "--provides"], &seed_rpm, &home);
+    let mut lines: Vec<&str> = provides.lines().collect();
+    let n = lines.len();
+    lines.sort_unstable();
+    lines.dedup();
+    assert_eq!(lines.len(), n, "a Provides given twice:\n{provides}");
+    assert!(lines.iter().any(|l| l.starts_with("docker-image-child = ")) && lines.iter().any(|l| l.starts_with(&format!("docker-image-child{isa} = "))), "{provides}");
+    assert!(lines.iter().any(|l| l.starts_with("container-image(child) = ")), "{provides}");
+
+    // dnf finds the base by the seed's id and, installing the layered image, pulls the base in.
+    createrepo(&repo);
+    let root = b.path().join("root");
+    let found = dnf(&root, &repo, &home, &["repoquery", "--qf", "%{name}", "--whatprovides", &format!("docker-image-id = {base_id}")]);
+    assert_ok("dnf repoquery docker-image-id", &found);
+    assert_eq!(stdout(&found).trim(), "container-image-bb");
+    let found = dnf(&root, &repo, &home, &["repoquery", "--qf", "%{name}", "--whatprovides", &format!("docker-image-id = {child_id}")]);
+    assert_eq!(stdout(&found).trim(), "container-image-child", "{}", stderr(&found));
+    assert_ok("dnf install docker-image-child", &dnf(&root, &repo, &home, &["install", "docker-image-child"]));
+    let installed = run(Command::new("rpm").env("HOME", &home).arg("--root").arg(&root).args(["--dbpath", "/var/lib/rpm", "-qa", "--qf", "%{NAME}\n"]));
+    assert_ok("rpm -qa", &installed);
+    let mut names: Vec<String> = stdout(&installed).lines().map(String::from).collect();
+    names.sort();
+    assert_eq!(names, ["container-image-bb", "container-image-child"]);
+    assert!(root.join("usr/share/strata/images/bb/latest.tar").is_file());
+    let record = read_json(&root.join("usr/share/strata/images/child/latest.json"));
+    assert_eq!(record["base_image_id"], base_id.as_str());
+
+    // A base the store no longer holds: refused, saying why and what to do; --no-base-requires
+    // writes the RPM without the Requires.
+    let base_manifest = b.inspect("bb")["manifest"].as_str().unwrap().to_string();
+    std::fs::remove_file(b.store().join("blobs/sha256").join(base_manifest.strip_prefix("sha256:").unwrap())).unwrap();
+    let none = b.path().join("none");
+    let err = assert_fails("strata rpm child without its base", &wrap(&["child"], &none));
+    assert!(err.contains("FROM bb") && err.contains("not in the store") && err.contains("--no-base-requires"), "{err}");
+    assert!(!none.exists() || std::fs::read_dir(&none).unwrap().next().is_none(), "a refused wrap left files behind");
+    let o = wrap(&["child", "--no-base-requires", "--json"], &none);
+    assert_ok("strata rpm --no-base-requires", &o);
+    let written: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(requires(Path::new(written[0]["path"].as_str().unwrap())).is_empty());
 }

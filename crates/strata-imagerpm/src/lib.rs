@@ -3,7 +3,9 @@
 //! updatable. The package carries the image as a docker-archive (`docker load` and
 //! `podman load` read it) under `/usr/share/strata/images/<name>/<tag>.tar`, a JSON record
 //! beside it (id, manifest, base, packages inside), and Provides that name the image, its
-//! tag, its id, its manifest digest and every RPM bundled inside it ([`meta::provides`]).
+//! tag, its id, its manifest digest and every RPM bundled inside it, in strata's words and
+//! the seed's (`docker-image-NAME`, `docker-image-id`; [`meta::provides`]). An image built
+//! FROM another requires its base by the id the base's own RPM provides.
 //!
 //! The same image always gives the same RPM, byte for byte: identity, timestamps and payload
 //! are derived from the image alone.
@@ -37,11 +39,25 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     move |source| Error::Io { context, source }
 }
 
+/// How the package is named when `WrapOptions::name` does not say.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NameStyle {
+    /// `container-image-<name>`.
+    #[default]
+    ContainerImage,
+    /// `docker-image-<name>`, as the seed names image RPMs.
+    DockerImage,
+}
+
 /// What the caller may override; everything else is derived from the image.
 #[derive(Debug, Clone, Default)]
 pub struct WrapOptions {
-    /// Package name; default `container-image-<name>`.
+    /// Package name; default by `name_style`.
     pub name: Option<String>,
+    pub name_style: NameStyle,
+    /// Leave out `Requires: container-image-id(BASE)` for an image built FROM a base the
+    /// store no longer holds (by default that is an error).
+    pub no_base_requires: bool,
     pub version: Option<String>,
     pub release: Option<String>,
     /// Default: the `org.opencontainers.image.licenses` label, else `Unspecified`.
@@ -62,6 +78,8 @@ pub struct ImageRpm {
     /// Where the archive lands when the RPM is installed.
     pub archive: String,
     pub provides: Vec<String>,
+    /// `container-image-id(sha256:…)` of the base image, for an image built FROM one.
+    pub requires: Vec<String>,
     pub size: u64,
 }
 
@@ -74,6 +92,7 @@ struct Record<'a> {
     created: Option<&'a str>,
     base_name: Option<&'a str>,
     base_digest: Option<&'a str>,
+    base_image_id: Option<&'a str>,
     packages: Vec<String>,
 }
 
@@ -92,7 +111,10 @@ pub fn wrap_image(store: &Store, reference: &str, opts: &WrapOptions, out_dir: &
     let created_str = img.config.created().clone();
     let created = created_str.as_deref().and_then(|c| humantime::parse_rfc3339_weak(c.trim_end_matches('Z')).ok()).and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs());
 
-    let name = opts.name.clone().unwrap_or_else(|| meta::default_package_name(&image_name));
+    let name = opts.name.clone().unwrap_or_else(|| match opts.name_style {
+        NameStyle::ContainerImage => meta::default_package_name(&image_name),
+        NameStyle::DockerImage => meta::docker_image_name(&image_name),
+    });
     let version = opts.version.clone().unwrap_or_else(|| meta::default_version(&tag, labels.get("org.opencontainers.image.version").map(String::as_str)));
     let release = opts.release.clone().unwrap_or_else(|| meta::default_release(created, &id_hex));
     for (what, v) in [("version", &version), ("release", &release)] {
@@ -103,7 +125,14 @@ pub fn wrap_image(store: &Store, reference: &str, opts: &WrapOptions, out_dir: &
     let license = opts.license.clone().or_else(|| labels.get("org.opencontainers.image.licenses").cloned()).unwrap_or_else(|| "Unspecified".into());
     let arch = strata_rpm::arch::from_oci_arch(&img.config.architecture().to_string(), img.config.variant().as_deref()).to_string();
     let packages = strata_compose::installed_packages(store, &img)?;
-    let provides = meta::provides(&image_name, &tag, &version, &release, &id, &manifest, &packages);
+    let provides = meta::provides(&image_name, &tag, &version, &release, &arch, &id, &manifest, &packages);
+    let base_name = annotations.get("org.opencontainers.image.base.name").map(String::as_str);
+    let base_digest = annotations.get("org.opencontainers.image.base.digest").map(String::as_str);
+    let base_id = match base_digest {
+        Some(digest) if !opts.no_base_requires => Some(base_image_id(store, base_name.unwrap_or("?"), digest, reference)?),
+        _ => None,
+    };
+    let requires: Vec<String> = base_id.iter().map(|id| format!("container-image-id({id})")).collect();
 
     // gzip layers go in as stored (docker and podman load them; no recompression) and the
     // payload is left to a fast zstd pass; other layers go in plain so zstd does the work.
@@ -119,8 +148,9 @@ pub fn wrap_image(store: &Store, reference: &str, opts: &WrapOptions, out_dir: &
         image_id: &id,
         manifest: &manifest,
         created: created_str.as_deref(),
-        base_name: annotations.get("org.opencontainers.image.base.name").map(String::as_str),
-        base_digest: annotations.get("org.opencontainers.image.base.digest").map(String::as_str),
+        base_name,
+        base_digest,
+        base_image_id: base_id.as_deref(),
         packages: packages.iter().map(ToString::to_string).collect(),
     };
     let record_json = serde_json::to_vec_pretty(&record).map_err(|e| Error::Invalid(e.to_string()))?;
@@ -137,8 +167,14 @@ pub fn wrap_image(store: &Store, reference: &str, opts: &WrapOptions, out_dir: &
     }
     builder.with_file_contents(archive, rpm::FileOptions::new(archive_path.clone()).permissions(0o644))?;
     builder.with_file_contents(record_json, rpm::FileOptions::new(record_path).permissions(0o644))?;
-    for p in &provides {
+    // rpm-rs itself provides `NAME = V-R` and `NAME(ISA) = V-R`, as rpmbuild does: with the
+    // docker-image name style those are two of the seed's, given once.
+    let own = [name.clone(), format!("{name}({})", meta::isa(&arch))];
+    for p in provides.iter().filter(|p| !(p.evr.as_deref() == Some(&format!("{version}-{release}")) && own.contains(&p.name))) {
         builder.provides(dependency(p));
+    }
+    for r in &requires {
+        builder.requires(rpm::Dependency::any(r.clone()));
     }
     let package = builder.build()?;
 
@@ -166,8 +202,27 @@ pub fn wrap_image(store: &Store, reference: &str, opts: &WrapOptions, out_dir: &
         manifest,
         archive: archive_path,
         provides: provides.iter().map(ToString::to_string).collect(),
+        requires,
         size,
     })
+}
+
+/// The id (config digest) of the base image whose manifest digest an image's
+/// `org.opencontainers.image.base.digest` records: the id the base's own RPM provides as
+/// `container-image-id(…)`. The base must be in the store (tagged or kept by digest).
+fn base_image_id(store: &Store, base_name: &str, digest: &str, reference: &str) -> Result<String, Error> {
+    let missing = |why: String| {
+        Error::Invalid(format!(
+            "{reference} was built FROM {base_name} ({digest}), which {why}: its RPM would Require the base's container-image-id,              and only the base image itself tells that id. Pull or build the base into the store again, or give --no-base-requires              to write the RPM without that Requires"
+        ))
+    };
+    let parsed = strata_oci::oci_spec::image::Digest::try_from(digest).map_err(|_| missing("is not a valid digest".into()))?;
+    let base = match store.load_manifest(&parsed) {
+        Ok(base) => base,
+        Err(strata_oci::Error::ImageNotFound(_)) => return Err(missing("is not in the store".into())),
+        Err(e) => return Err(missing(format!("cannot be read from the store ({e})"))),
+    };
+    Ok(image_id(&base).to_string())
 }
 
 fn dependency(p: &Provide) -> rpm::Dependency {

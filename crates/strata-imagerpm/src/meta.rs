@@ -8,11 +8,41 @@ pub const IMAGE_DIR: &str = "/usr/share/strata/images";
 
 /// `container-image-<name>`, the name's `/` and `:` (registry port) turned into `-`.
 pub fn default_package_name(image_name: &str) -> String {
-    let mut out = String::from("container-image-");
-    for c in image_name.chars() {
-        out.push(if c.is_ascii_alphanumeric() || "._+".contains(c) { c } else { '-' });
+    format!("container-image-{}", rpm_name_part(image_name))
+}
+
+/// `docker-image-<name>`, the seed's package name (`--name-style docker-image`), spelled as
+/// [`default_package_name`] spells the name.
+pub fn docker_image_name(image_name: &str) -> String {
+    format!("docker-image-{}", rpm_name_part(image_name))
+}
+
+/// The image name as it can stand in an RPM name: `/` and `:` (registry port) turned into `-`.
+fn rpm_name_part(image_name: &str) -> String {
+    image_name.chars().map(|c| if c.is_ascii_alphanumeric() || "._+".contains(c) { c } else { '-' }).collect()
+}
+
+/// rpm's `%{_isa}` name for an arch (`x86_64` → `x86-64`), the form rpmbuild gives the
+/// `NAME(ARCH)` Provides every arch-specific package carries; an arch rpm has no ISA for
+/// (noarch, or one rpm does not know) stays as it is.
+pub fn isa(arch: &str) -> String {
+    match arch {
+        "x86_64" | "amd64" | "ia32e" => "x86-64",
+        "i386" | "i486" | "i586" | "i686" | "athlon" | "geode" => "x86-32",
+        "aarch64" => "aarch-64",
+        "armv7hl" | "armv7hnl" => "armv7hl-32",
+        "armv6hl" => "armv6hl-32",
+        "ppc64" | "ppc64p7" | "ppc64le" => "ppc-64",
+        "ppc" => "ppc-32",
+        "s390x" => "s390-64",
+        "s390" => "s390-32",
+        "riscv64" => "riscv-64",
+        "loongarch64" => "loongarch-64",
+        "mips64" | "mips64el" => "mips-64",
+        "mips" | "mipsel" => "mips-32",
+        other => other,
     }
-    out
+    .to_string()
 }
 
 /// Characters rpm accepts in a version or release (no `-`, which separates them).
@@ -74,15 +104,27 @@ impl std::fmt::Display for Provide {
 /// - `container-image(NAME:TAG)` — the exact tag;
 /// - `container-image-id(sha256:…)` — the image id (config digest, `docker images` ID);
 /// - `container-image-manifest(sha256:…)` — the manifest digest a registry serves;
+/// - `docker-image-NAME = V-R`, `docker-image-NAME(ISA) = V-R` and `docker-image-id =
+///   0:sha256:…` — the seed's vocabulary for the same image (NAME spelled as in the package
+///   name, ISA as rpm's `%{_isa}`, the id in full as in `container-image-id`). The id's
+///   epoch is written out: without it createrepo_c reads `sha256` as an epoch that is not a
+///   number and leaves the Provides out of the repository's metadata; with it, dnf matches
+///   `docker-image-id = sha256:…` (a missing epoch is 0);
 /// - `bundled(rpm(PKG)) = [E:]V-R` per package inside, Fedora's convention for bundled
 ///   content, so `dnf repoquery --whatprovides 'bundled(rpm(openssl))'` finds every image
 ///   shipping it.
-pub fn provides(image_name: &str, tag: &str, version: &str, release: &str, image_id: &str, manifest: &str, packages: &[Nevra]) -> Vec<Provide> {
+#[allow(clippy::too_many_arguments)]
+pub fn provides(image_name: &str, tag: &str, version: &str, release: &str, arch: &str, image_id: &str, manifest: &str, packages: &[Nevra]) -> Vec<Provide> {
+    let evr = format!("{version}-{release}");
+    let docker = docker_image_name(image_name);
     let mut out = vec![
-        Provide { name: format!("container-image({image_name})"), evr: Some(format!("{version}-{release}")) },
+        Provide { name: format!("container-image({image_name})"), evr: Some(evr.clone()) },
         Provide { name: format!("container-image({image_name}:{tag})"), evr: None },
         Provide { name: format!("container-image-id({image_id})"), evr: None },
         Provide { name: format!("container-image-manifest({manifest})"), evr: None },
+        Provide { name: docker.clone(), evr: Some(evr.clone()) },
+        Provide { name: format!("{docker}({})", isa(arch)), evr: Some(evr) },
+        Provide { name: "docker-image-id".to_string(), evr: Some(format!("0:{image_id}")) },
     ];
     for p in packages {
         let epoch = p.epoch.map(|e| format!("{e}:")).unwrap_or_default();
@@ -125,16 +167,27 @@ mod tests {
     #[test]
     fn provides_name_the_image_its_id_and_its_packages() {
         let pkgs = [Nevra { name: "openssl".into(), epoch: Some(1), version: "3.0".into(), release: "2".into(), arch: Some("x86_64".into()) }];
-        let p: Vec<String> = provides("web", "latest", "0", "1.abc", "sha256:aa", "sha256:bb", &pkgs).iter().map(ToString::to_string).collect();
+        let p: Vec<String> = provides("team/web", "latest", "0", "1.abc", "x86_64", "sha256:aa", "sha256:bb", &pkgs).iter().map(ToString::to_string).collect();
         assert_eq!(
             p,
             [
-                "container-image(web) = 0-1.abc",
-                "container-image(web:latest)",
+                "container-image(team/web) = 0-1.abc",
+                "container-image(team/web:latest)",
                 "container-image-id(sha256:aa)",
                 "container-image-manifest(sha256:bb)",
+                "docker-image-team-web = 0-1.abc",
+                "docker-image-team-web(x86-64) = 0-1.abc",
+                "docker-image-id = 0:sha256:aa",
                 "bundled(rpm(openssl)) = 1:3.0-2",
             ]
         );
+    }
+
+    #[test]
+    fn seed_names_and_isas() {
+        assert_eq!(docker_image_name("registry.local:5000/web"), "docker-image-registry.local-5000-web");
+        assert_eq!(isa("x86_64"), "x86-64");
+        assert_eq!(isa("aarch64"), "aarch-64");
+        assert_eq!(isa("noarch"), "noarch");
     }
 }
