@@ -7,6 +7,7 @@ mod client;
 mod compose;
 mod imagerpm;
 mod images;
+mod login;
 mod progress;
 mod registry;
 mod report;
@@ -40,6 +41,10 @@ enum Command {
     Pull(registry::PullArgs),
     /// Copy an image from the store to a registry.
     Push(registry::PushArgs),
+    /// Check credentials against a registry and record them in the containers auth file.
+    Login(login::LoginArgs),
+    /// Remove a registry's credentials (or all, with --all) from the containers auth file.
+    Logout(login::LogoutArgs),
     /// List the images in the store.
     Images(images::ImagesArgs),
     /// Show an image's config, layers and installed packages.
@@ -144,6 +149,8 @@ fn main() -> ExitCode {
         Command::Build(args) => build::run(args),
         Command::Pull(args) => registry::pull(args),
         Command::Push(args) => registry::push(args),
+        Command::Login(args) => login::login(args),
+        Command::Logout(args) => login::logout(args),
         Command::Images(args) => images::images(args),
         Command::Inspect(args) => images::inspect(args),
         Command::Save(args) => images::save(args),

@@ -7,37 +7,107 @@ use clap::Args;
 use std::process::ExitCode;
 use strata_oci::reference::ImageRef;
 use strata_oci::store::Store;
-use strata_registry::{Client, ClientConfig, Credentials, ManifestFormat, PullOptions, PushOptions, Reference};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use strata_registry::{Client, ClientConfig, Credential, Credentials, ManifestFormat, PullOptions, PushOptions, Reference};
 
-/// Which registries may be reached without verified TLS.
+/// How registries are reached: TLS verification and credentials, as podman and skopeo
+/// spell the flags.
 #[derive(Args, Debug, Clone, Default)]
 pub struct RegistryArgs {
     /// Contact this registry (host[:port]) over plain HTTP or unverified TLS, as podman's
     /// --tls-verify=false (repeatable; also $STRATA_INSECURE_REGISTRIES, comma-separated).
     #[arg(long = "insecure-registry", value_name = "HOST")]
     pub insecure: Vec<String>,
+    /// --tls-verify=false: every registry contacted is reached over plain HTTP or
+    /// unverified TLS, as with --insecure-registry for each.
+    #[arg(long = "tls-verify", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub tls_verify: Option<bool>,
+    /// Credentials for the registries contacted, beating every auth file (PASS asked on
+    /// the terminal when left out).
+    #[arg(long = "creds", value_name = "USER[:PASS]")]
+    pub creds: Option<String>,
+    /// Read credentials from this auth file (containers auth.json or docker config.json)
+    /// instead of the default ones.
+    #[arg(long = "authfile", value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
 }
 
 impl RegistryArgs {
-    pub fn client(&self) -> anyhow::Result<Client> {
-        let mut config = ClientConfig { credentials: Credentials::from_default_files().context("reading registry credentials")?, ..ClientConfig::default() };
+    pub fn client(&self) -> anyhow::Result<Registries> {
+        let credentials = match &self.authfile {
+            Some(path) => {
+                if !path.exists() {
+                    anyhow::bail!("auth file {} does not exist", path.display());
+                }
+                let mut c = Credentials::none();
+                c.add_file(path).context("reading registry credentials")?;
+                c
+            }
+            None => Credentials::from_default_files().context("reading registry credentials")?,
+        };
+        let mut config = ClientConfig { credentials, ..ClientConfig::default() };
         let from_env = std::env::var("STRATA_INSECURE_REGISTRIES").unwrap_or_default();
         for host in self.insecure.iter().map(String::as_str).chain(from_env.split(',').map(str::trim).filter(|h| !h.is_empty())) {
             config = config.insecure(host);
         }
-        Ok(Client::new(config))
+        let creds = match &self.creds {
+            None => None,
+            Some(c) => Some(match c.split_once(':') {
+                Some((user, pass)) => Credential::basic(user, pass),
+                None => {
+                    let pass = crate::login::read_password(&format!("Password for {c}: ")).context("--creds USER without :PASS")?;
+                    Credential::basic(c.as_str(), pass)
+                }
+            }),
+        };
+        if matches!(&creds, Some(Credential::Basic { username, .. }) if username.is_empty()) {
+            anyhow::bail!("--creds: empty user name");
+        }
+        Ok(Registries { config, all_insecure: self.tls_verify == Some(false), creds, clients: Mutex::new(HashMap::new()) })
+    }
+}
+
+/// The registry clients of one command: one per registry, so that --tls-verify=false and
+/// --creds apply to whichever registries the command turns out to contact (a build's
+/// bases are known only as it goes).
+pub struct Registries {
+    config: ClientConfig,
+    all_insecure: bool,
+    creds: Option<Credential>,
+    clients: Mutex<HashMap<String, Arc<Client>>>,
+}
+
+impl Registries {
+    /// The client for `registry` (as a reference names it).
+    pub fn get(&self, registry: &str) -> Arc<Client> {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients
+            .entry(registry.to_string())
+            .or_insert_with(|| {
+                let mut config = self.config.clone();
+                if self.all_insecure {
+                    config = config.insecure(registry);
+                }
+                if let Some(c) = &self.creds {
+                    config.credentials.insert(registry, c.clone());
+                }
+                Arc::new(Client::new(config))
+            })
+            .clone()
     }
 }
 
 /// Pulls into the store a base image `strata build` does not find there, tagged under the
 /// name the Dockerfile used (a digest reference stays untagged: it is found by digest).
-pub struct Puller(pub Client);
+pub struct Puller(pub Registries);
 
 impl strata_build::Puller for Puller {
     fn pull(&self, reference: &str, store: &Store) -> Result<String, String> {
         let r = Reference::parse(reference).map_err(|e| e.to_string())?;
         let tags = if reference.contains('@') { Vec::new() } else { ImageRef::parse(reference).map(|t| vec![t]).unwrap_or_default() };
-        let pulled = self.0.pull(&r, store, &PullOptions { tags, ..PullOptions::default() }).map_err(|e| e.to_string())?;
+        let pulled = self.0.get(r.registry()).pull(&r, store, &PullOptions { tags, ..PullOptions::default() }).map_err(|e| e.to_string())?;
         Ok(pulled.manifest().digest().to_string())
     }
 }
@@ -68,7 +138,7 @@ pub fn pull(args: PullArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let opts = PullOptions { platform: strata_registry::Platform::parse(&args.platform)?, tags: tag.clone().into_iter().collect(), ..PullOptions::default() };
-    let pulled = args.registry.client()?.pull(&r, &store, &opts)?;
+    let pulled = args.registry.client()?.get(r.registry()).pull(&r, &store, &opts)?;
     println!("{}  {}  {}", tag.map_or_else(|| "(by digest)".to_string(), |t| t.to_string()), pulled.digest(), pulled.manifest().digest());
     Ok(ExitCode::SUCCESS)
 }
@@ -109,7 +179,7 @@ pub fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
         PushFormat::Docker => ManifestFormat::Docker,
     };
     let opts = PushOptions { mount_from: args.mount_from.clone(), format, ..PushOptions::default() };
-    let pushed = args.registry.client()?.push(&store, &args.image, &dest, &opts)?;
+    let pushed = args.registry.client()?.get(dest.registry()).push(&store, &args.image, &dest, &opts)?;
     if pushed.converted && args.format == PushFormat::Auto {
         eprintln!("note: {} refused the OCI manifest; pushed as Docker v2 schema 2 ({}), a new digest", dest.registry(), pushed.media_type);
     }

@@ -355,8 +355,17 @@ fn normalize_key(key: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// An environment of these variables only, for the default-path functions.
+    pub(crate) fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<PathBuf> {
+        let vars: BTreeMap<String, PathBuf> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), PathBuf::from(v)))
+            .collect();
+        move |k: &str| vars.get(k).cloned()
+    }
 
     fn b64(s: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(s)
@@ -475,13 +484,6 @@ mod tests {
 
     #[test]
     fn search_order_follows_containers_auth_json() {
-        let env_of = |vars: &[(&str, &str)]| {
-            let vars: BTreeMap<String, PathBuf> = vars
-                .iter()
-                .map(|(k, v)| (k.to_string(), PathBuf::from(v)))
-                .collect();
-            move |k: &str| vars.get(k).cloned()
-        };
         let home = Path::new("/home/u");
         let e = env_of(&[("XDG_RUNTIME_DIR", "/run/user/1")]);
         let paths: Vec<(PathBuf, bool)> = default_paths(&e, Some(home));

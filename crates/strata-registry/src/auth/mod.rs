@@ -7,3 +7,4 @@ pub(crate) mod token;
 
 pub use challenge::Challenge;
 pub use credentials::{Credential, Credentials};
+pub mod login;
