@@ -10,7 +10,7 @@ use strata_oci::store::Store;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use strata_registry::{Client, ClientConfig, Credential, Credentials, ManifestFormat, PullOptions, PushOptions, Reference};
+use strata_registry::{Client, ClientConfig, Credential, Credentials, ManifestFormat, Outcome, PullOptions, PushOptions, Reference};
 
 /// How registries are reached: TLS verification and credentials, as podman and skopeo
 /// spell the flags.
@@ -32,6 +32,10 @@ pub struct RegistryArgs {
     /// instead of the default ones.
     #[arg(long = "authfile", value_name = "FILE")]
     pub authfile: Option<PathBuf>,
+    /// Trust the CA certificates in DIR's *.crt files besides the system's (a registry
+    /// with a private CA), as podman and skopeo do.
+    #[arg(long = "cert-dir", value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
 }
 
 impl RegistryArgs {
@@ -48,6 +52,9 @@ impl RegistryArgs {
             None => Credentials::from_default_files().context("reading registry credentials")?,
         };
         let mut config = ClientConfig { credentials, ..ClientConfig::default() };
+        if let Some(dir) = &self.cert_dir {
+            config = config.cert_dir(dir).map_err(anyhow::Error::msg)?;
+        }
         let from_env = std::env::var("STRATA_INSECURE_REGISTRIES").unwrap_or_default();
         for host in self.insecure.iter().map(String::as_str).chain(from_env.split(',').map(str::trim).filter(|h| !h.is_empty())) {
             config = config.insecure(host);
@@ -145,10 +152,26 @@ pub fn pull(args: PullArgs) -> anyhow::Result<ExitCode> {
 
 #[derive(Args, Debug)]
 pub struct PushArgs {
-    /// The image in the store, NAME[:TAG] or a manifest digest.
+    /// The image in the store, NAME[:TAG] or a manifest digest; with --all, the spec.
     image: String,
-    /// Where to: registry/name[:tag].
+    /// Where to: registry/name[:tag]; with --all, registry[/namespace] under which each
+    /// image goes as NAME:TAG.
     destination: String,
+    /// Push every image of the spec (as `strata compose SPEC` stored it, NAME:TAG) to
+    /// DESTINATION/NAME:TAG: each shared blob sent once and mounted into the other
+    /// repositories; every image must be in the store before anything is sent.
+    #[arg(long)]
+    all: bool,
+    /// With --all: only this image of the spec (repeatable).
+    #[arg(long = "image", value_name = "NAME", requires = "all")]
+    images: Vec<String>,
+    /// Blobs transferred at once (for --all, across all the images).
+    #[arg(long = "max-parallel", value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
+    max_parallel: u16,
+    /// One JSON document on stdout: per image the reference, digest and what happened to
+    /// each blob (uploaded, mounted, present).
+    #[arg(long)]
+    json: bool,
     /// A repository on the same registry that already has the base image's blobs
     /// (mounted instead of uploaded; repeatable).
     #[arg(long = "mount-from", value_name = "REPOSITORY")]
@@ -172,17 +195,107 @@ enum PushFormat {
 
 pub fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
     let store = args.store.open()?;
-    let dest = Reference::parse(&args.destination)?;
     let format = match args.format {
         PushFormat::Auto => ManifestFormat::Auto,
         PushFormat::Oci => ManifestFormat::AsStored,
         PushFormat::Docker => ManifestFormat::Docker,
     };
-    let opts = PushOptions { mount_from: args.mount_from.clone(), format, ..PushOptions::default() };
-    let pushed = args.registry.client()?.get(dest.registry()).push(&store, &args.image, &dest, &opts)?;
-    if pushed.converted && args.format == PushFormat::Auto {
-        eprintln!("note: {} refused the OCI manifest; pushed as Docker v2 schema 2 ({}), a new digest", dest.registry(), pushed.media_type);
+    let opts = PushOptions { mount_from: args.mount_from.clone(), format, max_parallel: args.max_parallel.into(), ..PushOptions::default() };
+    let (registry, pushes) = if args.all {
+        let (registry, list) = push_all_list(&args, &store)?;
+        let images: Vec<(String, Reference)> = list.iter().map(|(_, local, remote)| (local.clone(), remote.clone())).collect();
+        let pushed = args.registry.client()?.get(&registry).push_many(&store, &images, &opts)?;
+        (registry, list.into_iter().map(|(name, _, _)| name).zip(pushed).collect::<Vec<_>>())
+    } else {
+        let dest = Reference::parse(&args.destination)?;
+        let pushed = args.registry.client()?.get(dest.registry()).push(&store, &args.image, &dest, &opts)?;
+        (dest.registry().to_string(), vec![(args.image.clone(), pushed)])
+    };
+    for (_, pushed) in &pushes {
+        if pushed.converted && args.format == PushFormat::Auto {
+            eprintln!("note: {registry} refused the OCI manifest; pushed {} as Docker v2 schema 2 ({}), a new digest", pushed.reference, pushed.media_type);
+        }
     }
-    println!("{}  {}", pushed.reference, pushed.digest);
+    if args.json {
+        let count = |p: &strata_registry::Pushed, o: Outcome| p.blobs.iter().filter(|b| b.outcome == o).count();
+        let images: Vec<serde_json::Value> = pushes
+            .iter()
+            .map(|(name, p)| {
+                serde_json::json!({
+                    "image": name,
+                    "reference": p.reference.to_string(),
+                    "digest": p.digest.to_string(),
+                    "media_type": p.media_type,
+                    "converted": p.converted,
+                    "uploaded": count(p, Outcome::Transferred),
+                    "mounted": count(p, Outcome::Mounted),
+                    "present": count(p, Outcome::Present),
+                    "blobs": p.blobs.iter().map(|b| serde_json::json!({
+                        "digest": b.digest.to_string(),
+                        "size": b.size,
+                        "outcome": match b.outcome { Outcome::Transferred => "uploaded", Outcome::Mounted => "mounted", Outcome::Present => "present" },
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let total = |o| pushes.iter().map(|(_, p)| count(p, o)).sum::<usize>();
+        let doc = serde_json::json!({
+            "images": images,
+            "uploaded": total(Outcome::Transferred),
+            "mounted": total(Outcome::Mounted),
+            "present": total(Outcome::Present),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        for (_, pushed) in &pushes {
+            println!("{}  {}", pushed.reference, pushed.digest);
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `push --all SPEC PREFIX`: (spec image name, store NAME:TAG, PREFIX/NAME:TAG) for each
+/// selected image, after checking that the store has every one of them. Returns the
+/// registry they all go to.
+fn push_all_list(args: &PushArgs, store: &Store) -> anyhow::Result<(String, Vec<(String, String, Reference)>)> {
+    let spec_path = PathBuf::from(&args.image);
+    let spec = strata_spec::Spec::load(&spec_path).with_context(|| format!("reading the spec {}", spec_path.display()))?;
+    let selected: Vec<String> = if args.images.is_empty() {
+        spec.images.keys().cloned().collect()
+    } else {
+        for name in &args.images {
+            if !spec.images.contains_key(name) {
+                anyhow::bail!("--image {name}: the spec {} has no such image (it has: {})", spec_path.display(), spec.images.keys().cloned().collect::<Vec<_>>().join(", "));
+            }
+        }
+        let mut v = args.images.clone();
+        v.dedup();
+        v
+    };
+    let prefix = args.destination.trim_end_matches('/');
+    let mut list = Vec::new();
+    let mut missing = Vec::new();
+    for name in selected {
+        let tag = spec.images[&name].tag.clone().unwrap_or_else(|| "latest".into());
+        let local = format!("{name}:{tag}");
+        if store.resolve(&local).is_err() {
+            missing.push(local);
+            continue;
+        }
+        let remote = Reference::parse(&format!("{prefix}/{name}:{tag}")).with_context(|| format!("destination for image {name}"))?;
+        list.push((name, local, remote));
+    }
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "not in the store {}: {} (compose them first: strata compose {}); nothing pushed",
+            args.store.path().display(),
+            missing.join(", "),
+            spec_path.display()
+        );
+    }
+    let registry = match list.first() {
+        Some((_, _, r)) => r.registry().to_string(),
+        None => anyhow::bail!("the spec {} has no images", spec_path.display()),
+    };
+    Ok((registry, list))
 }

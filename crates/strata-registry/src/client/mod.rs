@@ -31,6 +31,9 @@ pub struct ClientConfig {
     /// short).
     pub retry: RetryPolicy,
     pub user_agent: String,
+    /// Certificate authorities trusted besides the system's (DER), for registries with a
+    /// private CA (`--cert-dir`).
+    pub ca_certs: Vec<Vec<u8>>,
 }
 
 impl Default for ClientConfig {
@@ -40,6 +43,7 @@ impl Default for ClientConfig {
             insecure_registries: BTreeSet::new(),
             retry: RetryPolicy::default(),
             user_agent: concat!("strata/", env!("CARGO_PKG_VERSION")).to_string(),
+            ca_certs: Vec::new(),
         }
     }
 }
@@ -49,6 +53,28 @@ impl ClientConfig {
     pub fn insecure(mut self, registry: &str) -> ClientConfig {
         self.insecure_registries.insert(registry.to_string());
         self
+    }
+
+    /// Trusts the CA certificates in `dir`'s `*.crt` files (PEM) besides the system's, as
+    /// podman's and skopeo's `--cert-dir` do. A folder without one is an error: a typo would
+    /// otherwise surface later as an unknown-issuer failure.
+    pub fn cert_dir(mut self, dir: &std::path::Path) -> std::result::Result<ClientConfig, String> {
+        let entries = std::fs::read_dir(dir).map_err(|e| format!("--cert-dir {}: {e}", dir.display()))?;
+        let mut files: Vec<std::path::PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "crt")).collect();
+        files.sort();
+        let before = self.ca_certs.len();
+        for f in &files {
+            let pem = std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
+            for item in ureq::tls::parse_pem(&pem) {
+                if let ureq::tls::PemItem::Certificate(c) = item.map_err(|e| format!("{}: {e}", f.display()))? {
+                    self.ca_certs.push(c.der().to_vec());
+                }
+            }
+        }
+        if self.ca_certs.len() == before {
+            return Err(format!("--cert-dir {}: no CA certificate in a *.crt file there", dir.display()));
+        }
+        Ok(self)
     }
 }
 
@@ -130,7 +156,7 @@ impl Client {
         cell.get_or_init(|| {
             let tls = ureq::tls::TlsConfig::builder()
                 .root_certs(if verify {
-                    root_certs()
+                    root_certs(&self.config.ca_certs)
                 } else {
                     ureq::tls::RootCerts::WebPki
                 })
@@ -152,16 +178,17 @@ impl Client {
 }
 
 /// The system trust store when it has certificates (corporate CAs live there), else the
-/// webpki roots compiled into ureq, as strata-repo does.
-fn root_certs() -> ureq::tls::RootCerts {
+/// webpki roots compiled into ureq, as strata-repo does; and the caller's own CAs.
+fn root_certs(extra: &[Vec<u8>]) -> ureq::tls::RootCerts {
     let found = rustls_native_certs::load_native_certs();
-    if found.certs.is_empty() {
+    if found.certs.is_empty() && extra.is_empty() {
         return ureq::tls::RootCerts::WebPki;
     }
     let certs: Vec<_> = found
         .certs
         .iter()
         .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+        .chain(extra.iter().map(|d| ureq::tls::Certificate::from_der(d).to_owned()))
         .collect();
     ureq::tls::RootCerts::new_with_certs(&certs)
 }
