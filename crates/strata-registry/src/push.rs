@@ -12,6 +12,9 @@ use strata_oci::sha256_hex_of;
 use strata_oci::store::Store;
 use url::Url;
 
+#[path = "push_many.rs"]
+mod push_many;
+
 /// How to push.
 pub struct PushOptions<'a> {
     /// Repositories on the target registry that may already have the blobs (the base
@@ -67,6 +70,44 @@ pub struct Pushed {
     pub blobs: Vec<BlobTransfer>,
 }
 
+/// A store image read for pushing: its manifest's bytes and the blobs it needs.
+pub(crate) struct Prepared {
+    pub manifest_digest: Digest,
+    pub bytes: Vec<u8>,
+    pub media_type: String,
+    /// Config first, then layers (each distinct digest once).
+    pub wanted: Vec<(Descriptor, BlobKind)>,
+}
+
+impl Prepared {
+    /// Reads the store image `local` (`NAME[:TAG]` or a manifest digest); nothing goes
+    /// over the network.
+    pub(crate) fn new(store: &Store, local: &str) -> Result<Prepared> {
+        let img = store
+            .resolve(local)
+            .map_err(|e| Error::store(format!("pushing {local}"), e))?;
+        let manifest_digest = img.manifest_descriptor.digest().clone();
+        let bytes = store
+            .read_blob(&manifest_digest)
+            .map_err(|e| Error::store(format!("reading the manifest of {local}"), e))?;
+        // Push what the store has: the document's own mediaType, which is what its digest
+        // covers (the store's index may label every entry as OCI).
+        let media_type = img
+            .manifest
+            .media_type()
+            .as_ref()
+            .map_or(media::OCI_MANIFEST.to_string(), |m| m.to_string());
+        let mut wanted: Vec<(Descriptor, BlobKind)> =
+            vec![(img.manifest.config().clone(), BlobKind::Config)];
+        for l in img.manifest.layers() {
+            if !wanted.iter().any(|(d, _)| d.digest() == l.digest()) {
+                wanted.push((l.clone(), BlobKind::Layer));
+            }
+        }
+        Ok(Prepared { manifest_digest, bytes, media_type, wanted })
+    }
+}
+
 /// An upload session and how far it got.
 struct Session {
     location: Url,
@@ -87,33 +128,27 @@ impl Client {
         remote: &Reference,
         opts: &PushOptions<'_>,
     ) -> Result<Pushed> {
-        let img = store
-            .resolve(local)
-            .map_err(|e| Error::store(format!("pushing {local}"), e))?;
-        let digest = img.manifest_descriptor.digest().clone();
-        let bytes = store
-            .read_blob(&digest)
-            .map_err(|e| Error::store(format!("reading the manifest of {local}"), e))?;
-        // Push what the store has: the document's own mediaType, which is what its digest
-        // covers (the store's index may label every entry as OCI).
-        let media_type = img
-            .manifest
-            .media_type()
-            .as_ref()
-            .map_or(media::OCI_MANIFEST.to_string(), |m| m.to_string());
-
+        let prepared = Prepared::new(store, local)?;
         let repo = Repo::new(self, remote, Access::Push);
         let progress: &dyn Progress = opts.progress.unwrap_or(&Silent);
-        let mut wanted: Vec<(Descriptor, BlobKind)> =
-            vec![(img.manifest.config().clone(), BlobKind::Config)];
-        for l in img.manifest.layers() {
-            if !wanted.iter().any(|(d, _)| d.digest() == l.digest()) {
-                wanted.push((l.clone(), BlobKind::Layer));
-            }
-        }
-        let blobs = parallel::map(&wanted, opts.max_parallel, |(d, kind)| {
-            self.upload_blob(&repo, store, d, *kind, opts, progress)
+        let mount_from: Vec<&str> = opts.mount_from.iter().map(String::as_str).collect();
+        let blobs = parallel::map(&prepared.wanted, opts.max_parallel, |(d, kind)| {
+            self.upload_blob(&repo, store, d, *kind, opts, &mount_from, true, progress)
         })?;
+        self.finish_push(&repo, remote, prepared, blobs, opts)
+    }
+
+    /// PUTs the manifest of a prepared image whose blobs are all in `repo` (converting it
+    /// as `opts.format` says) and reports the push.
+    pub(crate) fn finish_push(
+        &self,
+        repo: &Repo<'_>,
+        remote: &Reference,
+        prepared: Prepared,
+        blobs: Vec<BlobTransfer>,
+        opts: &PushOptions<'_>,
+    ) -> Result<Pushed> {
+        let Prepared { manifest_digest, bytes, media_type, .. } = prepared;
         let stored_type = media_type.clone();
         let convert = |bytes: &[u8]| {
             media::to_docker_schema2(bytes).map_err(|detail| Error::ManifestRejected {
@@ -129,15 +164,15 @@ impl Client {
             ManifestFormat::Docker if media_type != media::DOCKER_MANIFEST => (convert(&bytes)?, media::DOCKER_MANIFEST.to_string()),
             _ => (bytes, media_type),
         };
-        let (pushed, bytes, media_type) = match self.put_manifest(&repo, remote, &bytes, &media_type) {
+        let (pushed, bytes, media_type) = match self.put_manifest(repo, remote, &bytes, &media_type) {
             Err(Error::ManifestRejected { type_refused: true, .. }) if opts.format == ManifestFormat::Auto && remote.digest().is_none() => {
                 let docker = convert(&bytes)?;
-                let d = self.put_manifest(&repo, remote, &docker, media::DOCKER_MANIFEST)?;
+                let d = self.put_manifest(repo, remote, &docker, media::DOCKER_MANIFEST)?;
                 (d, docker, media::DOCKER_MANIFEST.to_string())
             }
             other => (other?, bytes, media_type),
         };
-        let converted = &pushed != img.manifest_descriptor.digest();
+        let converted = pushed != manifest_digest;
         Ok(Pushed {
             reference: remote.with_digest(pushed.clone()),
             digest: pushed,
@@ -235,13 +270,18 @@ impl Client {
         Ok(digest)
     }
 
-    fn upload_blob(
+    /// Puts one blob into `repo`: present already (asked with HEAD when `check`), else
+    /// mounted from the first of `mount_from` that has it, else uploaded.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn upload_blob(
         &self,
         repo: &Repo<'_>,
         store: &Store,
         desc: &Descriptor,
         kind: BlobKind,
         opts: &PushOptions<'_>,
+        mount_from: &[&str],
+        check: bool,
         progress: &dyn Progress,
     ) -> Result<BlobTransfer> {
         let digest = desc.digest();
@@ -255,7 +295,7 @@ impl Client {
                 outcome,
             }
         };
-        if self.blob_exists(repo, digest)? {
+        if check && self.blob_exists(repo, digest)? {
             return Ok(transfer(Outcome::Present));
         }
         let path = store
@@ -282,7 +322,7 @@ impl Client {
         progress.event(&BlobEvent::Started { digest, kind, size });
 
         let mut session = None;
-        for source in opts.mount_from.iter().filter(|s| **s != repo.repository) {
+        for source in mount_from.iter().copied().filter(|s| *s != repo.repository) {
             match self.try_mount(repo, digest, source) {
                 Ok(Mount::Done) => return Ok(transfer(Outcome::Mounted)),
                 // The registry opened an ordinary upload instead: use it.
@@ -335,7 +375,7 @@ impl Client {
         Ok(transfer(Outcome::Transferred))
     }
 
-    fn blob_exists(&self, repo: &Repo<'_>, digest: &Digest) -> Result<bool> {
+    pub(crate) fn blob_exists(&self, repo: &Repo<'_>, digest: &Digest) -> Result<bool> {
         self.with_retries(
             || {
                 let url = repo.url(&format!("blobs/{digest}"))?;
