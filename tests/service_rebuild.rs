@@ -168,14 +168,6 @@ fn expected_plan(before: &BTreeMap<String, BTreeMap<String, String>>, after: &BT
     plan
 }
 
-/// `name-[EPOCH:]VERSION-RELEASE.ARCH` split into the name and the rest (version and
-/// release hold no `-`).
-fn split_nevra(p: &str) -> (String, String) {
-    let mut it = p.rsplitn(3, '-');
-    let (rel, ver, name) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap_or_else(|| panic!("not a NEVRA: {p}")));
-    (name.to_string(), format!("{ver}-{rel}"))
-}
-
 fn packages(image: &Value) -> BTreeMap<String, String> {
     image["packages"].as_array().unwrap_or_else(|| panic!("no packages: {image}")).iter().map(|p| split_nevra(p.as_str().unwrap())).collect()
 }
@@ -187,19 +179,6 @@ fn time(v: &Value) -> SystemTime {
 /// Whether `text` holds `n` as a number of its own (not part of a longer one).
 fn names_number(text: &str, n: i64) -> bool {
     text.split(|c: char| !c.is_ascii_digit()).any(|w| w == n.to_string())
-}
-
-/// Prints the tail of the server's log when the test fails.
-struct LogOnPanic(PathBuf);
-
-impl Drop for LogOnPanic {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(&self.0).unwrap_or_default();
-            let lines: Vec<&str> = log.lines().collect();
-            eprintln!("--- strata serve log (last 150 lines)\n{}", lines[lines.len().saturating_sub(150)..].join("\n"));
-        }
-    }
 }
 
 struct Fixture<'a> {

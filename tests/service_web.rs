@@ -180,13 +180,6 @@ fn last_line(log: &str) -> u32 {
     log.lines().filter_map(|l| l.trim().strip_prefix("line")?.parse().ok()).max().unwrap_or(0)
 }
 
-/// `NAME-VERSION-RELEASE.ARCH` → (NAME, VERSION-RELEASE.ARCH).
-fn split_nevra(p: &str) -> (String, String) {
-    let mut it = p.rsplitn(3, '-');
-    let (rel, ver, name) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
-    (name.to_string(), format!("{ver}-{rel}"))
-}
-
 fn packages(info: &Value) -> BTreeMap<String, String> {
     info["result"]["images"][0]["packages"].as_array().unwrap().iter().map(|p| split_nevra(p.as_str().unwrap())).collect()
 }
@@ -204,19 +197,6 @@ fn serve(args: &[&str], data: &Path, log: &Path) -> (Proc, String) {
         .spawn()
         .unwrap();
     (Proc(child), format!("http://127.0.0.1:{port}"))
-}
-
-/// Prints the server's log when the test fails.
-struct LogOnPanic(PathBuf);
-
-impl Drop for LogOnPanic {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(&self.0).unwrap_or_default();
-            let lines: Vec<&str> = log.lines().collect();
-            eprintln!("--- strata serve log (last 100 lines)\n{}", lines[lines.len().saturating_sub(100)..].join("\n"));
-        }
-    }
 }
 
 /// A git repository at `dir` holding `files`, committed on `main`.

@@ -134,3 +134,24 @@ impl Cli {
         }
     }
 }
+
+/// `name-[EPOCH:]VERSION-RELEASE.ARCH` split into the name and the rest (version and
+/// release hold no `-`).
+pub fn split_nevra(p: &str) -> (String, String) {
+    let mut it = p.rsplitn(3, '-');
+    let (rel, ver, name) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap_or_else(|| panic!("not a NEVRA: {p}")));
+    (name.to_string(), format!("{ver}-{rel}"))
+}
+
+/// Prints the tail of the server's log when the test fails.
+pub struct LogOnPanic(pub std::path::PathBuf);
+
+impl Drop for LogOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.0).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            eprintln!("--- strata serve log (last 150 lines)\n{}", lines[lines.len().saturating_sub(150)..].join("\n"));
+        }
+    }
+}
