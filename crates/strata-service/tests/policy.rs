@@ -176,3 +176,43 @@ fn rules_refuse_naming_themselves_a_broken_policy_keeps_the_old_one_and_every_ca
     assert_eq!(log[0]["address"], "127.0.0.1");
     assert_eq!(log[7]["status"], 400);
 }
+
+/// What a submission's source holds is read at submit; a source that builds nothing, or
+/// does not say what it builds, is refused with the reason and nothing is queued — a
+/// `strata.json` that is a symlink (to a host file) is never read.
+#[test]
+fn a_source_with_nothing_to_build_is_refused_at_submit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = tmp.path().join("policy.toml");
+    std::fs::write(&policy, "").unwrap();
+    let s = start(tmp.path(), &policy);
+    let empty = repo(&tmp.path().join("empty"), &[("README", "nothing here\n")]);
+    let docker = repo(&tmp.path().join("docker"), &[("Dockerfile", "FROM scratch\n")]);
+    let spec = repo(&tmp.path().join("spec"), &[("strata.json", r#"{"images": {"web": {"packages": ["nginx"]}}}"#)]);
+    let broken = repo(&tmp.path().join("broken"), &[("strata.json", "{not json")]);
+    let link_dir = tmp.path().join("link");
+    std::fs::create_dir_all(&link_dir).unwrap();
+    std::fs::write(tmp.path().join("secret.json"), r#"{"images": {"web": {}}}"#).unwrap();
+    std::os::unix::fs::symlink(tmp.path().join("secret.json"), link_dir.join("strata.json")).unwrap();
+    let link = repo(&link_dir, &[]);
+    let cases: [(&str, &str, &str); 5] = [
+        (&empty, "web", "has neither strata.json nor a Dockerfile"),
+        (&docker, "", "holds a Dockerfile: name its image with exactly one --image NAME"),
+        (&spec, "db", "image db is not in strata.json"),
+        (&broken, "web", "strata.json at"),
+        (&link, "web", "has neither strata.json nor a Dockerfile"),
+    ];
+    for (url, image, want) in cases {
+        let mut body = serde_json::json!({"source": {"url": url}});
+        if !image.is_empty() {
+            body["images"] = serde_json::json!([image]);
+        }
+        let (status, answer) = s.post("alice", "/api/builds", body);
+        let e = answer["error"].as_str().unwrap_or_default();
+        assert_eq!(status, 422, "{url}: {answer}");
+        assert!(e.contains(want), "{url}: {e}\nwanted: {want}");
+    }
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut r = agent.get(&format!("{}/api/builds", s.url)).header("Authorization", &format!("Bearer {ADMIN}")).call().unwrap();
+    assert_eq!(r.body_mut().read_to_string().unwrap(), "[]", "nothing was queued");
+}
