@@ -1,6 +1,6 @@
 //! The checksum types repodata uses, and hashing with one chosen at run time.
 
-use sha2::Digest;
+use sha2::digest::DynDigest;
 
 /// The cache directory name of a checksum type: lower case, `sha` spelled `sha1`.
 pub(crate) fn canonical_kind(kind: &str) -> String {
@@ -48,45 +48,28 @@ const KINDS: [(&str, usize); 5] = [
     ("sha512", 64),
 ];
 
-pub(crate) enum Hasher {
-    Sha1(sha1::Sha1),
-    Sha224(sha2::Sha224),
-    Sha256(sha2::Sha256),
-    Sha384(sha2::Sha384),
-    Sha512(sha2::Sha512),
-}
+/// A hasher of the type chosen at run time (sha2's `DynDigest`, no enum of our own).
+pub(crate) struct Hasher(Box<dyn DynDigest + Send>);
 
 impl Hasher {
     /// `kind` is a canonical kind that [`Sum::parse`] accepted.
     pub(crate) fn new(kind: &str) -> Hasher {
-        match kind {
-            "sha1" => Hasher::Sha1(Default::default()),
-            "sha224" => Hasher::Sha224(Default::default()),
-            "sha256" => Hasher::Sha256(Default::default()),
-            "sha384" => Hasher::Sha384(Default::default()),
-            "sha512" => Hasher::Sha512(Default::default()),
+        Hasher(match kind {
+            "sha1" => Box::new(sha1::Sha1::default()),
+            "sha224" => Box::new(sha2::Sha224::default()),
+            "sha256" => Box::new(sha2::Sha256::default()),
+            "sha384" => Box::new(sha2::Sha384::default()),
+            "sha512" => Box::new(sha2::Sha512::default()),
             other => unreachable!("checksum type {other} was validated"),
-        }
+        })
     }
 
     pub(crate) fn update(&mut self, data: &[u8]) {
-        match self {
-            Hasher::Sha1(h) => h.update(data),
-            Hasher::Sha224(h) => h.update(data),
-            Hasher::Sha256(h) => h.update(data),
-            Hasher::Sha384(h) => h.update(data),
-            Hasher::Sha512(h) => h.update(data),
-        }
+        self.0.update(data);
     }
 
     pub(crate) fn finish_hex(self) -> String {
-        match self {
-            Hasher::Sha1(h) => hex::encode(h.finalize()),
-            Hasher::Sha224(h) => hex::encode(h.finalize()),
-            Hasher::Sha256(h) => hex::encode(h.finalize()),
-            Hasher::Sha384(h) => hex::encode(h.finalize()),
-            Hasher::Sha512(h) => hex::encode(h.finalize()),
-        }
+        hex::encode(self.0.finalize())
     }
 }
 

@@ -48,50 +48,27 @@ impl DigestAlgo {
     }
 
     pub(crate) fn hasher(self) -> Hasher {
-        use sha2::Digest as _;
-        match self {
-            DigestAlgo::Md5 => Hasher::Md5(md5::Md5::new()),
-            DigestAlgo::Sha1 => Hasher::Sha1(sha1::Sha1::new()),
-            DigestAlgo::Sha224 => Hasher::Sha224(sha2::Sha224::new()),
-            DigestAlgo::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
-            DigestAlgo::Sha384 => Hasher::Sha384(sha2::Sha384::new()),
-            DigestAlgo::Sha512 => Hasher::Sha512(sha2::Sha512::new()),
-        }
+        Hasher(match self {
+            DigestAlgo::Md5 => Box::new(md5::Md5::default()),
+            DigestAlgo::Sha1 => Box::new(sha1::Sha1::default()),
+            DigestAlgo::Sha224 => Box::new(sha2::Sha224::default()),
+            DigestAlgo::Sha256 => Box::new(sha2::Sha256::default()),
+            DigestAlgo::Sha384 => Box::new(sha2::Sha384::default()),
+            DigestAlgo::Sha512 => Box::new(sha2::Sha512::default()),
+        })
     }
 }
 
-pub(crate) enum Hasher {
-    Md5(md5::Md5),
-    Sha1(sha1::Sha1),
-    Sha224(sha2::Sha224),
-    Sha256(sha2::Sha256),
-    Sha384(sha2::Sha384),
-    Sha512(sha2::Sha512),
-}
+/// A hasher of the algorithm the header names (sha2's `DynDigest`, no enum of our own).
+pub(crate) struct Hasher(Box<dyn sha2::digest::DynDigest + Send>);
 
 impl Hasher {
     pub(crate) fn update(&mut self, data: &[u8]) {
-        use sha2::Digest as _;
-        match self {
-            Hasher::Md5(h) => h.update(data),
-            Hasher::Sha1(h) => h.update(data),
-            Hasher::Sha224(h) => h.update(data),
-            Hasher::Sha256(h) => h.update(data),
-            Hasher::Sha384(h) => h.update(data),
-            Hasher::Sha512(h) => h.update(data),
-        }
+        self.0.update(data);
     }
 
     pub(crate) fn finish_hex(self) -> String {
-        use sha2::Digest as _;
-        match self {
-            Hasher::Md5(h) => hex::encode(h.finalize()),
-            Hasher::Sha1(h) => hex::encode(h.finalize()),
-            Hasher::Sha224(h) => hex::encode(h.finalize()),
-            Hasher::Sha256(h) => hex::encode(h.finalize()),
-            Hasher::Sha384(h) => hex::encode(h.finalize()),
-            Hasher::Sha512(h) => hex::encode(h.finalize()),
-        }
+        hex::encode(self.0.finalize())
     }
 }
 
