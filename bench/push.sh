@@ -24,7 +24,7 @@ if [[ ! -x $STRATA ]]; then
     cargo build --release --bin strata
 fi
 STRATA=$(realpath "$STRATA")
-for tool in docker-registry skopeo python3; do
+for tool in docker-registry skopeo python3 curl; do
     command -v "$tool" >/dev/null || { echo "push.sh: $tool is needed" >&2; exit 1; }
 done
 CORPUS=$(realpath ../shared/corpus)
@@ -44,17 +44,10 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# The corpus spec with its repository paths made absolute (as the tests' copy_corpus_spec).
-python3 - "$CORPUS" "$W/images.json" <<'PY'
-import json, os, sys
-corpus, out = sys.argv[1], sys.argv[2]
-spec = json.load(open(os.path.join(corpus, "images.json")))
-for r in spec["repos"]:
-    u = r.get("baseurl", "")
-    if u and "://" not in u and not u.startswith("/"):
-        r["baseurl"] = os.path.join(corpus, u)
-json.dump(spec, open(out, "w"), indent=2)
-PY
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+pids=()
+bench_corpus_spec "$CORPUS" "$W/images.json"
 SPEC=$W/images.json
 STORE=$W/store
 export STRATA_CACHE_DIR=$W/cache STRATA_STAGING_DIR=$W/staging
@@ -62,35 +55,12 @@ export STRATA_CACHE_DIR=$W/cache STRATA_STAGING_DIR=$W/staging
 IMAGES=$(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))["images"]))' "$SPEC")
 NIMAGES=$(wc -w <<<"$IMAGES")
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# start_registry: a fresh registry for the next round (the previous one stopped).
 start_registry() {
     stop_registry
-    local port dir
-    port=$(free_port)
-    dir=$W/registry-$port
-    mkdir -p "$dir"
-    cat >"$dir/config.yml" <<YML
-version: 0.1
-log:
-  level: error
-storage:
-  filesystem:
-    rootdirectory: $dir/data
-http:
-  addr: 127.0.0.1:$port
-YML
-    REGISTRY_CONFIGURATION_PATH=$dir/config.yml docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
-    REG_PID=$!
-    for _ in $(seq 200); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            HOST=127.0.0.1:$port
-            return
-        fi
-        sleep 0.05
-    done
-    echo "docker-registry did not start:" >&2
-    cat "$dir/log" >&2
-    exit 1
+    bench_registry "$W/registry-$(date +%s%N)"
+    REG_PID=$reg_pid
+    HOST=$reg
 }
 
 now() { date +%s.%N; }

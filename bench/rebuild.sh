@@ -57,9 +57,11 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+port() { bench_port; }
 now() { date +%s.%N; }
-wait_http() { for _ in $(seq 150); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "rebuild.sh: nothing answers at $1" >&2; return 1; }
+wait_http() { bench_wait_http "$@"; }
 gitc() { git -C "$1" -c user.name=bench -c user.email=bench@example.org "${@:2}"; }
 token="bench-admin-token-0123456789"
 client() { STRATA_SERVER="$server" STRATA_TOKEN="$token" "$strata" "$@"; }
@@ -92,14 +94,7 @@ pids+=($!)
 repos="http://127.0.0.1:$hport"
 wait_http "$repos/base/repodata/repomd.xml"
 
-rport="$(port)"
-reg="127.0.0.1:$rport"
-mkdir -p "$work/registry"
-printf 'version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n' \
-    "$work/registry/data" "$reg" > "$work/registry/config.yml"
-REGISTRY_CONFIGURATION_PATH="$work/registry/config.yml" docker-registry serve "$work/registry/config.yml" > "$work/registry/log" 2>&1 &
-pids+=($!)
-wait_http "http://$reg/v2/"
+bench_registry "$work/registry"
 
 # A: the corpus spec over HTTP (COPIES > 1: each image under that many names).
 # spec_repo DIR COPIES

@@ -92,10 +92,12 @@ trap cleanup EXIT
 # stop PID...: ends servers this script started (the rest are ended by cleanup).
 stop() { for p in "$@"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+port() { bench_port; }
 now() { date +%s.%N; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-wait_http() { for _ in $(seq 150); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "service.sh: nothing answers at $1" >&2; return 1; }
+wait_http() { bench_wait_http "$@"; }
 gitc() { git -C "$1" -c user.name=bench -c user.email=bench@example.org "${@:2}"; }
 describe="$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)"
 machine="$(uname -m), $(nproc) cores"
@@ -150,26 +152,9 @@ api_one() {
 # The loopback registry (as crates/strata-registry/tests/common/mod.rs starts it) with the
 # corpus busybox image pushed as $base.
 registry_up() {
-    local rport; rport="$(port)"
-    reg="127.0.0.1:$rport"
-    mkdir -p "$work/registry"
-    printf 'version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n' \
-        "$work/registry/data" "$reg" > "$work/registry/config.yml"
-    REGISTRY_CONFIGURATION_PATH="$work/registry/config.yml" docker-registry serve "$work/registry/config.yml" > "$work/registry/log" 2>&1 &
-    pids+=($!)
-    wait_http "http://$reg/v2/"
-    # The corpus spec with its repos' relative baseurls made absolute (as copy_corpus_spec).
+    bench_registry "$work/registry"
     mkdir -p "$work/base"
-    python3 - "$corpus/images.json" "$work/base/images.json" <<'EOF'
-import json, os, sys
-src, dst = sys.argv[1], sys.argv[2]
-spec = json.load(open(src))
-for repo in spec["repos"]:
-    url = repo.get("baseurl", "")
-    if "://" not in url and not url.startswith("/"):
-        repo["baseurl"] = os.path.join(os.path.dirname(os.path.abspath(src)), url)
-json.dump(spec, open(dst, "w"), indent=2)
-EOF
+    bench_corpus_spec "$corpus" "$work/base/images.json"
     "$strata" compose "$work/base/images.json" --image busybox --store "$work/base/store" --cache-dir "$work/base/cache" >"$work/base/compose.log" 2>&1 \
         || { cat "$work/base/compose.log" >&2; exit 1; }
     base="$reg/base/busybox:1"
