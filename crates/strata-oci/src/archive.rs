@@ -9,6 +9,15 @@
 //! sniff compression, and which saves decompressing. No legacy `repositories` file or
 //! per-layer `json`/`VERSION`: loaders since docker 1.10 use `manifest.json` only.
 //!
+//! manifest.json has no place for the image's manifest (its annotations, its compressed
+//! layer digests), so each row also carries `StrataManifest`, the path of the original
+//! manifest stored as one more `blobs/sha256/<hex>` file. docker, containerd and
+//! containers/image decode manifest.json into structs and ignore keys they do not know, and
+//! a stray blob is never read; [`crate::import::load_docker_archive`] uses it to give back
+//! the very manifest digest that was saved. (docker ≥ 25 instead adds a whole OCI layout,
+//! but that must name blobs the archive holds, and the original manifest's layers are the
+//! compressed ones a docker-archive does not carry.)
+//!
 //! **oci-archive**: a tar of an OCI image layout holding just the saved images; the index
 //! names each with `org.opencontainers.image.ref.name` and `io.containerd.image.name`.
 //!
@@ -46,6 +55,8 @@ struct DockerManifestEntry {
     config: String,
     repo_tags: Vec<String>,
     layers: Vec<String>,
+    /// The image's own manifest, a file of the archive: see the module docs.
+    strata_manifest: String,
 }
 
 /// What a file in the archive is made of.
@@ -120,10 +131,13 @@ pub fn save_docker_archive<W: Write>(
             files.insert(path.clone(), content);
             layers.push(path);
         }
+        let manifest_path = blob_name(img.manifest_descriptor.digest())?;
+        files.insert(manifest_path.clone(), Content::Bytes(store.read_blob(img.manifest_descriptor.digest())?));
         entries.push(DockerManifestEntry {
             config: config_path,
             repo_tags: img.reference.iter().map(|r| r.to_string()).collect(),
             layers,
+            strata_manifest: manifest_path,
         });
     }
     files.insert(
@@ -377,10 +391,12 @@ mod tests {
         // The layer is a plain tar holding the file.
         let inner = self::files(layer);
         assert_eq!(inner["etc/content"], b"hello");
+        let manifest_path = entry["StrataManifest"].as_str().unwrap();
+        assert_eq!(files[manifest_path], store.read_blob(img.manifest_descriptor.digest()).unwrap());
         assert_eq!(
             files.keys().collect::<Vec<_>>().len(),
-            3,
-            "config, layer and manifest.json only: {:?}",
+            4,
+            "config, layer, the original manifest and manifest.json only: {:?}",
             files.keys()
         );
     }
@@ -418,7 +434,7 @@ mod tests {
         let manifest: Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
         assert_eq!(manifest.as_array().unwrap().len(), 2);
         assert_eq!(manifest[0]["Layers"], manifest[1]["Layers"]);
-        assert_eq!(files.len(), 3);
+        assert_eq!(files.len(), 4, "one config, layer and manifest for both tags: {:?}", files.keys());
     }
 
     #[test]

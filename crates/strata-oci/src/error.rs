@@ -70,6 +70,10 @@ pub enum Error {
     /// A manifest or config that is valid JSON but not something we can use.
     #[error("invalid image: {0}")]
     InvalidImage(String),
+    /// An archive being loaded is hostile, broken or not of the format asked for; nothing
+    /// from it was tagged.
+    #[error("refusing the archive: {0}")]
+    BadArchive(String),
 }
 
 impl Error {

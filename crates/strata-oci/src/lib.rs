@@ -14,6 +14,8 @@
 //! - [`config`]: building image configs and manifests with `oci-spec` types, and the
 //!   canonical (sorted-key) JSON every digest here is computed over.
 //! - [`archive`]: `save` as docker-archive (`docker load`) and oci-archive.
+//! - [`import`]: loading docker-archives and oci-archives into the store, streamed and
+//!   checked against hostile input ([`targuard`] bounds the tar's extension headers).
 //! - [`reference`]: `NAME[:TAG]` image references as the store names them.
 //!
 //! Nothing here talks to a registry or a daemon; that is `strata-registry`'s job.
@@ -23,11 +25,13 @@ pub mod compress;
 pub mod config;
 mod digest;
 mod error;
+pub mod import;
 #[cfg(test)]
 mod interop_tests;
 pub mod layer;
 pub mod reference;
 pub mod store;
+pub mod targuard;
 mod tarfmt;
 
 pub use digest::{sha256_hex_of, Sha256Writer};

@@ -14,7 +14,7 @@
 use crate::error::{Context, Error, Result};
 use crate::fsx::{self, child, display, split, InRoot, OPAQUE_XATTR};
 use crate::tarball::{self, Hashing, Kind, TarEntry};
-use crate::targuard::TarGuard;
+use strata_oci::targuard::TarGuard;
 use rustix::fs::{self as rfs, AtFlags, FileType, Gid, Mode, OFlags, Timestamps, Uid, XattrFlags};
 use rustix::io::Errno;
 use std::collections::{HashMap, HashSet};

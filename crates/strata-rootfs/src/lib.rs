@@ -30,7 +30,6 @@ mod lower;
 mod mount;
 mod plain;
 mod stage;
-mod targuard;
 mod tarball;
 #[cfg(test)]
 mod tests;

@@ -14,10 +14,10 @@ use std::io::{self, Read};
 /// Content of one PAX or GNU extension header. Go's archive/tar (which writes most layers)
 /// refuses more with the same figure (`maxSpecialFileSize`); real ones hold a long path and a
 /// few xattrs, each at most 64 KiB on Linux.
-pub(crate) const MAX_EXTENSION: u64 = 1 << 20;
+pub const MAX_EXTENSION: u64 = 1 << 20;
 /// A path or link target (PATH_MAX): nothing longer can have been read from a file system by
 /// the tool that wrote the archive.
-pub(crate) const MAX_PATH: usize = 4096;
+pub const MAX_PATH: usize = 4096;
 
 const BLOCK: usize = 512;
 
@@ -34,7 +34,7 @@ enum State {
     Lost,
 }
 
-pub(crate) struct TarGuard<R> {
+pub struct TarGuard<R> {
     inner: R,
     state: State,
     block: Vec<u8>,
@@ -47,11 +47,11 @@ pub(crate) struct TarGuard<R> {
 }
 
 impl<R: Read> TarGuard<R> {
-    pub(crate) fn new(inner: R) -> Self {
+    pub fn new(inner: R) -> Self {
         TarGuard { inner, state: State::Header, block: Vec::with_capacity(BLOCK), offset: 0, pax: Vec::new(), next_size: None }
     }
 
-    pub(crate) fn into_inner(self) -> R {
+    pub fn into_inner(self) -> R {
         self.inner
     }
 
