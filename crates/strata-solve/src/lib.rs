@@ -126,7 +126,28 @@ fn unknown_message(unknown: &[Unknown]) -> String {
 /// Resolves `req` against `pool`: the packages to install, sorted by name (then NEVRA and
 /// repository, for determinism).
 pub fn solve(pool: &[PoolRepo<'_>], req: &Request) -> Result<Vec<Selected>, SolveError> {
-    let provider = Provider::new(Catalog::new(pool, &req.arch, &req.exclude));
+    solve_with(pool, req, true)
+}
+
+/// [`solve`] with every package's Requires ignored (conflicts and obsoletes still count):
+/// the package each request item would install, chosen by the same rules (highest EVR,
+/// arch policy, priority, cost, excludes), and nothing it needs — `dnf download` without
+/// `--resolve`. For fetching one package that is used whole, such as an image RPM, whose
+/// Requires name what it was built from rather than what it needs to be loaded.
+pub fn solve_without_requires(
+    pool: &[PoolRepo<'_>],
+    req: &Request,
+) -> Result<Vec<Selected>, SolveError> {
+    solve_with(pool, req, false)
+}
+
+fn solve_with(
+    pool: &[PoolRepo<'_>],
+    req: &Request,
+    requires: bool,
+) -> Result<Vec<Selected>, SolveError> {
+    let mut provider = Provider::new(Catalog::new(pool, &req.arch, &req.exclude));
+    provider.requires = requires;
     let mut requirements = Vec::new();
     let mut unknown: Vec<String> = Vec::new();
     for item in &req.packages {

@@ -68,6 +68,8 @@ struct Tables {
 pub(crate) struct Provider<'p, 'r> {
     pub(crate) cat: Catalog<'p, 'r>,
     tables: RefCell<Tables>,
+    /// Whether packages' Requires are followed (off for `solve_without_requires`).
+    pub(crate) requires: bool,
 }
 
 impl<'p, 'r> Provider<'p, 'r> {
@@ -75,6 +77,7 @@ impl<'p, 'r> Provider<'p, 'r> {
         Provider {
             cat,
             tables: RefCell::new(Tables::default()),
+            requires: true,
         }
     }
 
@@ -369,7 +372,7 @@ impl<'p, 'r> Provider<'p, 'r> {
         let pkg = self.cat.package(s);
         let own = self.cat.solvable(s).name;
         let mut deps = KnownDependencies::default();
-        for dep in pkg.requires() {
+        for dep in pkg.requires().filter(|_| self.requires) {
             // rpmlib() capabilities are features of rpm itself, never packages.
             if dep.name.starts_with("rpmlib(") {
                 continue;

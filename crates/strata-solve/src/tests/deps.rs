@@ -352,3 +352,38 @@ fn weak_deps_on_add_recommends_and_supplements_best_effort() {
 fn weak_deps_off_are_ignored() {
     assert_eq!(ok(&weak_pool(), &["app"]), ["app-1-1.x86_64"]);
 }
+
+#[test]
+fn without_requires_the_best_candidate_is_taken_alone() {
+    // The newer image requires the older one by a provide of the same package name: with
+    // Requires the one-per-name rule leaves only the older, without them the newer wins.
+    let pkgs = [
+        p("img", "1-1", &["P:image(web) = 1-1", "P:image-id(a)"]),
+        p("img", "2-1", &["P:image(web) = 2-1", "R:image-id(a)"]),
+        p("other", "1-1", &["P:image(web) = 9-1", "R:missing"]),
+    ];
+    let r = repo("r", &pkgs);
+    let pool = [PoolRepo::new(&r)];
+    let names = |sel: Vec<crate::Selected>| {
+        sel.iter()
+            .map(|s| r.index.package(s.id).nevra())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(crate::solve_without_requires(&pool, &request(&["img"])).unwrap()),
+        ["img-2-1.x86_64"]
+    );
+    assert_eq!(
+        names(crate::solve(&pool, &request(&["img"])).unwrap()),
+        ["img-1-1.x86_64"]
+    );
+    // A capability: the highest provider in range, its missing Requires no obstacle.
+    assert_eq!(
+        names(crate::solve_without_requires(&pool, &request(&["image(web) >= 3"])).unwrap()),
+        ["other-1-1.x86_64"]
+    );
+    assert_eq!(
+        names(crate::solve_without_requires(&pool, &request(&["image(web) < 9"])).unwrap()),
+        ["img-2-1.x86_64"]
+    );
+}
