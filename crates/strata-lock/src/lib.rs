@@ -11,7 +11,7 @@ mod resolve;
 
 pub use diff::{diff, Difference};
 pub use layers::{layer_settings, updated, PlanProblem};
-pub use resolve::{resolve_spec, ResolveError, ResolveOptions, ResolveStep};
+pub use resolve::{locked_package, resolve_spec, source_of, ResolveError, ResolveOptions, ResolveStep};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

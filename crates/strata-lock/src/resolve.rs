@@ -172,7 +172,8 @@ fn load_all(
     Ok(out)
 }
 
-fn source_of(e: &RepoEntry) -> RepoSource {
+/// Where a spec's repo entry loads its metadata from (also for `strata pull rpm:`).
+pub fn source_of(e: &RepoEntry) -> RepoSource {
     RepoSource {
         id: e.id.clone(),
         baseurls: e.baseurl.clone(),
@@ -186,7 +187,8 @@ fn source_key(s: &RepoSource) -> String {
     format!("{}\n{:?}\n{:?}\n{:?}", s.id, s.baseurls, s.mirrorlist, s.metalink)
 }
 
-fn locked_package(repo: &LoadedRepo, id: strata_repo::PkgId) -> LockedPackage {
+/// Package `id` of `repo` as the lock records it: exact NEVRA, location, checksum, sizes.
+pub fn locked_package(repo: &LoadedRepo, id: strata_repo::PkgId) -> LockedPackage {
     let p = repo.index.package(id);
     let evr = p.evr();
     let (kind, value) = p.checksum();
