@@ -13,6 +13,7 @@ mod registry;
 mod report;
 mod rebuild;
 mod resolve;
+mod rpmpull;
 mod service;
 
 use clap::{Args, Parser, Subcommand};

@@ -9,8 +9,20 @@
 //!
 //! The same image always gives the same RPM, byte for byte: identity, timestamps and payload
 //! are derived from the image alone.
+//!
+//! The way back, `strata pull 'rpm:CAPABILITY'`, is here too: [`from_repo`] chooses the
+//! image RPM that provides a capability from yum repositories (through `strata-solve`, as
+//! dnf would) and fetches it verified, [`unwrap`] loads the image it carries into the store
+//! once its id is the one the package claims, and [`pull`] does both.
 
+pub mod from_repo;
 pub mod meta;
+pub mod pull;
+pub mod unwrap;
+
+pub use from_repo::{FindError, RepoQuery};
+pub use pull::{pull_from_repos, PullError, PulledRpm, RpmPullReport};
+pub use unwrap::{load_image_rpm, UnwrapError, Unwrapped};
 
 use meta::Provide;
 use serde::Serialize;
