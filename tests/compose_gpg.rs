@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::gpg::{rpmsign, stop_agent, throwaway_key};
 use common::*;
 use serde_json::Value;
 use std::path::Path;
@@ -14,35 +15,11 @@ fn example_repo(dir: &Path, sign_with: Option<&Path>) -> std::path::PathBuf {
     assert_ok("examples/build-repo.sh", &run(Command::new(project_root().join("examples/build-repo.sh")).arg(&repo)));
     if let Some(home) = sign_with {
         for rpm in std::fs::read_dir(repo.join("Packages")).unwrap() {
-            let out = run(Command::new("rpmsign")
-                .env("GNUPGHOME", home)
-                .arg("--addsign")
-                .args(["--define", "_gpg_name strata-test@strata.invalid", "--define", "__gpg /usr/bin/gpg"])
-                .arg(rpm.unwrap().path())
-                .stdin(std::process::Stdio::null()));
-            assert_ok("rpmsign", &out);
+            rpmsign(home, &rpm.unwrap().path());
         }
         assert_ok("createrepo_c", &run(Command::new("createrepo_c").args(["--quiet", "--no-database"]).arg(&repo)));
     }
     repo
-}
-
-fn throwaway_key(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    require_tool("gpg");
-    require_tool("rpmsign");
-    let home = dir.join("gnupg");
-    std::fs::create_dir_all(&home).unwrap();
-    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    let gpg = || {
-        let mut c = Command::new("gpg");
-        c.env("GNUPGHOME", &home).args(["--batch", "--quiet", "--passphrase", ""]);
-        c
-    };
-    assert_ok("gpg --quick-gen-key", &run(gpg().args(["--quick-gen-key", "Strata Test <strata-test@strata.invalid>", "rsa2048", "sign", "never"])));
-    let public = run(gpg().args(["--armor", "--export", "strata-test@strata.invalid"]));
-    let key = dir.join("key.asc");
-    std::fs::write(&key, &public.stdout).unwrap();
-    (home, key)
 }
 
 fn spec(dir: &Path, repo: &Path, key: &Path) -> std::path::PathBuf {
@@ -58,7 +35,7 @@ fn signed_repo_composes_unsigned_is_refused() {
     let signed = tempfile::tempdir().unwrap();
     let (home, key) = throwaway_key(signed.path());
     let repo = example_repo(signed.path(), Some(&home));
-    let _ = Command::new("gpgconf").env("GNUPGHOME", &home).args(["--kill", "gpg-agent"]).status();
+    stop_agent(&home);
     let s = spec(signed.path(), &repo, &key);
     let out = run(strata(&signed.path().join("cache")).env("STRATA_STAGING_DIR", signed.path().join("staging")).arg("compose").arg(&s).arg("--store").arg(signed.path().join("store")).args(["--image", "hello"]));
     assert_ok("compose from a signed repo with gpgcheck", &out);

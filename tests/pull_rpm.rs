@@ -245,3 +245,37 @@ fn an_rpm_carrying_another_image_than_it_provides_is_refused_and_nothing_is_tagg
     let err = assert_fails("a damaged image RPM", &run(b.strata().args(["pull", "rpm:container-image(honest)", "--repo"]).arg(&repo).arg("--store").arg(b.path().join("fresh2")).env("STRATA_CACHE_DIR", b.path().join("cache2"))));
     assert!(err.contains("docker-image-honest-1-1.x86_64") && err.contains("checksum"), "{err}");
 }
+
+#[test]
+fn image_rpms_from_a_signed_repo_are_checked_with_its_key() {
+    require_tool("createrepo_c");
+    let b = Builds::new();
+    b.busybox_base();
+    let bb_id = b.inspect("bb")["image_id"].as_str().unwrap().to_string();
+    let (home, key) = common::gpg::throwaway_key(b.path());
+    let repo = |name: &str, signed: bool| -> PathBuf {
+        let dir = b.path().join(name);
+        let o = run(b.strata().args(["rpm", "bb", "--json", "--store"]).arg(b.store()).arg("-o").arg(&dir));
+        assert_ok("strata rpm bb", &o);
+        if signed {
+            let written: Value = serde_json::from_slice(&o.stdout).unwrap();
+            common::gpg::rpmsign(&home, Path::new(written[0]["path"].as_str().unwrap()));
+        }
+        createrepo(&dir);
+        dir
+    };
+    let (signed, unsigned) = (repo("signed", true), repo("unsigned", false));
+    common::gpg::stop_agent(&home);
+    let gpgkey = format!("file://{}", key.display());
+    let pull = |repo: &Path, store: &str| run(b.strata().args(["pull", "rpm:container-image(bb)", "--gpgkey", &gpgkey, "--repo"]).arg(repo).arg("--store").arg(b.path().join(store)));
+    let o = pull(&signed, "a");
+    assert_ok("a signed image RPM with --gpgkey", &o);
+    assert!(stdout(&o).starts_with(&format!("bb:latest  {bb_id}  ")), "{}", stdout(&o));
+    let err = assert_fails("an unsigned image RPM with --gpgkey", &pull(&unsigned, "b"));
+    assert!(err.contains("container-image-bb-") && err.contains("not signed"), "{err}");
+
+    // A spec's repository with gpgcheck on is checked the same way, without --gpgkey.
+    let spec = write_json(&b.path().join("spec.json"), &serde_json::json!({"repos": [{"id": "images", "baseurl": unsigned.to_str().unwrap(), "gpgcheck": true, "gpgkey": gpgkey}], "images": {"x": {"packages": ["x"]}}}));
+    let err = assert_fails("a gpgcheck spec repo", &run(b.strata().args(["pull", "rpm:container-image(bb)", "--spec"]).arg(&spec).arg("--store").arg(b.path().join("c"))));
+    assert!(err.contains("not signed"), "{err}");
+}

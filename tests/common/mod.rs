@@ -9,6 +9,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod build;
+pub mod gpg;
 pub mod runtime;
 
 use serde_json::Value;
