@@ -116,7 +116,7 @@ fn is_sha256_digest(s: &str) -> bool {
 }
 
 fn refused(pkg: &Package, message: impl Into<String>, hint: impl Into<String>) -> UnwrapError {
-    UnwrapError::Refused { rpm: pkg.path().display().to_string(), message: message.into(), hint: hint.into() }
+    UnwrapError::Refused { rpm: format!("{} ({})", pkg.nevra(), pkg.path().display()), message: message.into(), hint: hint.into() }
 }
 
 /// Loads the image `rpm` carries into `store` and tags it `tag` (default: the package's
