@@ -75,6 +75,26 @@ enum Content {
     },
 }
 
+/// One image to save and the names it is given in the archive.
+#[derive(Debug, Clone)]
+pub struct SaveItem<'a> {
+    /// `NAME[:TAG]` or manifest digest in the store.
+    pub image: &'a str,
+    /// Names in the archive (docker's `RepoTags`, an OCI ref name); `None` keeps the store's
+    /// tag the image was found under.
+    pub names: Option<Vec<String>>,
+}
+
+impl<'a> SaveItem<'a> {
+    fn list(references: &[&'a str]) -> Vec<SaveItem<'a>> {
+        references.iter().map(|image| SaveItem { image, names: None }).collect()
+    }
+
+    fn names_of(&self, img: &ResolvedImage) -> Vec<String> {
+        self.names.clone().unwrap_or_else(|| img.reference.iter().map(|r| r.to_string()).collect())
+    }
+}
+
 /// Saves images (each `NAME[:TAG]` or manifest digest) as a docker-archive into `out`.
 pub fn save_docker_archive<W: Write>(
     store: &Store,
@@ -82,10 +102,20 @@ pub fn save_docker_archive<W: Write>(
     form: LayerForm,
     out: W,
 ) -> Result<W> {
+    save_docker_archive_items(store, &SaveItem::list(references), form, out)
+}
+
+/// [`save_docker_archive`] with the names each image gets in the archive.
+pub fn save_docker_archive_items<W: Write>(
+    store: &Store,
+    items: &[SaveItem<'_>],
+    form: LayerForm,
+    out: W,
+) -> Result<W> {
     let mut files: BTreeMap<String, Content> = BTreeMap::new();
     let mut entries = Vec::new();
-    for reference in references {
-        let img = store.resolve(reference)?;
+    for item in items {
+        let img = store.resolve(item.image)?;
         let config_path = blob_name(img.manifest.config().digest())?;
         files.insert(
             config_path.clone(),
@@ -135,7 +165,7 @@ pub fn save_docker_archive<W: Write>(
         files.insert(manifest_path.clone(), Content::Bytes(store.read_blob(img.manifest_descriptor.digest())?));
         entries.push(DockerManifestEntry {
             config: config_path,
-            repo_tags: img.reference.iter().map(|r| r.to_string()).collect(),
+            repo_tags: item.names_of(&img),
             layers,
             strata_manifest: manifest_path,
         });
@@ -149,16 +179,23 @@ pub fn save_docker_archive<W: Write>(
 
 /// Saves images as an oci-archive (a tar of an OCI layout holding just them) into `out`.
 pub fn save_oci_archive<W: Write>(store: &Store, references: &[&str], out: W) -> Result<W> {
+    save_oci_archive_items(store, &SaveItem::list(references), out)
+}
+
+/// [`save_oci_archive`] with the ref name each image gets (the first of its names; a name
+/// that is a full `NAME:TAG` is also written as containerd's image name).
+pub fn save_oci_archive_items<W: Write>(store: &Store, items: &[SaveItem<'_>], out: W) -> Result<W> {
     let mut files: BTreeMap<String, Content> = BTreeMap::new();
     let mut index_entries = Vec::new();
-    for reference in references {
-        let img = store.resolve(reference)?;
+    for item in items {
+        let img = store.resolve(item.image)?;
         let mut desc = img.manifest_descriptor.clone();
-        if let Some(r) = &img.reference {
-            desc.set_annotations(Some(HashMap::from([
-                (REF_NAME_ANNOTATION.to_string(), r.to_string()),
-                (CONTAINERD_NAME_ANNOTATION.to_string(), r.to_string()),
-            ])));
+        if let Some(name) = item.names_of(&img).first() {
+            let mut annotations = HashMap::from([(REF_NAME_ANNOTATION.to_string(), name.clone())]);
+            if crate::reference::ImageRef::parse(name).is_ok() && name.contains(':') {
+                annotations.insert(CONTAINERD_NAME_ANNOTATION.to_string(), name.clone());
+            }
+            desc.set_annotations(Some(annotations));
         }
         index_entries.push(desc);
         let manifest_bytes = store.read_blob(img.manifest_descriptor.digest())?;

@@ -3,10 +3,11 @@
 //! saving into an existing layout adds to it, blobs already there are not copied again, and a
 //! killed copy leaves the target's index as it was (blobs first, index last, atomically).
 
-use super::{ResolvedImage, Store};
+use super::{ResolvedImage, Store, REF_NAME_ANNOTATION};
 use crate::reference::ImageRef;
-use crate::Result;
+use crate::{Error, Result};
 use oci_spec::image::Descriptor;
+use std::collections::HashMap;
 
 impl Store {
     /// Copies `img` (resolved in `from`) with every blob it needs, verified by digest, and
@@ -20,6 +21,46 @@ impl Store {
         }
         self.tag_manifest(&img.manifest_descriptor, tags)?;
         Ok(img.manifest_descriptor.clone())
+    }
+
+    /// Copies `img` like [`Store::copy_image_from`] and names it `ref_name` exactly as
+    /// given (skopeo's `oci:DIR:REF`, where REF may be a bare tag such as `latest` rather
+    /// than this store's `NAME:TAG`), replacing what that name named.
+    pub fn copy_image_as(&self, from: &Store, img: &ResolvedImage, ref_name: &str) -> Result<Descriptor> {
+        self.copy_image_from(from, img, &[])?;
+        super::blob::sync_dir(&self.blobs_dir())?;
+        let _lock = self.lock()?;
+        let mut entries = self.read_index()?.manifests().clone();
+        entries.retain(|d| super::ref_name(d) != Some(ref_name));
+        let mut d = Descriptor::new(img.manifest_descriptor.media_type().clone(), img.manifest_descriptor.size(), img.manifest_descriptor.digest().clone());
+        d.set_annotations(Some(HashMap::from([(REF_NAME_ANNOTATION.to_string(), ref_name.to_string())])));
+        entries.push(d);
+        self.write_index(entries)?;
+        Ok(img.manifest_descriptor.clone())
+    }
+
+    /// The image an OCI layout names `ref_name` exactly (any string, as skopeo's
+    /// `oci:DIR:REF`); an empty `ref_name` means the layout's only image.
+    pub fn resolve_ref_name(&self, ref_name: &str) -> Result<ResolvedImage> {
+        let index = self.read_index()?;
+        let found: Vec<&Descriptor> = if ref_name.is_empty() {
+            index.manifests().iter().collect()
+        } else {
+            index.manifests().iter().filter(|d| super::ref_name(d) == Some(ref_name)).collect()
+        };
+        match found.as_slice() {
+            [one] => {
+                let mut desc = (*one).clone();
+                desc.set_annotations(None);
+                let tag = super::ref_name(one).and_then(|n| ImageRef::parse(n).ok());
+                self.load(desc, tag, ref_name)
+            }
+            _ => {
+                let names: Vec<&str> = index.manifests().iter().filter_map(super::ref_name).collect();
+                let wanted = if ref_name.is_empty() { format!("the only image of {} (it lists {})", self.root.display(), index.manifests().len()) } else { ref_name.to_string() };
+                Err(Error::ImageNotFound(format!("{wanted}; the layout's names: {}", if names.is_empty() { "none".into() } else { names.join(", ") })))
+            }
+        }
     }
 }
 
