@@ -5,6 +5,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use strata_transport::Transport;
 use strata_oci::archive::{image_id, save_docker_archive, save_oci_archive, LayerForm};
 use strata_oci::store::Store;
 
@@ -70,8 +71,11 @@ pub struct SaveArgs {
     #[arg(required = true)]
     images: Vec<String>,
     /// Output file (`-` for stdout; a FIFO, terminal or /dev/stdout is written through, a
-    /// file replaced only on success); for `oci`, a directory (created, or added to).
-    #[arg(short, long, value_name = "FILE")]
+    /// file replaced only on success); for `oci`, a directory (created, or added to). Or a
+    /// transport, as `strata push` takes it (one IMAGE; --format is then ignored):
+    /// oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:NAME:TAG],
+    /// docker-daemon:NAME[:TAG], containers-storage:[STORE]NAME[:TAG], docker://HOST/REPO:TAG.
+    #[arg(short, long, value_name = "FILE|TRANSPORT:...")]
     output: PathBuf,
     #[arg(long, value_enum, default_value = "docker-archive")]
     format: SaveFormat,
@@ -89,6 +93,21 @@ enum SaveFormat {
 
 pub fn save(args: SaveArgs) -> anyhow::Result<ExitCode> {
     let store = args.store.open()?;
+    if let Some(dest) = args.output.to_str().filter(|o| Transport::is_named(o)) {
+        let dest = Transport::parse(dest)?;
+        let [image] = args.images.as_slice() else {
+            bail!("-o {dest}: a transport takes one image, {} given\nhint: save them one at a time, or as one archive file (-o FILE)", args.images.len());
+        };
+        let registries;
+        let mut opts = strata_transport::ExportOptions::default();
+        if let Transport::Registry(_) = dest {
+            registries = crate::registry::RegistryArgs::default().client()?;
+            opts.registries = Some(&registries);
+        }
+        let exported = strata_transport::export(&store, image, &dest, &opts).with_context(|| format!("saving {image} to {dest}"))?;
+        crate::registry::print_exported(image, &exported, false)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let refs: Vec<&str> = args.images.iter().map(String::as_str).collect();
     let resolved = refs.iter().map(|r| store.resolve(r)).collect::<Result<Vec<_>, _>>()?;
     if let SaveFormat::Oci = args.format {

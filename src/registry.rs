@@ -10,7 +10,9 @@ use strata_oci::store::Store;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use strata_oci::archive::image_id;
 use strata_registry::{Client, ClientConfig, Credential, Credentials, ManifestFormat, Outcome, PullOptions, PushOptions, Reference};
+use strata_transport::Transport;
 
 /// How registries are reached: TLS verification and credentials, as podman and skopeo
 /// spell the flags.
@@ -121,41 +123,84 @@ impl strata_build::Puller for Puller {
 
 #[derive(Args, Debug)]
 pub struct PullArgs {
-    /// [registry/]name[:tag][@sha256:digest]
+    /// Where from, as skopeo names it: [docker://]HOST/REPO[:TAG][@DIGEST], oci:DIR[:REF],
+    /// oci-archive:FILE[:REF], docker-archive:FILE[:NAME:TAG|:@N], docker-daemon:NAME[:TAG]
+    /// (or sha256:ID), containers-storage:[[DRIVER@]ROOT[+RUNROOT]]NAME[:TAG], or
+    /// rpm:CAPABILITY (an image RPM from a yum repository).
     reference: String,
-    /// Name in the store [default: the reference as given, unless it is by digest].
+    /// Name in the store [default: the reference inside the source (not for a registry
+    /// digest or a daemon image id), else the archive's own name].
     #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
     tag: Option<String>,
     /// os/arch[/variant] to take from a multi-platform image.
     #[arg(long, default_value = "linux/amd64")]
     platform: String,
+    /// skopeo's spelling of --tls-verify for the source registry.
+    #[arg(long = "src-tls-verify", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+    src_tls_verify: Option<bool>,
     #[command(flatten)]
     registry: RegistryArgs,
     #[command(flatten)]
     store: StoreArg,
+    #[command(flatten)]
+    rpm: crate::rpmpull::RpmPullFlags,
 }
 
-pub fn pull(args: PullArgs) -> anyhow::Result<ExitCode> {
+pub fn pull(mut args: PullArgs) -> anyhow::Result<ExitCode> {
+    if args.reference.starts_with(crate::rpmpull::PREFIX) {
+        return crate::rpmpull::pull(&args.reference, args.tag.as_deref(), &args.rpm, &args.store);
+    }
+    // --json is every source's (RpmPullFlags carries it for the rpm: source too).
+    if let Some(flag) = args.rpm.given().into_iter().find(|f| *f != "--json") {
+        anyhow::bail!("{flag} applies to `strata pull rpm:CAPABILITY` only\nhint: strata pull 'rpm:container-image(NAME)' --repo URL");
+    }
+    args.registry.tls_verify = args.registry.tls_verify.or(args.src_tls_verify);
+    let source = Transport::parse(&args.reference)?;
     let store_path = args.store.path();
     let store = Store::open_or_create(&store_path).with_context(|| format!("opening image store {}", store_path.display()))?;
-    let r = Reference::parse(&args.reference)?;
-    let tag = match &args.tag {
-        Some(t) => Some(ImageRef::parse(t)?),
-        None if !args.reference.contains('@') => Some(ImageRef::parse(&args.reference).with_context(|| format!("{} cannot name an image in the store; give -t NAME", args.reference))?),
-        None => None,
+    let tag = args.tag.as_deref().map(ImageRef::parse).transpose()?;
+    let registries = args.registry.client()?;
+    let opts = strata_transport::ImportOptions {
+        registries: Some(&registries),
+        pull: PullOptions { platform: strata_registry::Platform::parse(&args.platform)?, ..PullOptions::default() },
+        tag,
+        docker_host: None,
     };
-    let opts = PullOptions { platform: strata_registry::Platform::parse(&args.platform)?, tags: tag.clone().into_iter().collect(), ..PullOptions::default() };
-    let pulled = args.registry.client()?.get(r.registry()).pull(&r, &store, &opts)?;
-    println!("{}  {}  {}", tag.map_or_else(|| "(by digest)".to_string(), |t| t.to_string()), pulled.digest(), pulled.manifest().digest());
+    let imported = strata_transport::import(&source, &store, &opts).with_context(|| format!("pulling {source}"))?;
+    let names: Vec<String> = imported.tagged.iter().map(ToString::to_string).collect();
+    if args.rpm.json {
+        let doc = serde_json::json!({
+            "source": source.to_string(),
+            "tags": names,
+            "digest": imported.manifest_digest.to_string(),
+            "image_id": imported.image_id.to_string(),
+            "resolved": imported.pulled.as_ref().map(|p| p.digest().to_string()),
+            "original_manifest": imported.original_manifest,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        let shown = if names.is_empty() { "(by digest)".to_string() } else { names.join(",") };
+        println!("{shown}  {}  {}", imported.manifest_digest, imported.image_id);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The CLI's registry clients serve the transports' registry pushes and pulls.
+impl strata_transport::Registries for Registries {
+    fn client(&self, registry: &str) -> Arc<Client> {
+        self.get(registry)
+    }
 }
 
 #[derive(Args, Debug)]
 pub struct PushArgs {
     /// The image in the store, NAME[:TAG] or a manifest digest; with --all, the spec.
     image: String,
-    /// Where to: registry/name[:tag]; with --all, registry[/namespace] under which each
-    /// image goes as NAME:TAG.
+    /// Where to, as skopeo names it: [docker://]HOST/REPO[:TAG], oci:DIR[:REF],
+    /// oci-archive:FILE[:REF], docker-archive:FILE[:NAME:TAG], docker-daemon:NAME[:TAG]
+    /// ($DOCKER_HOST's daemon), containers-storage:[[DRIVER@]ROOT[+RUNROOT]]NAME[:TAG]
+    /// (through podman); with --all, registry[/namespace] under which each image goes as
+    /// NAME:TAG.
     destination: String,
     /// Push every image of the spec (as `strata compose SPEC` stored it, NAME:TAG) to
     /// DESTINATION/NAME:TAG: each shared blob sent once and mounted into the other
@@ -180,6 +225,9 @@ pub struct PushArgs {
     /// oci (the store's or nothing), docker (Docker v2 schema 2; a new digest).
     #[arg(long, value_enum, default_value = "auto")]
     format: PushFormat,
+    /// skopeo's spelling of --tls-verify for the destination registry.
+    #[arg(long = "dest-tls-verify", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+    dest_tls_verify: Option<bool>,
     #[command(flatten)]
     registry: RegistryArgs,
     #[command(flatten)]
@@ -193,8 +241,15 @@ enum PushFormat {
     Docker,
 }
 
-pub fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
+pub fn push(mut args: PushArgs) -> anyhow::Result<ExitCode> {
+    args.registry.tls_verify = args.registry.tls_verify.or(args.dest_tls_verify);
     let store = args.store.open()?;
+    if !args.all {
+        let dest = Transport::parse(&args.destination)?;
+        if !matches!(dest, Transport::Registry(_)) {
+            return push_transport(&args, &store, &dest);
+        }
+    }
     let format = match args.format {
         PushFormat::Auto => ManifestFormat::Auto,
         PushFormat::Oci => ManifestFormat::AsStored,
@@ -207,7 +262,7 @@ pub fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
         let pushed = args.registry.client()?.get(&registry).push_many(&store, &images, &opts)?;
         (registry, list.into_iter().map(|(name, _, _)| name).zip(pushed).collect::<Vec<_>>())
     } else {
-        let dest = Reference::parse(&args.destination)?;
+        let Transport::Registry(dest) = Transport::parse(&args.destination)? else { unreachable!("other transports returned above") };
         let pushed = args.registry.client()?.get(dest.registry()).push(&store, &args.image, &dest, &opts)?;
         (dest.registry().to_string(), vec![(args.image.clone(), pushed)])
     };
@@ -225,6 +280,7 @@ pub fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
                     "image": name,
                     "reference": p.reference.to_string(),
                     "digest": p.digest.to_string(),
+                    "image_id": store.resolve(name).map(|img| image_id(&img).to_string()).ok(),
                     "media_type": p.media_type,
                     "converted": p.converted,
                     "uploaded": count(p, Outcome::Transferred),
@@ -239,19 +295,52 @@ pub fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
             })
             .collect();
         let total = |o| pushes.iter().map(|(_, p)| count(p, o)).sum::<usize>();
-        let doc = serde_json::json!({
-            "images": images,
+        let mut doc = serde_json::json!({
             "uploaded": total(Outcome::Transferred),
             "mounted": total(Outcome::Mounted),
             "present": total(Outcome::Present),
         });
+        // One image: its fields at the top too, as every other transport prints them.
+        if let (false, [one]) = (args.all, images.as_slice()) {
+            for key in ["image", "digest", "image_id", "media_type", "converted", "blobs"] {
+                doc[key] = one[key].clone();
+            }
+            doc["destination"] = format!("docker://{}", one["reference"].as_str().unwrap_or_default()).into();
+        }
+        doc["images"] = images.into();
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        for (_, pushed) in &pushes {
-            println!("{}  {}", pushed.reference, pushed.digest);
+        for (name, pushed) in &pushes {
+            let id = store.resolve(name).map(|img| image_id(&img).to_string()).unwrap_or_default();
+            println!("{}  {}  {id}", pushed.reference, pushed.digest);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `push IMAGE TRANSPORT:...` to anything but a registry.
+fn push_transport(args: &PushArgs, store: &Store, dest: &Transport) -> anyhow::Result<ExitCode> {
+    let opts = strata_transport::ExportOptions::default();
+    let exported = strata_transport::export(store, &args.image, dest, &opts).with_context(|| format!("pushing {} to {dest}", args.image))?;
+    print_exported(&args.image, &exported, args.json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One exported image: `DESTINATION  DIGEST  IMAGE-ID`, or JSON with the same fields.
+pub fn print_exported(image: &str, e: &strata_transport::Exported, json: bool) -> anyhow::Result<()> {
+    if json {
+        let doc = serde_json::json!({
+            "image": image,
+            "destination": e.destination,
+            "digest": e.manifest_digest.to_string(),
+            "image_id": e.image_id.to_string(),
+            "engine_id": e.engine_id,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        println!("{}  {}  {}", e.destination, e.manifest_digest, e.image_id);
+    }
+    Ok(())
 }
 
 /// `push --all SPEC PREFIX`: (spec image name, store NAME:TAG, PREFIX/NAME:TAG) for each
@@ -272,7 +361,7 @@ fn push_all_list(args: &PushArgs, store: &Store) -> anyhow::Result<(String, Vec<
         v.dedup();
         v
     };
-    let prefix = args.destination.trim_end_matches('/');
+    let prefix = args.destination.trim_start_matches("docker://").trim_end_matches('/');
     let mut list = Vec::new();
     let mut missing = Vec::new();
     for name in selected {
