@@ -10,7 +10,7 @@
 set -euo pipefail
 A=${1:?usage: compose-ab.sh A-BINARY B-BINARY}; B=${2:?usage: compose-ab.sh A-BINARY B-BINARY}; N=${N:-5}
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-corpus="$(cd "$here/../../shared/corpus" && pwd)"
+corpus="$("$here/../corpus/dir.sh")"
 work=$(mktemp -d /tmp/ab-XXXX)
 python3 - "$corpus" "$work/spec.json" <<'PY'
 import json, sys

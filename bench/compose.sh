@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Compose benchmark: every image of the corpus spec (../shared/corpus/images.json), with a
+# Compose benchmark: every image of the corpus spec (images.json of corpus/dir.sh), with a
 # warm RPM cache, built by strata and by the classic pipeline on the same machine and data.
 #
 #   strata   `strata compose SPEC --locked` into a fresh, empty store (RPMs already in its
@@ -18,7 +18,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
-corpus="$(cd "$root/../shared/corpus" && pwd)"
+corpus="$("$root/corpus/dir.sh")"
 results="$here/results/compose.txt"
 for tool in cargo dnf rpm gzip python3 /usr/bin/time; do
     command -v "$tool" >/dev/null || { echo "compose.sh: $tool not found (scripts/install-deps.sh)" >&2; exit 1; }

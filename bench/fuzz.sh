@@ -25,7 +25,7 @@
 #
 # Usage: bench/fuzz.sh [SECONDS [TARGET...]]    SECONDS per target, default 600; all targets
 #        by default. Needs: cargo-fuzz (cargo install cargo-fuzz), bwrap (apt bubblewrap),
-#        python3, rpm2cpio, zstd; the shared corpus beside the checkout (STRATA_CORPUS_REPOS).
+#        python3, rpm2cpio, zstd; the corpus corpus/dir.sh names (or STRATA_CORPUS_REPOS).
 #        Env: FUZZ_RSS_MB (default 2048), FUZZ_TIMEOUT (per input, default 20 s), FUZZ_FRESH.
 set -euo pipefail
 
@@ -40,7 +40,7 @@ targets=("${all[@]}")
 [ $# -eq 0 ] || targets=("$@")
 rss_mb="${FUZZ_RSS_MB:-2048}"
 timeout_s="${FUZZ_TIMEOUT:-20}"
-repos="${STRATA_CORPUS_REPOS:-$root/../shared/corpus/out/repos}"
+repos="${STRATA_CORPUS_REPOS:-$("$root/corpus/dir.sh")/out/repos}"
 
 declare -A max_len=(
     [repodata_primary]=65536 [repodata_filelists]=65536 [rpm_header]=131072

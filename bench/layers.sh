@@ -21,7 +21,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
-corpus="$(cd "$root/../shared/corpus" && pwd)"
+corpus="$("$root/corpus/dir.sh")"
 results="$here/results/layers.txt"
 [ "$(id -u)" -eq 0 ] || { echo "layers.sh: run as root (compose runs scriptlets in namespaces)" >&2; exit 1; }
 

@@ -27,7 +27,7 @@ STRATA=$(realpath "$STRATA")
 for tool in docker-registry skopeo python3 curl; do
     command -v "$tool" >/dev/null || { echo "push.sh: $tool is needed" >&2; exit 1; }
 done
-CORPUS=$(realpath ../shared/corpus)
+CORPUS=$(corpus/dir.sh)
 
 W=$(mktemp -d)
 REG_PID=

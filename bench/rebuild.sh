@@ -27,13 +27,13 @@
 #        STRATA: the binary [default: target/release/strata, built if missing].
 #        STRATA_TREE: what the header names as its source [default: git describe --dirty].
 #        Needs root (RUN steps, composing), curl, git, python3, createrepo_c,
-#        docker-registry, the corpus in ../shared/corpus (or $STRATA_CORPUS).
+#        docker-registry, the corpus corpus/dir.sh names (or $STRATA_CORPUS).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 results="$here/results/rebuild.txt"
-corpus="$(cd "${STRATA_CORPUS:-$root/../shared/corpus}" && pwd)"
+corpus="$(cd "${STRATA_CORPUS:-$("$root/corpus/dir.sh")}" && pwd)"
 
 case "${1:-}" in -h|--help) sed -n '/^# Usage:/,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 strata="${1:-${CARGO_TARGET_DIR:-$root/target}/release/strata}"

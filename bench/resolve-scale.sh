@@ -16,7 +16,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
-scale="$(cd "${1:-$root/../shared/corpus/out/scale}" && pwd)"
+scale="$(cd "${1:-$("$root/corpus/dir.sh")/out/scale}" && pwd)"
 results="$here/results/resolve-scale.txt"
 
 # A small request and three large desktop/document stacks (hundreds to ~1,200 packages).

@@ -35,13 +35,13 @@
 #        STRATA: the binary [default: target/release/strata, built if missing].
 #        Needs curl >= 7.66, git, python3; api: postgresql (scripts/install-deps.sh), root only
 #        for PostgreSQL's initdb, which runs as the postgres user then; overhead and
-#        throughput: root (RUN), docker-registry, the corpus in ../shared/corpus.
+#        throughput: root (RUN), docker-registry, the corpus corpus/dir.sh names.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 results="$here/results/service.txt"
-corpus="${STRATA_CORPUS:-$root/../shared/corpus}"
+corpus="${STRATA_CORPUS:-$("$root/corpus/dir.sh" 2>/dev/null || true)}"
 all_sections=(api overhead throughput)
 
 usage() { sed -n '/^# Usage:/,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs the system tools the tests and benchmarks check strata against, when missing:
+# Installs the system tools the tests and benchmarks check strata against, and those the RPM
+# corpus builder (corpus/build.py: python3, rpmbuild, createrepo_c, repo2solv and testsolv,
+# zstd, xz for rpmbuild's tar) uses when there is no ../shared/corpus, when missing:
 #   rpm (rpm, rpmbuild), createrepo-c, dnf, libsolv-tools (testsolv, rpmmd2solv), zstd and
 #   GNU time (/usr/bin/time, for the benchmark's peak memory), umoci and skopeo (they read the
 #   images and archives strata-oci writes), docker.io, podman and runc (the composed images
@@ -19,7 +21,7 @@ set -euo pipefail
 
 # command:package pairs; a package is installed when its command is missing.
 tools=(rpm:rpm rpmbuild:rpm createrepo_c:createrepo-c dnf:dnf testsolv:libsolv-tools
-       rpmmd2solv:libsolv-tools zstd:zstd /usr/bin/time:time umoci:umoci skopeo:skopeo
+       rpmmd2solv:libsolv-tools repo2solv:libsolv-tools python3:python3 xz:xz-utils zstd:zstd /usr/bin/time:time umoci:umoci skopeo:skopeo
        dockerd:docker.io podman:podman runc:runc getcap:libcap2-bin busybox:busybox-static
        gpg:gpg gpgconf:gpgconf slirp4netns:slirp4netns ip:iproute2
        /usr/lib/podman/netavark:netavark docker-registry:docker-registry

@@ -32,7 +32,8 @@ fn version_nobody_has_is_unsatisfiable() {
     let err = assert_fails("resolving bash >= 99", &out);
     assert!(err.contains("bash >= 99"), "the error must quote the request:\n{err}");
     // Saying which bash exists is what makes the message useful.
-    assert!(err.contains("5.2.15"), "the error should name the available bash:\n{err}");
+    let bash = &corpus_manifest().get("base", "bash").version;
+    assert!(err.contains(bash.as_str()), "the error should name the available bash {bash}:\n{err}");
 }
 
 #[test]

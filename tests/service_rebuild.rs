@@ -1,6 +1,6 @@
 //! Issue 13's acceptance: automatic rebuilds. `strata serve` (SQLite, in-process worker,
 //! `--repo-interval 0`: repositories are checked on refresh only) and a loopback registry;
-//! git repository A holds the corpus spec (../shared/corpus/images.json) with its repos
+//! git repository A holds the corpus spec (the corpus's images.json) with its repos
 //! served over loopback HTTP as `base` (the corpus repo) and `updates` (a repo this test
 //! publishes, first empty); repository B the seeds' web-site Dockerfile FROM the service's
 //! `web`, built as `site`. Then `updates` gains:
@@ -11,7 +11,7 @@
 //!    record's RPMs the new lock's; A's branch moved meanwhile, so its images are built
 //!    from the new commit (the plan says moved from the old one);
 //! 3. nothing: a refresh plans nothing and starts no build;
-//! 4. `query --rpm 'libssl3 < 3.0.22'` lists the holders before 2 and no `testing`
+//! 4. `query --rpm 'libssl3 < NEW'` (NEW the update's version) lists the holders before 2 and no `testing`
 //!    build after it;
 //! 5. a newer nginx-light whose RPM is missing from the served repo: web's rebuild fails,
 //!    and `site` is failed naming web's build without ever starting;
@@ -46,7 +46,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 const ADMIN: &str = "rebuild-admin-token-0123456789";
 const COMPOSED: [&str; 5] = ["baseimage", "busybox", "django", "nodejs", "web"];
-const NGINX: [&str; 3] = ["nginx-1.22.1-9+deb12u11.x86_64.rpm", "nginx-common-1.22.1-9+deb12u11.noarch.rpm", "nginx-light-1.22.1-9+deb12u11.noarch.rpm"];
+/// The nginx packages the corpus's updates repo holds updates of.
+const NGINX: [&str; 3] = ["nginx", "nginx-common", "nginx-light"];
 
 /// The served tree: `base` a symlink to the corpus repo, `updates` a symlink to the
 /// current version of the updates repo, replaced atomically (rename of a new symlink).
@@ -389,8 +390,8 @@ fn images_follow_their_rpms_parents_before_children() {
     let mut setup = Setup::start(&work);
     let (c, http, spec, host, served) = (&setup.c, &setup.http, &setup.spec, setup.host.clone(), &mut setup.served);
     let all_updates = all_updates();
-    let nginx: Vec<PathBuf> = NGINX.iter().map(|f| corpus_repo("updates").join("Packages").join(f)).collect();
-    assert!(nginx.iter().all(|p| p.is_file()), "the corpus updates hold {NGINX:?}");
+    let nginx: Vec<PathBuf> = NGINX.iter().map(|n| corpus_manifest().updated_build(n).path()).collect();
+    assert!(nginx.iter().all(|p| p.is_file()), "the corpus updates hold {nginx:?}");
 
     // A: the corpus spec with both repos over HTTP.
     let a = work.join("a");
@@ -479,9 +480,11 @@ fn images_follow_their_rpms_parents_before_children() {
     }
 
     // 4, before: the reverse query lists every libssl3 holder.
-    let ssl_holders: BTreeSet<String> = COMPOSED.iter().filter(|i| locks1[**i].get("libssl3").is_some_and(|v| v.starts_with("3.0.20-"))).map(|i| i.to_string()).collect();
+    let (old_ssl, new_ssl) = (corpus_manifest().get("base", "libssl3"), corpus_manifest().updated_build("libssl3"));
+    let ssl_holders: BTreeSet<String> = COMPOSED.iter().filter(|i| locks1[**i].get("libssl3").is_some_and(|v| v.starts_with(&format!("{}.", old_ssl.evr())))).map(|i| i.to_string()).collect();
     assert!(ssl_holders.contains("web") && ssl_holders.len() >= 2, "{ssl_holders:?}");
-    let hits = f.query("libssl3 < 3.0.22");
+    let older_ssl = format!("libssl3 < {}", new_ssl.vr());
+    let hits = f.query(&older_ssl);
     let hit_images: BTreeSet<String> = hits.iter().map(|h| h.0.clone()).collect();
     let mut expected_hits = ssl_holders.clone();
     expected_hits.insert("site".into());
@@ -530,7 +533,7 @@ fn images_follow_their_rpms_parents_before_children() {
     assert_eq!(rebuilt2.keys().map(String::as_str).collect::<BTreeSet<_>>(), expected_images);
 
     // 4, after: no testing build holds the old libssl3.
-    let hits = f.query("libssl3 < 3.0.22");
+    let hits = f.query(&older_ssl);
     assert!(hits.iter().all(|h| !h.2.iter().any(|t| t == "testing")), "a testing build still holds the old libssl3: {hits:?}");
     let rebuilt_ids: BTreeSet<i64> = rebuilt2.values().map(|i| i["id"].as_i64().unwrap()).collect();
     assert!(hits.iter().all(|h| !rebuilt_ids.contains(&h.1)), "{hits:?}");

@@ -22,19 +22,20 @@ pub fn project_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `../shared/corpus`, the RPM corpus the end-to-end tests run on.
+/// The RPM corpus the end-to-end tests run on: `$STRATA_CORPUS_DIR`, else
+/// `../shared/corpus`, else the one corpus/build.py built (the rule is strata-corpus's).
 pub fn corpus_dir() -> PathBuf {
-    let dir = project_root().join("../shared/corpus");
-    assert!(
-        dir.join("out/repos/base/repodata/repomd.xml").is_file(),
-        "the RPM corpus is missing at {} (see its README.md to build it)",
-        dir.display()
-    );
-    dir.canonicalize().expect("canonical corpus path")
+    strata_corpus::dir()
 }
 
 pub fn corpus_repo(name: &str) -> PathBuf {
-    corpus_dir().join("out/repos").join(name)
+    strata_corpus::repo(name)
+}
+
+/// The corpus's manifest: the versions, file names and counts a test expects come from
+/// here, never from literals (corpora built on other days hold other versions).
+pub fn corpus_manifest() -> &'static strata_corpus::Manifest {
+    strata_corpus::manifest()
 }
 
 /// Fails the test unless `tool` is on PATH, naming the Debian package that has it.

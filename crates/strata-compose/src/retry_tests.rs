@@ -12,7 +12,7 @@ use strata_oci::store::Store;
 
 /// A small corpus package without scriptlets (gzip payload).
 fn corpus_rpm() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/out/repos/base/Packages");
+    let dir = strata_corpus::repo("base").join("Packages");
     let found = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("corpus missing at {}: {e}", dir.display())).map(|e| e.unwrap().path()).find(|p| p.file_name().unwrap().to_string_lossy().starts_with("libatomic1-"));
     found.unwrap_or_else(|| panic!("no libatomic1 rpm in {}", dir.display()))
 }

@@ -424,13 +424,7 @@ mod tests {
     }
 
     fn corpus_rpms() -> Vec<PathBuf> {
-        let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let dir = ["../../../shared", "../../shared"]
-            .iter()
-            .map(|up| here.join(up).join("corpus/out/repos/base/Packages"))
-            .find(|p| p.is_dir())
-            .expect("the RPM corpus in shared/corpus/out/repos");
-        std::fs::read_dir(dir)
+        std::fs::read_dir(strata_corpus::repo("base").join("Packages"))
             .unwrap()
             .map(|e| e.unwrap().path())
             .collect()

@@ -162,9 +162,9 @@ impl Package {
 pub(crate) mod testdata {
     use std::path::PathBuf;
 
-    /// The shared corpus's base repo packages (beside the project checkout).
+    /// The corpus's base repo packages (the corpus strata-corpus finds).
     pub fn corpus_rpm(prefix: &str) -> PathBuf {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/out/repos/base/Packages");
+        let dir = strata_corpus::repo("base").join("Packages");
         let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("corpus missing at {}: {e}", dir.display()))
             .map(|e| e.unwrap().path())

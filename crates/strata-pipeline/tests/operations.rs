@@ -1,4 +1,4 @@
-//! The pipeline's operations on a spec over the shared RPM corpus: the events a front end
+//! The pipeline's operations on a spec over the RPM corpus: the events a front end
 //! sees, the lock written, `--locked` refusals, fetching into the cache, `check` and
 //! cancellation without root; composing (canceled, built, then reused) as root.
 
@@ -34,9 +34,7 @@ impl Recorder {
 }
 
 fn corpus_repo() -> PathBuf {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/out/repos/base");
-    assert!(repo.join("repodata/repomd.xml").is_file(), "the RPM corpus is missing at {}", repo.display());
-    repo.canonicalize().unwrap()
+    strata_corpus::repo("base")
 }
 
 /// A spec with one image (`tiny`: busybox) over the corpus, and settings whose caches are

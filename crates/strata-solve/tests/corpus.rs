@@ -1,10 +1,12 @@
-//! The corpus images (shared/corpus/images.json) solved on the real Debian-derived repos,
+//! The corpus images (the corpus's images.json) solved on the real Debian-derived repos,
 //! checked against dnf 4.14 (`--setopt=install_weak_deps=False`): package counts for every
-//! image, and the exact NEVRA sets for `bash coreutils` and `nginx-light`.
+//! image, and the exact package sets for `bash coreutils` and `nginx-light`.
 //!
 //! The expected sets were produced with the corpus README's dnf command line
 //! (`dnf --installroot R --repofrompath base,... [--repofrompath updates,...] --assumeno
-//! install ...`) on 2026-11-22. The corpus sits at `../shared/corpus` beside the project.
+//! install ...`) on 2026-11-22. Which packages dnf installs is the same on every corpus
+//! built from Debian 12; their versions are not, so each expected NEVRA is the newest build
+//! of that name the offered repos hold, as the corpus's manifest says (strata-corpus).
 
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -13,7 +15,7 @@ use strata_repo::{LoadedRepo, RepoIndex};
 use strata_solve::{solve, PoolRepo, Request};
 
 fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/out/repos")
+    strata_corpus::dir().join("out/repos")
 }
 
 fn load(name: &str) -> Option<LoadedRepo> {
@@ -73,8 +75,17 @@ fn solve_set(pool: &[PoolRepo<'_>], packages: &[&str]) -> Vec<String> {
     out
 }
 
-fn words(s: &str) -> Vec<String> {
-    let mut v: Vec<String> = s.split_whitespace().map(str::to_owned).collect();
+/// `NAME-[EPOCH:]VERSION-RELEASE.ARCH@REPO` of the newest build of each of `names` in
+/// `repos`, sorted: what dnf installs for those names.
+fn expected(names: &str, repos: &[&str]) -> Vec<String> {
+    let manifest = strata_corpus::manifest();
+    let mut v: Vec<String> = names
+        .split_whitespace()
+        .map(|n| {
+            let rpm = manifest.newest(n, repos);
+            format!("{}@{}", rpm.nevra(), rpm.repo)
+        })
+        .collect();
     v.sort();
     v
 }
@@ -107,109 +118,26 @@ fn corpus_images_match_dnf() {
             "{request:?} on base+updates"
         );
     }
-    assert_eq!(
-        solve_set(&base_only, &["bash", "coreutils"]),
-        words(DNF_BASE_BASH_COREUTILS)
-    );
-    assert_eq!(
-        solve_set(&both, &["bash", "coreutils"]),
-        words(DNF_BOTH_BASH_COREUTILS)
-    );
-    assert_eq!(
-        solve_set(&base_only, &["nginx-light"]),
-        words(DNF_BASE_NGINX_LIGHT)
-    );
-    assert_eq!(
-        solve_set(&both, &["nginx-light"]),
-        words(DNF_BOTH_NGINX_LIGHT)
-    );
+    let (b, bu) = (&["base"][..], &["base", "updates"][..]);
+    assert_eq!(solve_set(&base_only, &["bash", "coreutils"]), expected(DNF_BASH_COREUTILS, b));
+    assert_eq!(solve_set(&both, &["bash", "coreutils"]), expected(DNF_BASH_COREUTILS, bu));
+    assert_eq!(solve_set(&base_only, &["nginx-light"]), expected(DNF_NGINX_LIGHT, b));
+    assert_eq!(solve_set(&both, &["nginx-light"]), expected(DNF_NGINX_LIGHT, bu));
 }
 
-const DNF_BASE_BASH_COREUTILS: &str = "\
-    base-files-12.4+deb12u15-0.x86_64@base base-passwd-3.6.1-0.x86_64@base
-    bash-5.2.15-2+b13.x86_64@base coreutils-9.1-1.x86_64@base dash-0.5.12-2.x86_64@base
-    debianutils-5.7-0.5~deb12u1.x86_64@base dpkg-1.21.23-0.x86_64@base
-    gawk-1:5.2.1-2.x86_64@base gcc-12-base-12.2.0-14+deb12u1.x86_64@base
-    libacl1-2.3.1-3.x86_64@base libattr1-1:2.5.1-4.x86_64@base
-    libbz2-1.0-1.0.8-5+b1.x86_64@base libc6-2.36-9+deb12u14.x86_64@base
-    libcrypt1-1:4.4.33-2.x86_64@base libdebconfclient0-0.270-0.x86_64@base
-    libgcc-s1-12.2.0-14+deb12u1.x86_64@base libgmp10-2:6.2.1+dfsg1-1.1.x86_64@base
-    liblzma5-5.4.1-1+deb12u1.x86_64@base libmd0-1.0.4-2.x86_64@base
-    libmpfr6-4.2.0-1.x86_64@base libpcre2-8-0-10.42-1.x86_64@base
-    libreadline8-8.2-1.3.x86_64@base libselinux1-3.4-1+b6.x86_64@base
-    libsigsegv2-2.14-1.x86_64@base libtinfo6-6.4-4.x86_64@base
-    libzstd1-1.5.4+dfsg2-5.x86_64@base perl-base-5.36.0-7+deb12u3.x86_64@base
-    readline-common-8.2-1.3.noarch@base tar-1.34+dfsg-1.2+deb12u1.x86_64@base
-    zlib1g-1:1.2.13.dfsg-1.x86_64@base";
+/// dnf's install set for `bash coreutils`, on base and on base+updates alike.
+const DNF_BASH_COREUTILS: &str = "\
+    base-files base-passwd bash coreutils dash debianutils dpkg gawk gcc-12-base libacl1
+    libattr1 libbz2-1.0 libc6 libcrypt1 libdebconfclient0 libgcc-s1 libgmp10 liblzma5 libmd0
+    libmpfr6 libpcre2-8-0 libreadline8 libselinux1 libsigsegv2 libtinfo6 libzstd1 perl-base
+    readline-common tar zlib1g";
 
-const DNF_BASE_NGINX_LIGHT: &str = "\
-    base-files-12.4+deb12u15-0.x86_64@base base-passwd-3.6.1-0.x86_64@base
-    coreutils-9.1-1.x86_64@base dash-0.5.12-2.x86_64@base debconf-1.5.82-0.noarch@base
-    debianutils-5.7-0.5~deb12u1.x86_64@base dpkg-1.21.23-0.x86_64@base
-    gawk-1:5.2.1-2.x86_64@base gcc-12-base-12.2.0-14+deb12u1.x86_64@base
-    iproute2-6.1.0-3.x86_64@base libacl1-2.3.1-3.x86_64@base libattr1-1:2.5.1-4.x86_64@base
-    libbpf1-1:1.1.2-0+deb12u1.x86_64@base libbsd0-0.11.7-2.x86_64@base
-    libbz2-1.0-1.0.8-5+b1.x86_64@base libc6-2.36-9+deb12u14.x86_64@base
-    libcap2-1:2.66-4+deb12u3+b1.x86_64@base libcap2-bin-1:2.66-4+deb12u3+b1.x86_64@base
-    libcom-err2-1.47.0-2+b2.x86_64@base libcrypt1-1:4.4.33-2.x86_64@base
-    libdb5.3-5.3.28+dfsg2-1.x86_64@base libdebconfclient0-0.270-0.x86_64@base
-    libelf1-0.188-2.1.x86_64@base libgcc-s1-12.2.0-14+deb12u1.x86_64@base
-    libgmp10-2:6.2.1+dfsg1-1.1.x86_64@base libgssapi-krb5-2-1.20.1-2+deb12u5.x86_64@base
-    libk5crypto3-1.20.1-2+deb12u5.x86_64@base libkeyutils1-1.6.3-2.x86_64@base
-    libkrb5-3-1.20.1-2+deb12u5.x86_64@base libkrb5support0-1.20.1-2+deb12u5.x86_64@base
-    liblzma5-5.4.1-1+deb12u1.x86_64@base libmd0-1.0.4-2.x86_64@base
-    libmnl0-1.0.4-3.x86_64@base libmpfr6-4.2.0-1.x86_64@base
-    libnginx-mod-http-echo-1:0.63-4.x86_64@base libpcre2-8-0-10.42-1.x86_64@base
-    libreadline8-8.2-1.3.x86_64@base libselinux1-3.4-1+b6.x86_64@base
-    libsigsegv2-2.14-1.x86_64@base libssl3-3.0.20-1~deb12u2.x86_64@base
-    libtinfo6-6.4-4.x86_64@base libtirpc-common-1.3.3+ds-1.noarch@base
-    libtirpc3-1.3.3+ds-1.x86_64@base libxtables12-1.8.9-2.x86_64@base
-    libzstd1-1.5.4+dfsg2-5.x86_64@base nginx-1.22.1-9+deb12u9.x86_64@base
-    nginx-common-1.22.1-9+deb12u9.noarch@base nginx-light-1.22.1-9+deb12u9.noarch@base
-    perl-base-5.36.0-7+deb12u3.x86_64@base readline-common-8.2-1.3.noarch@base
-    tar-1.34+dfsg-1.2+deb12u1.x86_64@base zlib1g-1:1.2.13.dfsg-1.x86_64@base";
-
-const DNF_BOTH_BASH_COREUTILS: &str = "\
-    base-files-12.4+deb12u15-0.x86_64@base base-passwd-3.6.1-0.x86_64@base
-    bash-5.2.15-2+b13.1.x86_64@updates coreutils-9.1-1.x86_64@base dash-0.5.12-2.x86_64@base
-    debianutils-5.7-0.5~deb12u1.x86_64@base dpkg-1.21.23-0.x86_64@base
-    gawk-1:5.2.1-2.x86_64@base gcc-12-base-12.2.0-14+deb12u1.x86_64@base
-    libacl1-2.3.1-3.x86_64@base libattr1-1:2.5.1-4.x86_64@base
-    libbz2-1.0-1.0.8-5+b1.x86_64@base libc6-2.36-9+deb12u14.x86_64@base
-    libcrypt1-1:4.4.33-2.x86_64@base libdebconfclient0-0.270-0.x86_64@base
-    libgcc-s1-12.2.0-14+deb12u1.x86_64@base libgmp10-2:6.2.1+dfsg1-1.1.x86_64@base
-    liblzma5-5.4.1-1+deb12u2.x86_64@updates libmd0-1.0.4-2.x86_64@base
-    libmpfr6-4.2.0-1.x86_64@base libpcre2-8-0-10.42-1+deb12u2.x86_64@updates
-    libreadline8-8.2-1.3.x86_64@base libselinux1-3.4-1+b6.x86_64@base
-    libsigsegv2-2.14-1.x86_64@base libtinfo6-6.4-4.x86_64@base
-    libzstd1-1.5.4+dfsg2-5.x86_64@base perl-base-5.36.0-7+deb12u4.x86_64@updates
-    readline-common-8.2-1.3.noarch@base tar-1.34+dfsg-1.2+deb12u1.x86_64@base
-    zlib1g-1:1.2.13.dfsg-1.x86_64@base";
-
-const DNF_BOTH_NGINX_LIGHT: &str = "\
-    base-files-12.4+deb12u15-0.x86_64@base base-passwd-3.6.1-0.x86_64@base
-    coreutils-9.1-1.x86_64@base dash-0.5.12-2.x86_64@base debconf-1.5.82-0.noarch@base
-    debianutils-5.7-0.5~deb12u1.x86_64@base dpkg-1.21.23-0.x86_64@base
-    gawk-1:5.2.1-2.x86_64@base gcc-12-base-12.2.0-14+deb12u1.x86_64@base
-    iproute2-6.1.0-3.x86_64@base libacl1-2.3.1-3.x86_64@base libattr1-1:2.5.1-4.x86_64@base
-    libbpf1-1:1.1.2-0+deb12u1.x86_64@base libbsd0-0.11.7-2.x86_64@base
-    libbz2-1.0-1.0.8-5+b1.x86_64@base libc6-2.36-9+deb12u14.x86_64@base
-    libcap2-1:2.66-4+deb12u3+b1.x86_64@base libcap2-bin-1:2.66-4+deb12u3+b1.x86_64@base
-    libcom-err2-1.47.0-2+b2.x86_64@base libcrypt1-1:4.4.33-2.x86_64@base
-    libdb5.3-5.3.28+dfsg2-1.x86_64@base libdebconfclient0-0.270-0.x86_64@base
-    libelf1-0.188-2.1.x86_64@base libgcc-s1-12.2.0-14+deb12u1.x86_64@base
-    libgmp10-2:6.2.1+dfsg1-1.1.x86_64@base libgssapi-krb5-2-1.20.1-2+deb12u5.x86_64@base
-    libk5crypto3-1.20.1-2+deb12u5.x86_64@base libkeyutils1-1.6.3-2.x86_64@base
-    libkrb5-3-1.20.1-2+deb12u5.x86_64@base libkrb5support0-1.20.1-2+deb12u5.x86_64@base
-    liblzma5-5.4.1-1+deb12u2.x86_64@updates libmd0-1.0.4-2.x86_64@base
-    libmnl0-1.0.4-3.x86_64@base libmpfr6-4.2.0-1.x86_64@base
-    libnginx-mod-http-echo-1:0.63-4.x86_64@base libpcre2-8-0-10.42-1+deb12u2.x86_64@updates
-    libreadline8-8.2-1.3.x86_64@base libselinux1-3.4-1+b6.x86_64@base
-    libsigsegv2-2.14-1.x86_64@base libssl3-3.0.22-1~deb12u2.x86_64@updates
-    libtinfo6-6.4-4.x86_64@base libtirpc-common-1.3.3+ds-1.noarch@base
-    libtirpc3-1.3.3+ds-1.x86_64@base libxtables12-1.8.9-2.x86_64@base
-    libzstd1-1.5.4+dfsg2-5.x86_64@base nginx-1.22.1-9+deb12u11.x86_64@updates
-    nginx-common-1.22.1-9+deb12u11.noarch@updates
-    nginx-light-1.22.1-9+deb12u11.noarch@updates perl-base-5.36.0-7+deb12u4.x86_64@updates
-    readline-common-8.2-1.3.noarch@base tar-1.34+dfsg-1.2+deb12u1.x86_64@base
-    zlib1g-1:1.2.13.dfsg-1.x86_64@base";
+/// dnf's install set for `nginx-light`, on base and on base+updates alike.
+const DNF_NGINX_LIGHT: &str = "\
+    base-files base-passwd coreutils dash debconf debianutils dpkg gawk gcc-12-base iproute2
+    libacl1 libattr1 libbpf1 libbsd0 libbz2-1.0 libc6 libcap2 libcap2-bin libcom-err2 libcrypt1
+    libdb5.3 libdebconfclient0 libelf1 libgcc-s1 libgmp10 libgssapi-krb5-2 libk5crypto3
+    libkeyutils1 libkrb5-3 libkrb5support0 liblzma5 libmd0 libmnl0 libmpfr6
+    libnginx-mod-http-echo libpcre2-8-0 libreadline8 libselinux1 libsigsegv2 libssl3 libtinfo6
+    libtirpc-common libtirpc3 libxtables12 libzstd1 nginx nginx-common nginx-light perl-base
+    readline-common tar zlib1g";

@@ -13,19 +13,10 @@ use std::time::Duration;
 use strata_fetch::{FetchJob, Progress};
 use strata_lock::Checksum;
 
-/// The corpus repositories, in `shared/` beside the project (read only: tests never write
-/// there). Looked for from the workspace's `crates/strata-fetch` and from a standalone checkout.
+/// The corpus repositories (`out/repos` of the corpus strata-corpus finds; read only: tests
+/// never write there).
 pub fn corpus() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    ["../../../shared", "../../shared"]
-        .iter()
-        .map(|up| here.join(up).join("corpus/out/repos"))
-        .find_map(|p| {
-            p.join("base/Packages")
-                .is_dir()
-                .then(|| p.canonicalize().unwrap())
-        })
-        .expect("the RPM corpus in shared/corpus/out/repos")
+    strata_corpus::dir().join("out/repos")
 }
 
 pub fn corpus_rpms() -> Vec<PathBuf> {

@@ -9,11 +9,21 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// The corpus repo `name` (`base` or `updates`), read-only.
+/// The corpus repo `name` (`base` or `updates`), read-only (strata-corpus finds the corpus).
 pub fn corpus_repo(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/out/repos").join(name);
-    assert!(p.join("repodata/repomd.xml").exists(), "corpus missing at {}", p.display());
-    p
+    strata_corpus::repo(name)
+}
+
+/// How many packages the corpus repo `name` holds, from the corpus's manifest.
+pub fn corpus_count(name: &str) -> usize {
+    strata_corpus::manifest().count(name)
+}
+
+/// The `<revision>` of a repo's repomd.xml, read as text (not with the parser under test).
+pub fn repomd_revision(repo: &Path) -> String {
+    let text = std::fs::read_to_string(repo.join("repodata/repomd.xml")).unwrap();
+    let start = text.find("<revision>").expect("repomd.xml has a revision") + "<revision>".len();
+    text[start..].split("</revision>").next().unwrap().to_string()
 }
 
 /// A writable copy of a corpus repo's `repodata/` (the RPMs are not needed) in `dir`.
