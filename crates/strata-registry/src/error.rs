@@ -153,6 +153,14 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// A setting (an environment variable) whose value cannot be used.
+    #[error("{name}={value:?}: {reason}")]
+    InvalidSetting {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+
     /// An auth file (docker config.json, containers auth.json) that cannot be used.
     #[error("auth file {}: {detail}", path.display())]
     AuthFile { path: PathBuf, detail: String },

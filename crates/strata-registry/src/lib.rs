@@ -19,7 +19,9 @@
 //!   with a Range request; the manifest's exact bytes stored and tagged.
 //! - [`Client::push`]: blobs the repository lacks uploaded from the store's files (HEAD
 //!   first; cross-repository mount; one PUT for small blobs, resumable PATCH chunks for big
-//!   ones), then the manifest's exact bytes, so the remote digest is the store's.
+//!   ones, continued across processes through upload records under the store, `resume`),
+//!   then — once every blob is confirmed there — the manifest's exact bytes, so the remote
+//!   digest is the store's and a killed push never leaves a tag at an incomplete image.
 //! - Transport: TLS with the system roots; plain HTTP or unverified TLS only for
 //!   registries the caller marks insecure (podman's `--tls-verify=false`).
 //!
@@ -40,6 +42,8 @@ mod pull;
 mod push;
 pub mod reference;
 mod resolve;
+mod resume;
+mod upload;
 
 pub use auth::{Credential, Credentials};
 pub use client::{Client, ClientConfig, RetryPolicy};
@@ -48,7 +52,7 @@ pub use media::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 pub use platform::Platform;
 pub use progress::{BlobEvent, BlobKind, BlobTransfer, Outcome, Progress};
 pub use pull::{PullOptions, Pulled};
-pub use push::{ManifestFormat, PushOptions, Pushed};
+pub use push::{chunk_size_from_env, ManifestFormat, PushOptions, Pushed, CHUNK_SIZE_ENV};
 pub use reference::Reference;
 pub use resolve::Resolved;
 

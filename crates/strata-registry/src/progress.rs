@@ -74,4 +74,10 @@ pub struct BlobTransfer {
     pub kind: BlobKind,
     pub size: u64,
     pub outcome: Outcome,
+    /// Push: the blob's bytes this push sent in request bodies, failed attempts included
+    /// (less than `size` when it continued an earlier session). 0 for a pull.
+    pub sent: u64,
+    /// Push: the offset at which this push continued an upload session an earlier,
+    /// killed or failed, push had left with the registry.
+    pub resumed_from: Option<u64>,
 }

@@ -140,6 +140,8 @@ impl Client {
             kind,
             size,
             outcome,
+            sent: 0,
+            resumed_from: None,
         };
         let size_mismatch = |actual: u64| Error::SizeMismatch {
             registry: repo.registry.clone(),

@@ -1,16 +1,23 @@
 //! Pushing: upload what the repository lacks (HEAD first, cross-repository mount when
 //! the caller names a repository that has the blob, one PUT for small blobs, PATCH chunks
-//! that resume after a failure for big ones), then PUT the manifest's exact bytes.
+//! that resume after a failure — in this push or, through the store's upload records, a
+//! later one — for big ones), then PUT the manifest's exact bytes.
+//!
+//! Kill-safety: a manifest goes up only after every blob it names is confirmed in its
+//! repository (HEAD 200, or the upload's or mount's 201 naming the digest), so a push
+//! killed at any point never leaves a tag at a manifest with a missing blob; with `--all`
+//! every blob of every image is placed before the first manifest.
 
 use crate::client::{Access, Body, Failure, Repo, Request, Subject};
 use crate::media;
 use crate::progress::{BlobEvent, BlobKind, BlobTransfer, Outcome, Progress, Silent};
 use crate::reference::Reference;
+use crate::resume::Claim;
+use crate::upload::{head_blob, BlobUpload, UploadFailure, Mount, Session};
 use crate::{parallel, Client, Error, Result};
 use strata_oci::oci_spec::image::{Descriptor, Digest};
 use strata_oci::sha256_hex_of;
 use strata_oci::store::Store;
-use url::Url;
 
 #[path = "push_many.rs"]
 mod push_many;
@@ -22,7 +29,8 @@ pub struct PushOptions<'a> {
     /// instead of uploaded.
     pub mount_from: Vec<String>,
     /// Blobs up to this size go up in one PUT; bigger ones in PATCH chunks of this size,
-    /// so a failure costs one chunk, not the blob.
+    /// so a failure costs one chunk, not the blob. The default is 32 MiB, or
+    /// [`CHUNK_SIZE_ENV`].
     pub chunk_size: u64,
     pub progress: Option<&'a dyn Progress>,
     /// Blobs uploaded at once.
@@ -43,11 +51,53 @@ pub enum ManifestFormat {
     Docker,
 }
 
+/// The environment variable that sets [`PushOptions::default`]'s chunk size: bytes, or
+/// with a `K`, `M` or `G` suffix (KiB, MiB, GiB), from 1K to 4G. Smaller chunks lose less
+/// to a dropped connection or a killed push; tests use it to put kills mid-blob. A value
+/// that does not parse fails the push naming it ([`chunk_size_from_env`]).
+pub const CHUNK_SIZE_ENV: &str = "STRATA_PUSH_CHUNK_SIZE";
+
+const DEFAULT_CHUNK_SIZE: u64 = 32 << 20;
+
+/// [`CHUNK_SIZE_ENV`] parsed, `None` when unset.
+pub fn chunk_size_from_env() -> Result<Option<u64>> {
+    let Some(raw) = std::env::var_os(CHUNK_SIZE_ENV) else { return Ok(None) };
+    let invalid = |reason: &str| Error::InvalidSetting {
+        name: CHUNK_SIZE_ENV,
+        value: raw.to_string_lossy().into_owned(),
+        reason: reason.to_string(),
+    };
+    let text = raw.to_str().ok_or_else(|| invalid("not UTF-8"))?;
+    parse_chunk_size(text).map(Some).map_err(invalid)
+}
+
+fn parse_chunk_size(text: &str) -> std::result::Result<u64, &'static str> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_uppercase()),
+        _ => (text, 'B'),
+    };
+    let shift = match unit {
+        'B' => 0,
+        'K' => 10,
+        'M' => 20,
+        'G' => 30,
+        _ => return Err("the unit must be K, M or G (e.g. 256K, 32M)"),
+    };
+    let n: u64 = digits.parse().map_err(|_| "expected a size in bytes, or with K, M or G (e.g. 256K, 32M)")?;
+    let bytes = n.checked_shl(shift).filter(|b| b >> shift == n).ok_or("too large")?;
+    if !(1 << 10..=4 << 30).contains(&bytes) {
+        return Err("must be from 1K to 4G");
+    }
+    Ok(bytes)
+}
+
 impl Default for PushOptions<'_> {
     fn default() -> Self {
         PushOptions {
             mount_from: Vec::new(),
-            chunk_size: 32 << 20,
+            // A malformed value is reported by the push itself.
+            chunk_size: chunk_size_from_env().ok().flatten().unwrap_or(DEFAULT_CHUNK_SIZE),
             progress: None,
             max_parallel: 3,
             format: ManifestFormat::Auto,
@@ -108,15 +158,6 @@ impl Prepared {
     }
 }
 
-/// An upload session and how far it got.
-struct Session {
-    location: Url,
-    offset: u64,
-    /// An attempt failed mid-way: ask the registry how much it has before going on.
-    unsure: bool,
-    min_chunk: u64,
-}
-
 impl Client {
     /// Pushes the store image `local` (`NAME[:TAG]` or a manifest digest the store's index
     /// lists) to `remote`, under its tag (or, with none, by digest). The manifest goes up
@@ -128,6 +169,7 @@ impl Client {
         remote: &Reference,
         opts: &PushOptions<'_>,
     ) -> Result<Pushed> {
+        chunk_size_from_env()?;
         let prepared = Prepared::new(store, local)?;
         let repo = Repo::new(self, remote, Access::Push);
         let progress: &dyn Progress = opts.progress.unwrap_or(&Silent);
@@ -271,7 +313,10 @@ impl Client {
     }
 
     /// Puts one blob into `repo`: present already (asked with HEAD when `check`), else
-    /// mounted from the first of `mount_from` that has it, else uploaded.
+    /// mounted from the first of `mount_from` that has it, else uploaded — a big blob in
+    /// chunks, continuing a session an earlier push recorded (see [`crate::resume`]) or a
+    /// failed attempt left, at the offset the registry says it has. Returns only once the
+    /// registry has confirmed the blob (HEAD 200, or a 201 naming its digest).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn upload_blob(
         &self,
@@ -286,46 +331,29 @@ impl Client {
     ) -> Result<BlobTransfer> {
         let digest = desc.digest();
         let size = desc.size();
-        let transfer = |outcome| {
+        let transfer = |outcome, sent, resumed_from| {
             progress.event(&BlobEvent::Finished { digest, outcome });
-            BlobTransfer {
-                digest: digest.clone(),
-                kind,
-                size,
-                outcome,
-            }
+            BlobTransfer { digest: digest.clone(), kind, size, outcome, sent, resumed_from }
         };
         if check && self.blob_exists(repo, digest)? {
-            return Ok(transfer(Outcome::Present));
+            self.forget_upload(repo, store, digest, size);
+            return Ok(transfer(Outcome::Present, 0, None));
         }
-        let path = store
-            .blob_path(digest)
-            .map_err(|e| Error::store(format!("pushing blob {digest}"), e))?;
-        match std::fs::metadata(&path) {
-            Ok(md) if md.len() == size => {}
-            Ok(md) => {
-                return Err(Error::store(
-                    format!("pushing blob {digest}"),
-                    strata_oci::Error::InvalidImage(format!(
-                        "the store's blob is {} bytes, the manifest says {size}",
-                        md.len()
-                    )),
-                ))
-            }
-            Err(_) => {
-                return Err(Error::store(
-                    "pushing",
-                    strata_oci::Error::BlobNotFound(digest.to_string()),
-                ))
-            }
-        }
+        let path = store_blob_file(store, digest, size)?;
         progress.event(&BlobEvent::Started { digest, kind, size });
+        let up = BlobUpload::new(repo, path, digest, size, progress);
+        let chunk = opts.chunk_size.max(1);
+        let chunked = size > chunk;
+        // Only chunked uploads are recorded: a monolithic PUT cannot be continued.
+        let claim = if chunked { Claim::take(store, repo, digest, size) } else { None };
 
         let mut session = None;
         for source in mount_from.iter().copied().filter(|s| *s != repo.repository) {
-            match self.try_mount(repo, digest, source) {
-                Ok(Mount::Done) => return Ok(transfer(Outcome::Mounted)),
-                // The registry opened an ordinary upload instead: use it.
+            match self.with_retries(|| up.mount(source), |_, _| {}) {
+                Ok(Mount::Done) => {
+                    self.drop_claim(&up, claim);
+                    return Ok(transfer(Outcome::Mounted, 0, None));
+                }
                 Ok(Mount::Upload(s)) => {
                     session = Some(s);
                     break;
@@ -335,34 +363,79 @@ impl Client {
                 Err(e) => tracing::debug!("mounting {digest} from {source}: {e}"),
             }
         }
+        // An earlier push's session beats the empty one a refused mount opened.
+        let mut from_record = false;
+        if let Some(saved) = claim.as_ref().and_then(|c| c.load(repo)) {
+            if let Some(opened) = session.replace(Session::recorded(saved.location, saved.offset)) {
+                up.cancel(&opened.location);
+            }
+            from_record = true;
+        }
 
-        let chunked = size > opts.chunk_size.max(1);
+        let mut resumed_from = None;
+        // The last attempt failed closing the upload: the registry may have the blob.
+        let mut maybe_committed = false;
+        let save = |s: &Session| {
+            if let Some(c) = &claim {
+                c.save(&s.location, s.offset);
+            }
+        };
         self.with_retries(
             || {
+                if maybe_committed && head_blob(repo, digest)? {
+                    return Ok(());
+                }
                 let mut s = match session.take() {
-                    Some(s) if s.unsure => match self.upload_status(repo, s)? {
-                        Some(s) => s,
-                        None => self.start_upload(repo, &[])?.1,
+                    Some(s) if s.unsure => match up.status(&s) {
+                        Ok(Some(now)) => {
+                            if from_record {
+                                resumed_from = Some(now.offset);
+                            }
+                            from_record = false;
+                            now
+                        }
+                        Ok(None) => {
+                            from_record = false;
+                            up.start()?
+                        }
+                        Err(f) => {
+                            session = Some(s);
+                            return Err(f);
+                        }
                     },
                     Some(s) => s,
-                    None => self.start_upload(repo, &[])?.1,
+                    None => up.start()?,
                 };
                 if chunked {
-                    let chunk = opts.chunk_size.max(s.min_chunk).max(1);
+                    save(&s);
+                    let step = chunk.max(s.min_chunk);
                     while s.offset < size {
-                        let end = (s.offset + chunk).min(size);
-                        match self.patch_chunk(repo, &path, digest, &mut s, end, size, progress) {
-                            Ok(()) => {}
-                            Err(f) => {
+                        let end = (s.offset + step).min(size);
+                        match up.patch(&mut s, end) {
+                            Ok(()) => save(&s),
+                            Err(UploadFailure::Unsure(f)) => {
                                 s.unsure = true;
                                 session = Some(s);
                                 return Err(f);
                             }
+                            Err(UploadFailure::Gone(f)) => return Err(f),
                         }
                     }
                 }
-                // On failure the session is dropped: the next attempt starts a new one.
-                self.finish_upload(repo, &path, digest, &s, chunked, size, progress)
+                match up.finish(&s, chunked) {
+                    Ok(()) => Ok(()),
+                    Err(UploadFailure::Unsure(f)) => {
+                        maybe_committed = true;
+                        // After chunks the session still holds every byte; a monolithic
+                        // PUT's may hold part of its body, so the next attempt starts afresh.
+                        if chunked {
+                            s.unsure = true;
+                            session = Some(s);
+                        }
+                        Err(f)
+                    }
+                    Err(UploadFailure::Gone(f)) => Err(f),
+                }
             },
             |attempt, error| {
                 progress.event(&BlobEvent::Retrying {
@@ -372,229 +445,67 @@ impl Client {
                 })
             },
         )?;
-        Ok(transfer(Outcome::Transferred))
+        if let Some(c) = claim {
+            c.done();
+        }
+        Ok(transfer(Outcome::Transferred, up.sent(), resumed_from))
+    }
+
+    /// The blob is in `repo` without this push uploading it: an earlier push's record of
+    /// it goes, and the session it names is cancelled.
+    pub(crate) fn forget_upload(&self, repo: &Repo<'_>, store: &Store, digest: &Digest, size: u64) {
+        if !Claim::exists(store, repo, digest) {
+            return;
+        }
+        let claim = Claim::take(store, repo, digest, size);
+        let up = BlobUpload::new(repo, std::path::PathBuf::new(), digest, size, &Silent);
+        self.drop_claim(&up, claim);
+    }
+
+    fn drop_claim(&self, up: &BlobUpload<'_, '_>, claim: Option<Claim>) {
+        if let Some(c) = claim {
+            if let Some(saved) = c.load(up.repo) {
+                up.cancel(&saved.location);
+            }
+            c.done();
+        }
     }
 
     pub(crate) fn blob_exists(&self, repo: &Repo<'_>, digest: &Digest) -> Result<bool> {
-        self.with_retries(
-            || {
-                let url = repo.url(&format!("blobs/{digest}"))?;
-                let req = Request::new("HEAD", url);
-                let resp = repo.send(&req, &[])?;
-                match resp.status().as_u16() {
-                    200 => Ok(true),
-                    404 => Ok(false),
-                    _ => Err(repo.status_failure(
-                        &req.describe(),
-                        resp,
-                        Subject::Blob(digest.as_ref()),
-                    )),
-                }
-            },
-            |_, _| {},
-        )
-    }
-
-    /// `POST /blobs/uploads/` (with `query`, e.g. a mount): the response and, for a 202,
-    /// the session it opened.
-    fn start_upload(
-        &self,
-        repo: &Repo<'_>,
-        query: &[(&str, &str)],
-    ) -> Result<(u16, Session), Failure> {
-        let (status, s) = self.post_upload(repo, query, &[])?;
-        match s {
-            Some(s) => Ok((status, s)),
-            None => Err(Failure::fatal(repo.http_error(
-                "POST blobs/uploads/",
-                Some(status),
-                "the registry did not open an upload".into(),
-            ))),
-        }
-    }
-
-    fn post_upload(
-        &self,
-        repo: &Repo<'_>,
-        query: &[(&str, &str)],
-        extra_scopes: &[String],
-    ) -> Result<(u16, Option<Session>), Failure> {
-        let mut url = repo.url("blobs/uploads/")?;
-        if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query);
-        }
-        let req = Request::new("POST", url);
-        let request = req.describe();
-        let resp = repo.send(&req, extra_scopes)?;
-        match resp.status().as_u16() {
-            201 => Ok((201, None)),
-            202 => {
-                let location = repo.location(&resp, &request)?;
-                let min_chunk = resp
-                    .headers()
-                    .get("oci-chunk-min-length")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                Ok((
-                    202,
-                    Some(Session {
-                        location,
-                        offset: 0,
-                        unsure: false,
-                        min_chunk,
-                    }),
-                ))
-            }
-            _ => Err(repo.status_failure(&request, resp, Subject::Other)),
-        }
-    }
-
-    fn try_mount(&self, repo: &Repo<'_>, digest: &Digest, source: &str) -> Result<Mount> {
-        let d = digest.to_string();
-        let scope = [format!("repository:{source}:pull")];
-        let r = self.with_retries(
-            || self.post_upload(repo, &[("mount", &d), ("from", source)], &scope),
-            |_, _| {},
-        )?;
-        Ok(match r {
-            (201, _) => Mount::Done,
-            (_, Some(s)) => Mount::Upload(s),
-            _ => Mount::Refused,
-        })
-    }
-
-    /// `GET` on an upload: how many bytes the registry has (`Range: 0-LAST`). `None` when
-    /// the session is gone, so the caller starts a new one.
-    fn upload_status(&self, repo: &Repo<'_>, mut s: Session) -> Result<Option<Session>, Failure> {
-        let req = Request::new("GET", s.location.clone());
-        let request = req.describe();
-        let resp = repo.send(&req, &[])?;
-        if resp.status().as_u16() != 204 {
-            return Ok(None);
-        }
-        s.offset = range_end(&resp).unwrap_or(0);
-        if resp.headers().contains_key("location") {
-            s.location = repo.location(&resp, &request)?;
-        }
-        s.unsure = false;
-        Ok(Some(s))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn patch_chunk(
-        &self,
-        repo: &Repo<'_>,
-        path: &std::path::Path,
-        digest: &Digest,
-        s: &mut Session,
-        end: u64,
-        size: u64,
-        progress: &dyn Progress,
-    ) -> Result<(), Failure> {
-        let start = s.offset;
-        let on_sent = |n: u64| {
-            progress.event(&BlobEvent::Bytes {
-                digest,
-                done: start + n,
-                size,
-            })
-        };
-        let req = Request::new("PATCH", s.location.clone())
-            .header("content-type", "application/octet-stream")
-            .header("content-range", format!("{start}-{}", end - 1))
-            .body(Body::File {
-                path: path.to_path_buf(),
-                offset: start,
-                len: end - start,
-                on_sent: &on_sent,
-            });
-        let request = req.describe();
-        let resp = repo.send(&req, &[])?;
-        if resp.status().as_u16() != 202 {
-            return Err(repo.status_failure(&request, resp, Subject::Other));
-        }
-        if let Some(have) = range_end(&resp) {
-            if have != end {
-                return Err(Failure::transient(repo.http_error(
-                    &request,
-                    Some(202),
-                    format!("the registry has {have} bytes after a chunk ending at {end}"),
-                )));
-            }
-        }
-        s.location = repo.location(&resp, &request)?;
-        s.offset = end;
-        Ok(())
-    }
-
-    /// The closing `PUT ?digest=`: with the whole blob as body for a monolithic upload,
-    /// empty after chunks.
-    #[allow(clippy::too_many_arguments)]
-    fn finish_upload(
-        &self,
-        repo: &Repo<'_>,
-        path: &std::path::Path,
-        digest: &Digest,
-        s: &Session,
-        chunked: bool,
-        size: u64,
-        progress: &dyn Progress,
-    ) -> Result<(), Failure> {
-        let mut url = s.location.clone();
-        url.query_pairs_mut().append_pair("digest", digest.as_ref());
-        let on_sent = |n: u64| {
-            progress.event(&BlobEvent::Bytes {
-                digest,
-                done: n,
-                size,
-            })
-        };
-        let mut req = Request::new("PUT", url).header("content-type", "application/octet-stream");
-        if !chunked {
-            req = req.body(Body::File {
-                path: path.to_path_buf(),
-                offset: 0,
-                len: size,
-                on_sent: &on_sent,
-            });
-        }
-        let request = req.describe();
-        let resp = repo.send(&req, &[])?;
-        if resp.status().as_u16() != 201 {
-            return Err(repo.status_failure(&request, resp, Subject::Blob(digest.as_ref())));
-        }
-        let claimed = resp
-            .headers()
-            .get("docker-content-digest")
-            .and_then(|v| v.to_str().ok());
-        if let Some(c) = claimed.filter(|c| *c != digest.to_string()) {
-            return Err(Failure::fatal(Error::DigestMismatch {
-                registry: repo.registry.clone(),
-                repository: repo.repository.clone(),
-                what: "uploaded blob",
-                expected: digest.to_string(),
-                actual: c.to_string(),
-            }));
-        }
-        Ok(())
+        self.with_retries(|| head_blob(repo, digest), |_, _| {})
     }
 }
 
-enum Mount {
-    Done,
-    Upload(Session),
-    Refused,
+/// The store's file of a blob about to be uploaded, checked against the manifest's size.
+fn store_blob_file(store: &Store, digest: &Digest, size: u64) -> Result<std::path::PathBuf> {
+    let path = store
+        .blob_path(digest)
+        .map_err(|e| Error::store(format!("pushing blob {digest}"), e))?;
+    match std::fs::metadata(&path) {
+        Ok(md) if md.len() == size => Ok(path),
+        Ok(md) => Err(Error::store(
+            format!("pushing blob {digest}"),
+            strata_oci::Error::InvalidImage(format!(
+                "the store's blob is {} bytes, the manifest says {size}",
+                md.len()
+            )),
+        )),
+        Err(_) => Err(Error::store("pushing", strata_oci::Error::BlobNotFound(digest.to_string()))),
+    }
 }
 
-/// One past the last byte of `Range: 0-LAST` (distribution writes `0--1` for none).
-fn range_end(resp: &ureq::http::Response<ureq::Body>) -> Option<u64> {
-    let v = resp.headers().get("range")?.to_str().ok()?;
-    let v = v.trim().trim_start_matches("bytes=");
-    let (_, last) = v.split_once('-')?;
-    match last.parse::<u64>() {
-        Ok(l) => Some(l + 1),
-        Err(_) if last == "-1" => Some(0),
-        Err(_) => None,
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn chunk_sizes_parse_strictly() {
+        use super::parse_chunk_size as p;
+        assert_eq!(p("262144"), Ok(262144));
+        assert_eq!(p("256K"), Ok(256 << 10));
+        assert_eq!(p(" 32m "), Ok(32 << 20));
+        assert_eq!(p("4G"), Ok(4 << 30));
+        assert_eq!(p("1K"), Ok(1024));
+        for bad in ["", "K", "1023", "5G", "-1", "1.5M", "12Q", "99999999999999999999G", "0x100"] {
+            assert!(p(bad).is_err(), "{bad}");
+        }
     }
 }

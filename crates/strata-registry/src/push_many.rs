@@ -33,6 +33,7 @@ impl Client {
         images: &[(String, Reference)],
         opts: &PushOptions<'_>,
     ) -> Result<Vec<Pushed>> {
+        super::chunk_size_from_env()?;
         let prepared = images
             .iter()
             .map(|(local, _)| Prepared::new(store, local))
@@ -106,6 +107,7 @@ impl Client {
         let mut seen: std::collections::HashSet<(String, String)> = Default::default();
         let mut missing: Vec<usize> = Vec::new();
         let mut result: Vec<Option<BlobTransfer>> = vec![None; job.images.len()];
+        let present = || BlobTransfer { digest: digest.clone(), kind: job.kind, size: job.desc.size(), outcome: Outcome::Present, sent: 0, resumed_from: None };
         for (k, &i) in job.images.iter().enumerate() {
             let repo = &repos[i];
             let key = (repo.registry.clone(), repo.repository.clone());
@@ -113,9 +115,10 @@ impl Client {
                 continue;
             }
             if self.blob_exists(repo, digest)? {
+                self.forget_upload(repo, store, digest, job.desc.size());
                 holders.push(repo.repository.clone());
                 progress.event(&BlobEvent::Finished { digest, outcome: Outcome::Present });
-                result[k] = Some(BlobTransfer { digest: digest.clone(), kind: job.kind, size: job.desc.size(), outcome: Outcome::Present });
+                result[k] = Some(present());
             } else {
                 missing.push(k);
             }
@@ -135,9 +138,7 @@ impl Client {
         // Images sharing a repository with an earlier one: the blob is there.
         Ok(result
             .into_iter()
-            .map(|t| {
-                t.unwrap_or_else(|| BlobTransfer { digest: digest.clone(), kind: job.kind, size: job.desc.size(), outcome: Outcome::Present })
-            })
+            .map(|t| t.unwrap_or_else(present))
             .collect())
     }
 }

@@ -125,6 +125,16 @@ impl<'c> Repo<'c> {
         })
     }
 
+    /// Whether `url` is on the registry itself (the scheme, host and port it answers on):
+    /// the only place an upload URL read back from disk may send a blob's bytes.
+    pub fn is_on_registry(&self, url: &Url) -> bool {
+        self.reg.endpoint(self.client).is_ok_and(|ep| {
+            url.scheme() == ep.base.scheme()
+                && url.host_str() == ep.base.host_str()
+                && url.port_or_known_default() == ep.base.port_or_known_default()
+        })
+    }
+
     pub fn http_error(&self, request: &str, status: Option<u16>, detail: String) -> Error {
         http_error(&self.registry, request, status, detail)
     }

@@ -4,11 +4,12 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
 pub mod stub;
 pub mod token;
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -279,4 +280,22 @@ pub fn tmp_files(store: &Store) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// One HTTP/1.0 request to `host` (`127.0.0.1:PORT`) on a fresh connection, past any
+/// client logic: the status and the body. For looking at a registry from the outside.
+pub fn http(host: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<u8>) {
+    let mut conn = TcpStream::connect(host).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {host}\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    conn.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete response head");
+    let head = String::from_utf8_lossy(&raw[..split]);
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{method} {path}: {head}"));
+    (status, raw[split + 4..].to_vec())
 }
