@@ -40,7 +40,7 @@ from corpuslib.versions import rpm_evr_compare  # noqa: E402
 # whole: bump it when only the publishing changes (repodata, checks, reports), and nothing
 # is rebuilt but that.
 CONVERTER = "strata-corpus/1"
-VERSION = "strata-corpus/2"
+VERSION = "strata-corpus/3"
 HERE = os.path.dirname(os.path.abspath(__file__))
 SPECS = ("images.json", "images-updates.json", "checks.json")
 
@@ -168,7 +168,7 @@ def build_rpms(work, jobs, plan, groups):
         s.summary = "%d RPMs match their data.tar; every update sorts newer than its base" % len(results)
     report = rpms.inventory(results)
     report["generators"] = gen_report
-    return results, specs, report
+    return results, specs, report, builder.used
 
 
 def build_scale(work, scale_inputs, with_contents):
@@ -186,20 +186,52 @@ def build_scale(work, scale_inputs, with_contents):
     return d, report, False
 
 
+def prune(work, plan, used_rpms, scale_dir):
+    """Removes from the work directory what this build did not use: .debs and analyses of
+    versions apt no longer offers, RPMs of specs that changed, older plans and scale
+    repositories. Returns how many entries went."""
+    entries = [e for r in ("base", "updates") for e in plan[r].values()]
+    keep = {os.path.join(work, "debs", e["deb"]) for e in entries}
+    keep |= {os.path.join(work, "debinfo", e["sha256"][:2], e["sha256"]) for e in entries}
+    keep |= {os.path.join(work, "rpms", k) for k in used_rpms}
+    keep |= {os.path.join(work, "plans", f) for f in os.listdir(os.path.join(work, "plans"))
+             if read_json(os.path.join(work, "plans", f)) == plan}
+    if scale_dir:
+        keep.add(scale_dir)
+        used = read_json(os.path.join(scale_dir, "report.json")).get("contents")
+        contents = os.path.join(work, "contents")
+        if used is None and os.path.isdir(contents):  # a report from before the list was kept
+            used = os.listdir(contents)
+        keep |= {os.path.join(contents, f) for f in used or ()}
+    gone = 0
+    for top, depth in (("debs", 1), ("debinfo", 2), ("rpms", 1), ("plans", 1), ("scale", 1), ("contents", 1)):
+        level = [os.path.join(work, top)]
+        for _ in range(depth):
+            level = [os.path.join(d, f) for d in level if os.path.isdir(d) for f in os.listdir(d)]
+        for path in level:
+            if path not in keep:
+                remove_tree(path)
+                gone += 1
+    return gone
+
+
 def publish(out_root, stage, key):
-    """Renames the finished stage into gen/KEY and points OUT/current at it atomically."""
+    """Renames the finished stage into gen/KEY and points OUT/current at it atomically. The
+    corpus it replaces stays (tests running on it go on); older ones are removed."""
     gen = os.path.join(out_root, "gen", key)
     remove_tree(gen)
     os.rename(stage, gen)
+    current = os.path.join(out_root, "current")
+    previous = os.path.basename(os.readlink(current)) if os.path.islink(current) else None
     link = os.path.join(out_root, ".current-%d" % os.getpid())
     if os.path.lexists(link):
         os.unlink(link)
     os.symlink(os.path.join("gen", key), link)
-    os.replace(link, os.path.join(out_root, "current"))
+    os.replace(link, current)
     for old in os.listdir(os.path.join(out_root, "gen")):
-        if old != key:
+        if old not in (key, previous):
             remove_tree(os.path.join(out_root, "gen", old))
-    return os.path.join(out_root, "current")
+    return current
 
 
 def main():
@@ -241,7 +273,7 @@ def main():
         fetched = apt.download(list(entries.values()), os.path.join(work, "debs"))
         s.summary = "%d .debs, %d fetched now" % (len(entries), fetched)
     groups = groups_of(plan)
-    results, specs, report = build_rpms(work, args.jobs, plan, groups)
+    results, specs, report, used_rpms = build_rpms(work, args.jobs, plan, groups)
 
     stage = os.path.join(out_root, "gen", ".stage-" + key)
     remove_tree(stage)
@@ -256,9 +288,11 @@ def main():
         s.summary = "base %d RPMs, updates %d, %d source RPMs; all %d libsolv installability cases pass" % (
             report["rpms"].get("base", 0), report["rpms"].get("updates", 0), report["sourcerpms"],
             report["installcheck_testcases"])
+    scale_dir = None
     if scale_inputs is not None:
         with Step("scale") as s:
             d, scale_report, cached = build_scale(work, scale_inputs, not args.no_contents)
+            scale_dir = d
             os.makedirs(os.path.join(out, "scale", "repodata"))
             for f in os.listdir(os.path.join(d, "repodata")):
                 link_or_copy(os.path.join(d, "repodata", f), os.path.join(out, "scale", "repodata", f))
@@ -271,6 +305,8 @@ def main():
                                                   "apt": fingerprint})
     make_read_only(stage)
     path = publish(out_root, stage, key)
+    with Step("prune the work directory") as s:
+        s.summary = "%d entries no longer used removed" % prune(work, plan, used_rpms, scale_dir)
     say("corpus ready at %s" % path)
     print(path)
 

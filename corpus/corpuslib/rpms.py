@@ -51,6 +51,7 @@ class Builder:
         self.built = 0
         self._lock = threading.Lock()
         self._seen, self._total = 0, 0
+        self.used = set()  # the rpms/ directories this run used (the rest is pruned)
         os.makedirs(self.home, exist_ok=True)
         # The user's ~/.rpmmacros must not leak into the corpus.
         with open(os.path.join(self.home, ".rpmmacros"), "w") as f:
@@ -61,6 +62,8 @@ class Builder:
         text, metas, spec_facts = make_spec(group, infos, decision, self.unversioned, self.version)
         key = sha256_bytes(text.encode("utf-8", "surrogateescape"))
         d = os.path.join(self.rpms, key)
+        with self._lock:
+            self.used.add(key)
         done = read_json(os.path.join(d, "done.json"))
         if done is None:
             t0 = time.monotonic()

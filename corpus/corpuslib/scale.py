@@ -172,10 +172,10 @@ def build(out_dir, work, with_contents):
     stamp, sums = release_facts(inrelease)
     records = read_index(packages_file)
     say("scale: %d package records of %s main amd64" % (len(records), BASE_SUITE))
-    files, npaths = {}, 0
+    files, npaths, contents = {}, 0, []
     if with_contents:
-        files, npaths = primary_paths(fetch_contents(base_uri, sums, os.path.join(work, "contents")),
-                                      {r["Package"] for r in records})
+        contents = fetch_contents(base_uri, sums, os.path.join(work, "contents"))
+        files, npaths = primary_paths(contents, {r["Package"] for r in records})
         say("scale: %d paths in the Contents indexes, createrepo's primary subset for %d packages"
             % (npaths, len(files)))
     unversioned = unversioned_providers(records)
@@ -197,7 +197,8 @@ def build(out_dir, work, with_contents):
         o.write("</otherdata>\n")
     repodata = os.path.join(out_dir, "repodata")
     os.makedirs(repodata)
-    report = {"packages": len(records), "paths_from_contents": npaths, "files": {}}
+    report = {"packages": len(records), "paths_from_contents": npaths, "files": {},
+              "contents": [os.path.basename(c) for c in contents]}
     data = []
     for kind in ("primary", "other"):
         # No --long and a fixed thread count: reproducible output any zstd decoder reads.
