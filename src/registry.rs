@@ -290,6 +290,8 @@ pub fn push(mut args: PushArgs) -> anyhow::Result<ExitCode> {
                         "digest": b.digest.to_string(),
                         "size": b.size,
                         "outcome": match b.outcome { Outcome::Transferred => "uploaded", Outcome::Mounted => "mounted", Outcome::Present => "present" },
+                        "sent": b.sent,
+                        "resumed_from": b.resumed_from,
                     })).collect::<Vec<_>>(),
                 })
             })
