@@ -9,6 +9,7 @@ mod imagerpm;
 mod images;
 mod login;
 mod progress;
+mod publish;
 mod registry;
 mod report;
 mod rebuild;
@@ -58,6 +59,8 @@ enum Command {
     Gc(images::GcArgs),
     /// Wrap images into RPMs that provide container-image(NAME) and container-image-id(ID).
     Rpm(imagerpm::RpmArgs),
+    /// Publish images as an ftp/http mirror tree: xz archives, CHECKSUM, a yum repository of their RPMs, index.json/html.
+    Publish(publish::PublishArgs),
     /// Run the build service (HTTP API, queue, and a worker unless --no-worker).
     Serve(service::ServeArgs),
     /// Run builds for a build service (talks to it over HTTP only).
@@ -156,6 +159,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => images::inspect(args),
         Command::Save(args) => images::save(args),
         Command::Rpm(args) => imagerpm::run(args),
+        Command::Publish(args) => publish::run(args),
         Command::Gc(args) => images::gc(args),
         Command::Rmi(args) => images::rmi(args),
         Command::Serve(args) => service::serve(args),
