@@ -5,8 +5,10 @@
 //! untouched.
 //!
 //! How a request reaches the registry decides what a cut leaves there:
-//! - [`Forward::Buffered`]: only once its body is complete, as nginx does by default
-//!   (`proxy_request_buffering on`): a cut chunk never reaches the registry.
+//! - [`Forward::Buffered`]: only once its body is complete and its client still waits for
+//!   the answer, as nginx does by default (`proxy_request_buffering on`,
+//!   `proxy_ignore_client_abort off`; idealised: nginx may race the client's close): a cut
+//!   chunk, or a killed client's, never reaches the registry.
 //! - [`Forward::Streaming`]: byte by byte as it arrives: the registry keeps what came.
 //!
 //! A bandwidth (`bytes_per_sec`) paces what the proxy reads from clients, so a transfer
@@ -214,6 +216,25 @@ fn forward_request(s: &Shared, reader: &mut BufReader<TcpStream>, up: &mut TcpSt
         }
         left -= n as u64;
     }
+    if s.forward == Forward::Buffered && client_gone(reader) {
+        // Nobody is waiting for the answer (a killed client's kernel still delivers what
+        // it had buffered): dropped, as nginx drops a request whose client aborted.
+        return Err(Cut);
+    }
     up.write_all(&pending).map_err(|_| Cut)?;
     Ok(true)
+}
+
+/// Whether the client has closed its side (its FIN is waiting to be read).
+fn client_gone(reader: &BufReader<TcpStream>) -> bool {
+    if !reader.buffer().is_empty() {
+        return false;
+    }
+    let sock = reader.get_ref();
+    if sock.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let gone = matches!(sock.peek(&mut [0u8; 1]), Ok(0));
+    let _ = sock.set_nonblocking(false);
+    gone
 }
