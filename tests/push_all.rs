@@ -89,7 +89,7 @@ fn push_all_sends_shared_layers_once_and_a_repeat_sends_nothing() {
     let puts_after = reg.log().lines().filter(|l| l.contains("\"PUT /v2/corpus/") && l.contains("/blobs/uploads/")).count();
     assert_eq!(puts_after, puts, "the repeat uploaded nothing");
 
-    // The plain output: one REFERENCE@DIGEST  DIGEST line per image.
+    // The plain output: one REFERENCE@DIGEST  DIGEST  IMAGE-ID line per image.
     let out = run(strata_in(dir.path())
         .args(["push", "--all", "--image", "busybox", "--insecure-registry", &host])
         .arg(&spec)
@@ -98,5 +98,6 @@ fn push_all_sends_shared_layers_once_and_a_repeat_sends_nothing() {
         .arg(&store));
     assert_ok("strata push --all (text)", &out);
     let busybox = composed["images"]["busybox"]["manifest"].as_str().unwrap();
-    assert_eq!(stdout(&out).trim(), format!("{prefix}/busybox:latest@{busybox}  {busybox}"));
+    let id = composed["images"]["busybox"]["image_id"].as_str().unwrap();
+    assert_eq!(stdout(&out).trim(), format!("{prefix}/busybox:latest@{busybox}  {busybox}  {id}"));
 }
