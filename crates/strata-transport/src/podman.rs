@@ -31,11 +31,11 @@ fn podman_command(storage: Option<&StorageSpec>) -> Command {
     cmd
 }
 
-fn spawn(mut cmd: Command, what: &str) -> Result<Child> {
+fn spawn(mut cmd: Command, what: &str, hint: &str) -> Result<Child> {
     cmd.spawn().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             Error::Podman(format!(
-                "containers-storage: needs podman to {what}, and it is not installed (not on PATH, nor $STRATA_PODMAN)\nhint: install podman, or go through a file: oci-archive:FILE then `podman load -i FILE`"
+                "containers-storage: needs podman to {what}, and it is not installed (not on PATH, nor $STRATA_PODMAN)\nhint: install podman, or go through a file: {hint}"
             ))
         } else {
             Error::Podman(format!("starting podman to {what}: {e}"))
@@ -60,7 +60,7 @@ fn stderr_of(child: &mut Child) -> std::thread::JoinHandle<String> {
 pub fn load(storage: Option<&StorageSpec>, name: &str, write: impl FnOnce(&mut dyn Write) -> strata_oci::Result<()>) -> Result<String> {
     let mut cmd = podman_command(storage);
     cmd.args(["load", "--quiet"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = spawn(cmd, "load the image")?;
+    let mut child = spawn(cmd, "load the image", "strata push IMAGE oci-archive:FILE, then `podman load -i FILE` where podman is")?;
     let errors = stderr_of(&mut child);
     let mut stdout = child.stdout.take();
     let out_thread = std::thread::spawn(move || {
@@ -77,12 +77,14 @@ pub fn load(storage: Option<&StorageSpec>, name: &str, write: impl FnOnce(&mut d
         // stdin closes here: podman sees the end of the archive.
     };
     let status = child.wait().map_err(|e| Error::Podman(format!("waiting for podman load: {e}")))?;
-    let (stderr, stdout) = (errors.join().unwrap_or_default(), out_thread.join().unwrap_or_default());
+    let stderr = errors.join().unwrap_or_default();
+    // podman's stdout ("Loaded image: ...") was drained so it could not block; the id comes
+    // from inspect, which names the image the way the tag was asked.
+    let _ = out_thread.join();
     if !status.success() {
         return Err(Error::Podman(format!("podman load failed ({status}): {}", stderr.trim())));
     }
     written?;
-    let _ = stdout;
     image_id(storage, name)
 }
 
@@ -102,18 +104,23 @@ pub fn image_id(storage: Option<&StorageSpec>, name: &str) -> Result<String> {
 pub fn save<T>(storage: Option<&StorageSpec>, name: &str, read: impl FnOnce(&mut dyn Read) -> strata_oci::Result<T>) -> Result<T> {
     let mut cmd = podman_command(storage);
     cmd.args(["save", "--format", "docker-archive", name]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = spawn(cmd, "save the image")?;
+    let mut child = spawn(cmd, "save the image", "`podman save -o FILE NAME` where podman is, then strata pull docker-archive:FILE")?;
     let errors = stderr_of(&mut child);
     let loaded = {
         let mut stdout = child.stdout.take().ok_or_else(|| Error::Podman("podman save: no stdout".into()))?;
         let loaded = read(&mut stdout);
-        // Drain what the loader left (the tar's trailing blocks) so podman can finish.
-        let _ = std::io::copy(&mut stdout, &mut std::io::sink());
+        if loaded.is_ok() {
+            // Drain what the loader left (the tar's trailing blocks) so podman can finish.
+            let _ = std::io::copy(&mut stdout, &mut std::io::sink());
+        } else {
+            // Refused: the rest is not wanted, and podman must not block on a full pipe.
+            let _ = child.kill();
+        }
         loaded
     };
     let status = child.wait().map_err(|e| Error::Podman(format!("waiting for podman save: {e}")))?;
     let stderr = errors.join().unwrap_or_default();
-    if !status.success() {
+    if !status.success() && loaded.is_ok() {
         let hint = if stderr.contains("image not known") { "\nhint: `podman images` (with the same storage) lists what it has" } else { "" };
         return Err(Error::Podman(format!("podman save {name} failed ({status}): {}{hint}", stderr.trim())));
     }
