@@ -53,16 +53,7 @@ fn rpm_q(args: &[&str], file: &Path, home: &Path) -> String {
 }
 
 fn dnf(root: &Path, repo: &Path, home: &Path, args: &[&str]) -> std::process::Output {
-    run(Command::new("dnf")
-        .env("HOME", home)
-        .arg("--installroot")
-        .arg(root)
-        .arg(format!("--setopt=cachedir={}", root.with_extension("dnfcache").display()))
-        .args(["--releasever", "12", "--setopt=reposdir=/nonexistent", "--nogpgcheck", "--disablerepo=*", "--refresh", "-y", "-q"])
-        .arg("--repofrompath")
-        .arg(format!("images,file://{}", repo.display()))
-        .arg("--enablerepo=images")
-        .args(args))
+    dnf_one_repo(root, repo, "images", home, args)
 }
 
 fn createrepo(dir: &Path) {

@@ -256,6 +256,21 @@ pub fn rpm_test_install(files: &[PathBuf], tmp: &Path) {
     assert_ok("rpm -i --test (the locked set is not installable as one transaction)", &test);
 }
 
+/// dnf in the install root `root` with the local repository `repo` (as `id`) as its only
+/// one, quiet and assuming yes; `home` keeps the host's rpm macros out.
+pub fn dnf_one_repo(root: &Path, repo: &Path, id: &str, home: &Path, args: &[&str]) -> Output {
+    run(Command::new("dnf")
+        .env("HOME", home)
+        .arg("--installroot")
+        .arg(root)
+        .arg(format!("--setopt=cachedir={}", root.with_extension("dnfcache").display()))
+        .args(["--releasever", "12", "--setopt=reposdir=/nonexistent", "--nogpgcheck", "--disablerepo=*", "--refresh", "-y", "-q"])
+        .arg("--repofrompath")
+        .arg(format!("{id},file://{}", repo.display()))
+        .arg(format!("--enablerepo={id}"))
+        .args(args))
+}
+
 /// Installs exactly `nevras` with dnf into a fresh root (scriptlets off, weak deps off,
 /// only `repos` enabled) and returns what rpm then reports as installed, as
 /// `name-epoch:version-release.arch` lines, sorted.
