@@ -63,6 +63,16 @@ pub struct ServeArgs {
     /// Read again on SIGHUP or `strata policy reload`.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
+    /// Publish every successful non-scratch build to this ftp/http mirror tree, as
+    /// `strata publish --mirror DIR` does (the images pulled back from --registry).
+    #[arg(long, value_name = "DIR")]
+    mirror: Option<PathBuf>,
+    /// The mirror's --base-url.
+    #[arg(long, value_name = "URL", requires = "mirror")]
+    mirror_base_url: Option<String>,
+    /// The mirror's --sign-key (CHECKSUM files clear-signed).
+    #[arg(long, value_name = "FILE", requires = "mirror")]
+    mirror_sign_key: Option<PathBuf>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -91,6 +101,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.rebuild_tag = args.rebuild_tag.clone();
     config.anonymous_read = args.anonymous_read;
     config.policy_file = args.policy.clone();
+    if let Some(dir) = &args.mirror {
+        if args.registry.is_none() {
+            anyhow::bail!("--mirror publishes the images builds push: give --registry too");
+        }
+        let mirror = strata_service::mirror::MirrorConfig { dir: dir.clone(), base_url: args.mirror_base_url.clone(), sign_key: args.mirror_sign_key.clone() };
+        mirror.check().map_err(anyhow::Error::msg)?;
+        config.mirror = Some(mirror);
+    }
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let server = strata_service::Server::bind(config).await?;

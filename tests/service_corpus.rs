@@ -32,13 +32,7 @@ fn the_corpus_and_a_dockerfile_on_top_through_the_service() {
     let reg = registry::Registry::start(registry::Auth::None);
     let host = reg.host();
     let work = tempfile::tempdir().unwrap();
-    let a = work.path().join("a");
-    std::fs::create_dir_all(&a).unwrap();
-    let spec = copy_corpus_spec("images.json", &a);
-    std::fs::rename(&spec, a.join("strata.json")).unwrap();
-    git(&a, &["init", "-q", "-b", "main"]);
-    git(&a, &["add", "-A"]);
-    git(&a, &["commit", "-q", "-m", "corpus"]);
+    let a = corpus_spec_repo(&work.path().join("a"));
     let b = work.path().join("b");
     std::fs::create_dir_all(&b).unwrap();
     std::fs::write(b.join("Dockerfile"), format!("FROM {host}/web:latest\n{SITE_AFTER_FROM}")).unwrap();

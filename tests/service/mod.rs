@@ -3,7 +3,7 @@
 // Not every test uses every helper.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
 /// The seeds' web-site Dockerfile (tests/build_engines.rs's SITE) after its `FROM web`
@@ -15,6 +15,18 @@ RUN mv /tmp/mysite/* /var/www/html/ && rm /var/www/html/index.nginx-debian.html
 EXPOSE 80
 ENTRYPOINT ["/usr/sbin/nginx", "-g", "daemon off;"]
 "#;
+
+/// A git repository at `dir` (created) whose one commit holds the corpus spec
+/// (images.json) as strata.json: what `strata submit file://DIR` builds.
+pub fn corpus_spec_repo(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let spec = crate::common::copy_corpus_spec("images.json", dir);
+    std::fs::rename(&spec, dir.join("strata.json")).unwrap();
+    git(dir, &["init", "-q", "-b", "main"]);
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "corpus"]);
+    dir.to_path_buf()
+}
 
 /// A child process killed by its PID and reaped on drop.
 pub struct Proc(pub Child);

@@ -360,7 +360,9 @@ pub async fn complete(_caller: Worker, State(st): State<AppState>, Path(id): Pat
         req.result = serde_json::from_str(&json.replace("\\u0000", "")).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
     }
     st.db.finish(id, &crate::hash_secret(&req.lease), Outcome::Built(&req.result)).await?;
-    Ok(Json(st.db.get(id).await?.ok_or_else(|| not_found(id))?))
+    let build = st.db.get(id).await?.ok_or_else(|| not_found(id))?;
+    crate::mirror::after_build(&st, &build);
+    Ok(Json(build))
 }
 
 #[utoipa::path(post, path = "/api/builds/{id}/fail", params(("id" = i64, Path)), request_body = Fail, tag = "worker",

@@ -125,6 +125,14 @@ impl Db {
         Ok(())
     }
 
+    /// Records an event of a build outside any other change (what happened after it ended,
+    /// such as its publishing to the mirror).
+    pub async fn note(&self, build: i64, event: &str, actor: &str, detail: &str) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        Self::event(&mut tx, build, event, actor, Some(detail)).await?;
+        tx.commit().await
+    }
+
     /// A number that changes whenever a build changes in a way a listing shows (state,
     /// worker, attempts, cancel flag, result): what cached listings are checked against.
     pub async fn state_version(&self) -> Result<i64, sqlx::Error> {

@@ -14,6 +14,7 @@ mod auth;
 pub mod db;
 mod git;
 pub mod listing;
+pub mod mirror;
 mod query;
 pub mod rebuild;
 mod source;
@@ -57,6 +58,8 @@ pub struct Config {
     pub anonymous_read: bool,
     /// The policy file (`--policy`), read at start and on reload.
     pub policy_file: Option<PathBuf>,
+    /// Publish every successful non-scratch build to this mirror tree (`--mirror`).
+    pub mirror: Option<mirror::MirrorConfig>,
 }
 
 impl Config {
@@ -75,6 +78,7 @@ impl Config {
             rebuild_tag: "testing".into(),
             anonymous_read: false,
             policy_file: None,
+            mirror: None,
         }
     }
 
