@@ -4,8 +4,9 @@
 //! image it carries into a fresh store — the same image id and manifest digest as the
 //! original — and an unmodified `FROM web` builds on it. The choice is dnf's: the highest
 //! version among providers, `= V-R` an exact one, the seed's `docker-image-id = 0:sha256:ID`
-//! as well as strata's `container-image(NAME)`. A package that carries another image than
-//! it claims is refused and nothing is tagged.
+//! as well as strata's `container-image(NAME)`; a `strata publish` mirror's rpms/ serves the
+//! same way. A package that carries another image than it claims is refused and nothing is
+//! tagged, and a signed repository's key is checked.
 
 mod common;
 
@@ -169,6 +170,21 @@ fn an_image_rpm_from_a_yum_repo_loads_the_same_image_and_a_from_builds_on_it() {
     assert_ok("strata pull --spec", &o);
     let from_spec: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!((from_spec["image_id"].as_str().unwrap(), from_spec["repo"].as_str().unwrap()), (web_id.as_str(), "images"));
+
+    // The rpms/ repository of a `strata publish` mirror (its own metadata, no createrepo_c):
+    // the site built on the pulled web comes back with its base.
+    let mirror = env.path().join("mirror");
+    let o = run(env.strata().args(["publish", "web", "site", "--xz-level", "1", "--mirror"]).arg(&mirror).arg("--store").arg(env.store("a")));
+    assert_ok("strata publish web site", &o);
+    let site_id = site["image_id"].as_str().unwrap();
+    let published = env.pull_ok("container-image(site)", &mirror.join("rpms"), "g", &["--with-base"]);
+    assert_eq!((published["image_id"].as_str().unwrap(), published["manifest"].as_str().unwrap()), (site_id, site["manifest"].as_str().unwrap()), "{published}");
+    assert_eq!(published["repo"], "rpms");
+    let bases = published["bases"].as_array().unwrap();
+    assert_eq!((bases.len(), bases[0]["image_id"].as_str().unwrap(), bases[0]["manifest"].as_str().unwrap()), (1, web_id.as_str(), web_manifest.as_str()), "{published}");
+    let mut tags = env.tags("g");
+    tags.sort();
+    assert_eq!(tags, ["site:latest", "web:latest"]);
 }
 
 /// rpmbuild's package of `archive` under strata's path for NAME:latest, with Provides that
