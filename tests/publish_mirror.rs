@@ -41,6 +41,32 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u64, i128, u64, Vec<u8>)> {
     out
 }
 
+/// What the indexes of a mirror (index.json, repomd.xml) name is there, with the size
+/// recorded; a mirror not yet indexed is consistent too.
+#[track_caller]
+fn assert_consistent(mirror: &Path) {
+    if let Ok(bytes) = std::fs::read(mirror.join("index.json")) {
+        let index: Value = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("index.json is half written: {e}"));
+        for (name, img) in index["images"].as_object().unwrap() {
+            for (version, arches) in img["versions"].as_object().unwrap() {
+                for (arch, e) in arches.as_object().unwrap() {
+                    for f in [&e["archive"], &e["checksum"], &e["rpm"]] {
+                        let path = mirror.join(f["path"].as_str().unwrap());
+                        let md = std::fs::metadata(&path).unwrap_or_else(|err| panic!("{name} {version} {arch}: index.json names {}: {err}", path.display()));
+                        assert_eq!(md.len(), f["size"].as_u64().unwrap(), "{}", path.display());
+                    }
+                }
+            }
+        }
+        assert!(mirror.join("index.html").is_file(), "index.json without index.html");
+    }
+    if let Ok(repomd) = std::fs::read_to_string(mirror.join("rpms/repodata/repomd.xml")) {
+        for href in repomd.split("<location href=\"").skip(1).map(|r| r.split('"').next().unwrap()) {
+            assert!(mirror.join("rpms").join(href).is_file(), "repomd.xml names {href}, which is not there");
+        }
+    }
+}
+
 fn gpg(home: &Path, args: &[&str]) -> Output {
     run(Command::new("gpg").env("GNUPGHOME", home).args(["--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", ""]).args(args))
 }
@@ -111,6 +137,40 @@ fn publish_writes_a_mirror_dnf_rpm_gpg_and_docker_take_and_a_repeat_changes_noth
     let err = assert_fails("a file where web/ goes", &publish(&blocked, &["web"], &[]));
     assert!(err.contains("web is a regular file, where the mirror needs a folder"), "{err}");
     assert_eq!(std::fs::read_to_string(blocked.join("web")).unwrap(), "mine");
+
+    // kill -9 at any point leaves a tree whose indexes name only files that are there; the
+    // next publish completes it. Two publishers at once: one waits for the other.
+    let killed = b.path().join("killed");
+    for ms in [200, 700, 1500, 3000, 5000, 8000] {
+        let mut child = b.strata().arg("publish").arg("web").arg("--mirror").arg(&killed).args(["--xz-level", "1", "--store"]).arg(b.store()).stderr(std::process::Stdio::null()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(ms));
+        let _ = child.kill();
+        child.wait().unwrap();
+        assert_consistent(&killed);
+    }
+    // A publisher waits while another holds the mirror's lock, then completes.
+    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(killed.join(".strata-mirror.lock")).unwrap();
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    let mut waiting = b.strata().arg("publish").arg("web").arg("--mirror").arg(&killed).args(["--xz-level", "1", "--store"]).arg(b.store()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    // Its stderr is drained by a thread (a closed pipe would kill it), the first line sent.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let err = waiting.stderr.take().unwrap();
+    let drain = std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(err)) {
+            let _ = tx.send(line.unwrap_or_default());
+        }
+    });
+    let line = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    assert!(line.contains("waiting for another publisher"), "{line}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(waiting.try_wait().unwrap().is_none(), "it waits while the lock is held");
+    drop(lock);
+    assert!(waiting.wait().unwrap().success(), "the waiting publisher completes");
+    drain.join().unwrap();
+    assert_consistent(&killed);
+    assert_eq!(read_json(&killed.join("index.json"))["images"]["web"]["versions"]["0"]["x86_64"]["manifest"], web["manifest"]);
+    let leftovers: Vec<PathBuf> = snapshot(&killed).into_keys().filter(|p| p.to_string_lossy().contains(".strata-tmp-")).collect();
+    assert!(leftovers.is_empty(), "temporaries of the killed runs were swept: {leftovers:?}");
 
     // The mirror.
     let o = publish(&mirror, &["web", "site"], &["--json", "--sign-key", secret.to_str().unwrap()]);
