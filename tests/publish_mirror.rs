@@ -209,6 +209,13 @@ fn publish_writes_a_mirror_dnf_rpm_gpg_and_docker_take_and_a_repeat_changes_noth
         assert_ok("sha256sum -c CHECKSUM", &sums);
         assert!(stdout(&sums).contains(&format!("{name}-0.x86_64.tar.xz: OK")), "{}", stdout(&sums));
     }
+    // Deterministic: the killed-and-completed mirror got the same archive and RPM bytes.
+    let killed_index = read_json(&killed.join("index.json"));
+    for what in ["archive", "rpm"] {
+        let (a, b2) = (&index["images"]["web"]["versions"]["0"]["x86_64"][what], &killed_index["images"]["web"]["versions"]["0"]["x86_64"][what]);
+        assert_eq!(a["path"], b2["path"]);
+        assert_eq!(std::fs::read(mirror.join(a["path"].as_str().unwrap())).unwrap(), std::fs::read(killed.join(b2["path"].as_str().unwrap())).unwrap(), "web's {what} differs between two publishes");
+    }
     let html = std::fs::read_to_string(mirror.join("index.html")).unwrap();
     for want in ["href=\"web/0/web-0.x86_64.tar.xz\"", "href=\"site/0/CHECKSUM\"", web["manifest"].as_str().unwrap(), "href=\"rpms/\""] {
         assert!(html.contains(want), "index.html lacks {want}:\n{html}");
