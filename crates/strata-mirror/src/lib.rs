@@ -122,7 +122,10 @@ struct Planned {
 
 fn plan(store: &Store, reference: &str) -> Result<Planned, Error> {
     let parsed = names::parse_reference(reference)?;
-    let img = store.resolve(&parsed.reference)?;
+    let img = store.resolve(&parsed.reference).map_err(|e| match e {
+        strata_oci::Error::ImageNotFound(_) => Error::Invalid(format!("{e}\n  hint: `strata images` lists the store's images; compose, build or pull {} first", parsed.reference)),
+        e => Error::Oci(e),
+    })?;
     let labels = img.config.config().as_ref().and_then(|c| c.labels().clone()).unwrap_or_default();
     let version = strata_imagerpm::meta::default_version(&parsed.tag, labels.get("org.opencontainers.image.version").map(String::as_str));
     let arch = strata_rpm::arch::from_oci_arch(&img.config.architecture().to_string(), img.config.variant().as_deref()).to_string();
