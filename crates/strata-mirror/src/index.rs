@@ -157,7 +157,8 @@ impl Index {
             esc(&repo.path),
             repo.packages.len(),
             if repo.packages.len() == 1 { "" } else { "s" },
-            esc(&repo.href),
+            // dnf needs an absolute baseurl: without --base-url, the reader fills it in.
+            if self.base_url.is_some() { esc(&repo.href) } else { format!("URL-OF-THIS-PAGE/{}", esc(&repo.path)) },
         ));
         o.push_str("</body>\n</html>\n");
         o
