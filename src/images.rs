@@ -167,7 +167,8 @@ pub struct GcArgs {
 }
 
 /// Removes what no tagged image needs: unreachable blobs, then the layer-cache, step-cache
-/// and record entries that named them, then unpacked build layers of no tagged image.
+/// and record entries that named them, then unpacked build layers of no tagged image, and
+/// the upload records of killed pushes not touched within the grace period.
 pub fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
     let store = args.store.open()?;
     let report = store.gc(args.grace)?;
@@ -176,24 +177,27 @@ pub fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
     for entry in store.list()? {
         live.extend(store.load_manifest(entry.manifest.digest())?.config.rootfs().diff_ids().iter().cloned());
     }
+    let cutoff = std::time::SystemTime::now().checked_sub(args.grace).unwrap_or(std::time::UNIX_EPOCH);
+    // Records of killed pushes whose blob was never pushed again.
+    let uploads = strata_registry::prune_upload_records(&store, cutoff).context("pruning upload records")?;
     let cache_root = args.cache_dir.clone().unwrap_or_else(strata_repo::MetadataCache::default_root);
     let build_layers = cache_root.join("build").join("layers");
     let unpacked = if build_layers.is_dir() {
-        let cutoff = std::time::SystemTime::now().checked_sub(args.grace).unwrap_or(std::time::UNIX_EPOCH);
         strata_rootfs::LayerCache::open(&cache_root.join("build"))?.retain(|d| live.contains(&d.to_string()), cutoff)?
     } else {
         0
     };
     if args.json {
-        let doc = serde_json::json!({"blobs_removed": report.blobs_removed, "bytes_freed": report.bytes_freed, "blobs_kept_young": report.blobs_kept_young, "cache_entries_removed": entries, "unpacked_layers_removed": unpacked});
+        let doc = serde_json::json!({"blobs_removed": report.blobs_removed, "bytes_freed": report.bytes_freed, "blobs_kept_young": report.blobs_kept_young, "cache_entries_removed": entries, "unpacked_layers_removed": unpacked, "upload_records_removed": uploads});
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         println!(
-            "removed {} blobs ({}), {} cache entries, {} unpacked layers; kept {} unreferenced blobs younger than {}",
+            "removed {} blobs ({}), {} cache entries, {} unpacked layers, {} upload records; kept {} unreferenced blobs younger than {}",
             report.blobs_removed,
             crate::resolve::human_bytes(report.bytes_freed),
             entries,
             unpacked,
+            uploads,
             report.blobs_kept_young,
             humantime::format_duration(args.grace)
         );

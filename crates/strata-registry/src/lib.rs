@@ -43,6 +43,7 @@ mod push;
 pub mod reference;
 mod resolve;
 mod resume;
+pub use resume::prune_upload_records;
 mod upload;
 
 pub use auth::{Credential, Credentials};

@@ -216,6 +216,43 @@ impl Claim {
     }
 }
 
+/// Removes the upload records (with their lock files and stray temp files) last written
+/// before `cutoff`, leaving any a running push holds: `strata gc`'s share of the folder,
+/// for killed pushes of blobs that were never pushed again. Returns how many records went.
+pub fn prune_upload_records(store: &Store, cutoff: std::time::SystemTime) -> std::io::Result<usize> {
+    let dir = dir_of(store);
+    let entries = match fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let old = entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t < cutoff);
+        if !old {
+            continue;
+        }
+        if name.starts_with(".tmp-") {
+            let _ = fs::remove_file(entry.path());
+            continue;
+        }
+        let Some(key) = name.strip_suffix(".json").or_else(|| name.strip_suffix(".lock")) else { continue };
+        let lock_path = dir.join(format!("{key}.lock"));
+        let Ok(lock) = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path) else { continue };
+        if rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+            continue; // a push is using it
+        }
+        let record = dir.join(format!("{key}.json"));
+        if fs::remove_file(&record).is_ok() {
+            removed += 1;
+        }
+        let _ = fs::remove_file(&lock_path);
+    }
+    Ok(removed)
+}
+
 /// The file's bytes, `None` if it is absent, or why it is not a record.
 fn read_bounded(path: &std::path::Path) -> Result<Option<Vec<u8>>, String> {
     let f = match File::open(path) {
@@ -237,4 +274,39 @@ fn write_renamed(dir: &std::path::Path, path: &std::path::Path, bytes: &[u8]) ->
     tmp.write_all(bytes)?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    fn aged(path: &std::path::Path, age: Duration) {
+        let f = OpenOptions::new().create(true).truncate(false).write(true).open(path).unwrap();
+        f.set_modified(SystemTime::now() - age).unwrap();
+    }
+
+    #[test]
+    fn gc_prunes_old_records_and_leaves_young_and_held_ones() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open_or_create(tmp.path().join("store")).unwrap();
+        let dir = dir_of(&store);
+        fs::create_dir_all(&dir).unwrap();
+        let hour = Duration::from_secs(3600);
+        aged(&dir.join("old.json"), 2 * hour);
+        aged(&dir.join("young.json"), Duration::ZERO);
+        aged(&dir.join("held.json"), 2 * hour);
+        aged(&dir.join(".tmp-abc"), 2 * hour);
+        aged(&dir.join("orphan.lock"), 2 * hour);
+        // A push holding its record's lock keeps it, however old.
+        let held = OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("held.lock")).unwrap();
+        rustix::fs::flock(&held, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+
+        let removed = prune_upload_records(&store, SystemTime::now() - hour).unwrap();
+        assert_eq!(removed, 1);
+        let mut left: Vec<String> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        assert_eq!(left, ["held.json", "held.lock", "young.json"]);
+        drop(held);
+    }
 }
