@@ -85,14 +85,22 @@ fn publish(cfg: &MirrorConfig, store_dir: &std::path::Path, insecure: bool, imag
         Err(e) => vec![Err(e)],
         Ok((store, refs)) => {
             let signer = || cfg.sign_key.as_deref().map(strata_mirror::checksum::Signer::load).transpose().map_err(|e| e.to_string());
-            refs.iter()
+            let outcomes = refs
+                .iter()
                 .map(|r| {
                     let opts = strata_mirror::Options { base_url: cfg.base_url.clone(), signer: signer()?, xz_preset: None };
                     let report = strata_mirror::publish(&store, std::slice::from_ref(r), &cfg.dir, &opts, &mut |_| {}).map_err(|e| format!("{r}: {e}"))?;
                     let i = report.images.first().ok_or_else(|| format!("{r}: nothing published"))?;
                     Ok(format!("{} → {} and {} ({}, {} files written)", i.reference, i.archive, i.rpm, i.status, report.written.len()))
                 })
-                .collect()
+                .collect();
+            // The store only stages what is published: what a moved floating tag or an
+            // untagged base left behind goes once it is an hour old (a publish running now
+            // keeps what it just pulled), so the store holds about the current images.
+            if let Err(e) = store.gc(std::time::Duration::from_secs(3600)) {
+                eprintln!("strata serve: pruning the mirror's store {}: {e}", store_dir.display());
+            }
+            outcomes
         }
     }
 }
