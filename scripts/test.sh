@@ -38,6 +38,7 @@ else
     echo "--- the RPM corpus is $STRATA_CORPUS_DIR ($((SECONDS - started)) s)"
 fi
 export STRATA_CORPUS_DIR
+[ -n "${started:-}" ] || echo "--- the RPM corpus is $STRATA_CORPUS_DIR (nothing built)"
 
 echo "--- $(cargo --version); $(rpm --version); $(dnf --version 2>/dev/null | head -1 | sed 's/^/dnf /')"
 
