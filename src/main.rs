@@ -8,6 +8,7 @@ mod compose;
 mod imagerpm;
 mod images;
 mod login;
+mod lua;
 mod progress;
 mod publish;
 mod registry;
@@ -119,6 +120,9 @@ pub struct RepoArgs {
 }
 
 fn main() -> ExitCode {
+    if lua::is_helper() {
+        return lua::main();
+    }
     let cli = Cli::parse();
     let filter = match cli.verbose {
         0 => "warn",

@@ -103,7 +103,11 @@ pub fn install(root: &Path, packages: &[Package], opts: &InstallOptions, runner:
     t.report.placements = vec![Vec::new(); packages.len()];
 
     for &i in &order {
-        t.scriptlet(&packages[i], &nevras[i], ScriptletKind::PreTrans)?;
+        // rpm: a failed %pretrans (critical, like %pre) keeps its package out.
+        if !t.scriptlet(&packages[i], &nevras[i], ScriptletKind::PreTrans)? {
+            let failed = t.report.log.last().cloned().unwrap_or_default();
+            return Err(Error::PreFailed { package: nevras[i].clone(), what: "%pretrans".into(), status: "non-zero exit".into(), output: failed });
+        }
     }
     let triggers: Vec<Vec<FileTrigger>> = packages.iter().map(Package::file_triggers).collect();
     let mut installed: Vec<usize> = Vec::new();
@@ -177,10 +181,7 @@ impl Txn<'_> {
     fn scriptlet(&mut self, pkg: &Package, nevra: &str, kind: ScriptletKind) -> Result<bool, Error> {
         let Some(script) = pkg.scriptlet(kind) else { return Ok(true) };
         let Some(runner) = self.runner else { return Ok(true) };
-        if script.is_lua() {
-            self.report.warnings.push(format!("{nevra}: {} is a Lua scriptlet, which strata cannot run yet; skipped", kind.label()));
-            return Ok(true);
-        }
+        // Lua (`<lua>`) goes to the runner like any program: it interprets it confined.
         let inv = ScriptInvocation { package: nevra, what: kind.label(), program: &script.program, body: &script.body, args: vec!["1".into()], stdin: Vec::new() };
         let ok = self.run(runner, &inv)?;
         if !ok && kind != ScriptletKind::Pre && kind != ScriptletKind::PreTrans {
@@ -192,10 +193,6 @@ impl Txn<'_> {
 
     fn trigger(&mut self, nevra: &str, what: &str, trig: &FileTrigger, files: &[String]) -> Result<(), Error> {
         let Some(runner) = self.runner else { return Ok(()) };
-        if trig.script.is_lua() {
-            self.report.warnings.push(format!("{nevra}: {what} is a Lua scriptlet, which strata cannot run yet; skipped"));
-            return Ok(());
-        }
         let mut stdin = files.join("\n").into_bytes();
         stdin.push(b'\n');
         let inv = ScriptInvocation { package: nevra, what, program: &trig.script.program, body: &trig.script.body, args: vec!["1".into(), "0".into()], stdin };

@@ -104,69 +104,87 @@ pub(crate) fn mode_string(mode: u32) -> String {
     s.into_iter().collect()
 }
 
-/// rpm's `mode_munch`: `0644`, `rwxr-xr-x` or `u+x,go-w` applied to `mode`.
+/// rpm's `mode_munch`, quirks included: `0644`, `rwxr-xr-x` (other letters leave their
+/// bit alone) or `u+x,go-w`, where `=` sets the whole mode to the clause's bits and a
+/// clause without bits (`o=`) changes nothing; `None` for what rpm calls a bad mode.
 pub(crate) fn mode_munch(mode: u32, spec: &str) -> Option<u32> {
     let p = spec.as_bytes();
-    if p.first().is_some_and(|c| *c == b'r' || *c == b'-') {
-        let mut m = mode & !0o6000;
-        let bits = [0o400, 0o200, 0o100, 0o040, 0o020, 0o010, 0o004, 0o002, 0o001];
-        let letters = b"rwxrwxrwx";
-        for (i, bit) in bits.iter().enumerate() {
-            match p.get(i) {
-                Some(c) if *c == letters[i] => m |= bit,
-                Some(b'-') => m &= !bit,
-                Some(b's') if i == 2 => m |= 0o4000 | 0o100,
-                Some(b's') if i == 5 => m |= 0o2000 | 0o010,
-                _ => return None,
-            }
-        }
-        return Some(m);
-    }
-    if p.first().is_some_and(|c| (b'0'..=b'7').contains(c)) {
-        return u32::from_str_radix(spec, 8).ok();
-    }
     let mut m = mode;
-    for clause in spec.split(',') {
-        let c = clause.trim_matches(' ').as_bytes();
-        let mut i = 0;
+    let mut i = 0;
+    loop {
+        match p.get(i) {
+            Some(b'r' | b'-') => return Some(rwxrwxrwx(m, &p[i..])),
+            Some(b'0'..=b'7') => return u32::from_str_radix(std::str::from_utf8(&p[i..]).ok()?, 8).ok(),
+            _ => {}
+        }
         let mut who = 0u32;
-        while i < c.len() && b"ugoa ".contains(&c[i]) {
-            who |= match c[i] {
+        while let Some(c) = p.get(i) {
+            who |= match c {
                 b'u' => 0o4700,
                 b'g' => 0o2070,
                 b'o' => 0o1007,
                 b'a' => 0o7777,
-                _ => 0,
+                b' ' => 0,
+                _ => break,
             };
             i += 1;
         }
         if who == 0 {
             who = 0o7777;
         }
-        let op = *c.get(i)?;
-        if !b"+-=".contains(&op) {
-            return None;
-        }
-        let mut what = 0u32;
-        for ch in &c[i + 1..] {
-            what |= match ch {
+        let op = match p.get(i) {
+            Some(c @ (b'+' | b'-' | b'=')) => *c,
+            Some(b' ') => 0,
+            _ => return None,
+        };
+        i += 1;
+        let mut bits = 0u32;
+        while let Some(c) = p.get(i) {
+            bits |= match c {
                 b'r' => 0o444,
                 b'w' => 0o222,
                 b'x' => 0o111,
                 b's' => 0o6000,
-                b't' => 0o1000,
                 b' ' => 0,
+                _ => break,
+            };
+            i += 1;
+        }
+        let end = p.get(i).copied().unwrap_or(0);
+        if !matches!(end, 0 | b' ' | b',') {
+            return None;
+        }
+        i += 1;
+        if bits != 0 {
+            m = match op {
+                b'+' => m | (bits & who),
+                b'-' => m & !(bits & who),
+                b'=' => bits & who,
                 _ => return None,
             };
         }
-        let change = who & what;
-        m = match op {
-            b'+' => m | change,
-            b'-' => m & !change,
-            _ => (m & !who) | change,
-        };
+        if end != b',' {
+            return Some(m);
+        }
     }
-    Some(m)
+}
+
+/// The `rwxrwxrwx` form: setuid/setgid cleared, then each of the nine letters sets its
+/// bit, `-` clears it, `s` in an execute place sets setuid or setgid.
+fn rwxrwxrwx(mode: u32, p: &[u8]) -> u32 {
+    let bits = [0o400, 0o200, 0o100, 0o040, 0o020, 0o010, 0o004, 0o002, 0o001];
+    let letters = b"rwxrwxrwx";
+    let mut m = mode & !0o6000;
+    for (i, bit) in bits.iter().enumerate() {
+        match p.get(i) {
+            Some(c) if *c == letters[i] => m |= bit,
+            Some(b'-') => m &= !bit,
+            Some(b's') if i == 2 => m |= 0o4000 | 0o100,
+            Some(b's') if i == 5 => m |= 0o2000 | 0o010,
+            _ => {}
+        }
+    }
+    m
 }
 
 fn file_type(mode: u32) -> &'static str {
@@ -680,6 +698,9 @@ mod tests {
         assert_eq!(mode_munch(0o644, "a=r"), Some(0o444));
         assert_eq!(mode_munch(0o644, "+x"), Some(0o755));
         assert_eq!(mode_munch(0o644, "u*x"), None);
-        assert_eq!(mode_munch(0o644, "rwq------"), None);
+        assert_eq!(mode_munch(0o644, "rwq------"), Some(0o600));
+        // rpm's `=` replaces the whole mode; an empty clause changes nothing.
+        assert_eq!(mode_munch(0o40755, "u=rwx,g=rx,o="), Some(0o050));
+        assert_eq!(mode_munch(0o644, "u+t"), None);
     }
 }

@@ -81,6 +81,7 @@ mod collect;
 mod command;
 mod error;
 mod forked;
+mod inprocess;
 mod oci;
 mod report;
 mod root;
@@ -97,6 +98,7 @@ pub use command::{
 };
 pub use cgroup::LimitKind;
 pub use error::Error;
+pub use inprocess::run_in_process;
 pub use rundir::DEFAULT_STATE_DIR;
 pub use sandbox::{check_available, run, Backend, Executor, Sandbox, AUTO_RUNTIMES};
 pub use user::{resolve_user, ResolvedUser};

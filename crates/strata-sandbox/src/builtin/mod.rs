@@ -31,11 +31,20 @@ const LINKS: [(&str, &str); 5] = [
 ];
 
 pub(crate) fn run(root: &Path, cmd: &Command, state: &Path) -> Result<Output, Error> {
-    let prepared = Prepared::new(root, cmd, state, false)?;
+    run_with(root, cmd, state, None)
+}
+
+/// Code that runs in the confined pid 1 instead of exec'ing the program; its return value
+/// is the exit code. See [`crate::run_in_process`].
+pub(crate) type Body = std::sync::Arc<dyn Fn() -> i32 + Send + Sync>;
+
+pub(crate) fn run_with(root: &Path, cmd: &Command, state: &Path, body: Option<Body>) -> Result<Output, Error> {
+    // Confined code of strata's own has no program to look for in the root.
+    let prepared = Prepared::new(root, cmd, state, body.is_some())?;
     let cgroup = RunCgroup::create(prepared.run_dir.id(), &cmd.limits);
     let mut pause = Duration::from_millis(1);
     loop {
-        let spawned = spawn(&prepared, &cgroup)?;
+        let spawned = spawn(&prepared, &cgroup, body.clone())?;
         // ETXTBSY: some process forked (in this or another thread) while the program's
         // file was open for writing, and holds that descriptor until it execs. Such a
         // process is a moment from exec, so the same spawn soon succeeds.
@@ -111,7 +120,7 @@ pub(crate) fn check(state: &Path) -> Result<(), Error> {
     let cmd = Command::new("/.strata-sandbox-probe");
     let prepared = Prepared::new(scratch.path(), &cmd, state, true)?;
     let cgroup = RunCgroup::create(prepared.run_dir.id(), &cmd.limits);
-    match spawn(&prepared, &cgroup)? {
+    match spawn(&prepared, &cgroup, None)? {
         Spawned::Started(mut child) => {
             let _ = child.wait();
             Ok(())
@@ -131,7 +140,7 @@ enum Spawned {
     ExecFailed(io::Error),
 }
 
-fn spawn(p: &Prepared, cgroup: &RunCgroup) -> Result<Spawned, Error> {
+fn spawn(p: &Prepared, cgroup: &RunCgroup, body: Option<Body>) -> Result<Spawned, Error> {
     let (report, report_w) = report::pipe()?;
     let (plan, steps) = plan(p, cgroup, report_w)?;
     let cmd = p.cmd;
@@ -149,7 +158,17 @@ fn spawn(p: &Prepared, cgroup: &RunCgroup) -> Result<Spawned, Error> {
         .stderr(Stdio::piped());
     // SAFETY: `enter` makes only raw syscalls on memory prepared before the fork.
     unsafe {
-        command.pre_exec(move || plan.enter());
+        command.pre_exec(move || {
+            plan.enter()?;
+            if let Some(body) = &body {
+                // Only pid 1 gets here (the middle process never returns from `enter`).
+                // std reads the end of its exec-status pipe as a successful exec.
+                let code = body();
+                libc::fflush(std::ptr::null_mut());
+                libc::_exit(code);
+            }
+            Ok(())
+        });
     }
     let spawned = command.spawn();
     // Drops the plan, and with it this process's write end of the report pipe.
