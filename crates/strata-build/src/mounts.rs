@@ -241,6 +241,8 @@ impl RunMounts {
                     let tmp = tempfile::tempdir_in(&b.opts.work_dir)?;
                     let copy_root = tmp.path().join("root");
                     std::fs::create_dir(&copy_root)?;
+                    // The mount's top is 0755 as BuildKit's, not the caller's umask.
+                    std::fs::set_permissions(&copy_root, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
                     let opts = CopyOpts { uid: 0, gid: 0, chmod: None, now: b.created as u32 };
                     let src = source.clone();
                     let is_file = match tree {

@@ -25,6 +25,9 @@ impl Staging {
         std::fs::create_dir(&dir)?;
         let root = dir.join("root");
         std::fs::create_dir(&root)?;
+        // The image's `/`: 0755 as in every image, never the caller's umask (a scriptlet
+        // running as a service user under umask 077 could not even reach /bin).
+        std::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
         Ok(Staging { dir, root, lock: Some(lock) })
     }
 

@@ -58,6 +58,13 @@ pub fn kind_of(md: &std::fs::Metadata) -> &'static str {
     }
 }
 
+/// A folder the mirror creates is 0755 whatever the publisher's umask: its files are 0644
+/// so that a web server's user can serve them, and a 0700 folder would hide them.
+fn served_dir_mode(dir: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).map_err(io_at(dir, "setting the mode of"))
+}
+
 impl Tree {
     /// Opens (creating it when absent) the mirror folder `root` and takes its lock, waiting
     /// for another publisher to finish (`waiting` is called once if it has to).
@@ -76,6 +83,7 @@ impl Tree {
                     return Err(Error::Invalid(format!("--mirror {} is a symlink to nothing\n  hint: create the folder it names, or give another", root.display())));
                 }
                 std::fs::create_dir_all(root).map_err(io_at(root, "creating the mirror folder"))?;
+                served_dir_mode(root)?;
             }
             Err(e) => return Err(io_at(root, "reading")(e)),
         }
@@ -129,7 +137,7 @@ impl Tree {
                 Ok(md) if md.is_dir() => {}
                 Ok(md) => return Err(in_the_way(&cur, &md, "a folder of the mirror")),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => match std::fs::create_dir(&cur) {
-                    Ok(()) => {}
+                    Ok(()) => served_dir_mode(&cur)?,
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists && cur.is_dir() => {}
                     Err(e) => return Err(io_at(&cur, "creating")(e)),
                 },

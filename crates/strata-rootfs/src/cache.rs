@@ -117,6 +117,10 @@ impl LayerCache {
 
     fn extract_into(&self, tmp: &Path, final_path: &Path, diff_id: &Digest, blob: impl Read) -> Result<()> {
         fs::create_dir(tmp).ctx(|| format!("creating {}", tmp.display()))?;
+        // The layer's `/` is 0755 unless its tar says otherwise (a `./` entry), never the
+        // caller's umask: the top lower's root becomes the stage's `/`, and under umask 077
+        // a RUN as a non-root USER could reach nothing.
+        fs::set_permissions(tmp, std::os::unix::fs::PermissionsExt::from_mode(0o755)).ctx(|| format!("chmod {}", tmp.display()))?;
         let opts = ExtractOptions {
             whiteouts: Whiteouts::OverlayMarkers,
             devices: if rustix::process::geteuid().is_root() { DeviceNodes::Create } else { DeviceNodes::Skip },

@@ -102,6 +102,8 @@ impl Stage {
         if top_first.is_empty() {
             let empty = dir.join("empty");
             mkdir(&empty)?;
+            // FROM scratch: `/` is 0755, not the caller's umask.
+            fs::set_permissions(&empty, std::os::unix::fs::PermissionsExt::from_mode(0o755)).ctx(|| format!("chmod {}", empty.display()))?;
             top_first.push(empty);
         }
         let mut stage = Stage {

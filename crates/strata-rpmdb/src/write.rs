@@ -94,7 +94,7 @@ pub fn write_rpmdb(
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let io = |e: std::io::Error| Error::Io(path.display().to_string(), e);
-    std::fs::create_dir_all(dir).map_err(io)?;
+    create_dirs(dir).map_err(io)?;
     let file_name = path
         .file_name()
         .ok_or_else(|| Error::Input(format!("{}: not a file path", path.display())))?;
@@ -113,6 +113,32 @@ pub fn write_rpmdb(
         }
     }
     result
+}
+
+/// The modes rpm gives its database under the standard umask 022: the file 0644 (rpm
+/// creates it with the caller's umask, and only a world-readable one lets a scanner or
+/// `rpm -qa` as a non-root user read the image's package list), and `%_dbpath` with its
+/// missing parents 0755 (rpm's transaction runs under umask 022). Set explicitly, so that
+/// the caller's umask never reaches an image.
+pub const DB_FILE_MODE: u32 = 0o644;
+/// See [`DB_FILE_MODE`].
+pub const DB_DIR_MODE: u32 = 0o755;
+
+/// `create_dir_all`, with every directory it creates given [`DB_DIR_MODE`] whatever the
+/// umask; existing ones are left as they are.
+fn create_dirs(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_dirs(parent)?;
+    }
+    match std::fs::create_dir(dir) {
+        Ok(()) => std::fs::set_permissions(dir, std::fs::Permissions::from_mode(DB_DIR_MODE)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 fn remove_if_exists(path: &Path) -> std::io::Result<()> {
@@ -195,7 +221,12 @@ fn finish(tmp: &Path, path: &Path) -> Result<(), Error> {
     remove_if_exists(&wal).map_err(io)?;
     remove_if_exists(&side_file(tmp, "-shm")).map_err(io)?;
     std::fs::File::open(tmp)
-        .and_then(|f| f.sync_all())
+        .and_then(|f| {
+            // SQLite created the file with the caller's umask (0600 under umask 077).
+            use std::os::unix::fs::PermissionsExt;
+            f.set_permissions(std::fs::Permissions::from_mode(DB_FILE_MODE))?;
+            f.sync_all()
+        })
         .map_err(io)?;
     std::fs::rename(tmp, path).map_err(io)?;
     // rpm never sees the old file's side files with the new database.
@@ -254,6 +285,41 @@ mod tests {
         // Different install time: different file (the time really is recorded).
         write_rpmdb(&b, &pkgs, &InstallOptions::at(1_700_000_001)).unwrap();
         assert_ne!(bytes, std::fs::read(&b).unwrap());
+    }
+
+    /// Under umask 077 the database is still 0644 and the directories it made 0755. The
+    /// umask is process-wide, so the check runs in a child: this test binary run again
+    /// under `sh -c 'umask 077; exec …'` for this one test.
+    #[test]
+    fn modes_do_not_follow_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        const CHILD: &str = "STRATA_RPMDB_UMASK_CHILD";
+        let name = "write::tests::modes_do_not_follow_the_umask";
+        if std::env::var_os(CHILD).is_none() {
+            let out = std::process::Command::new("sh")
+                .args(["-c", "umask 077; exec \"$0\" --exact \"$1\" --nocapture"])
+                .arg(std::env::current_exe().unwrap())
+                .arg(name)
+                .env(CHILD, "1")
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "the umask 077 child failed:\n{text}");
+            assert!(text.contains("1 passed"), "the child ran no test:\n{text}");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("var/lib/rpm/rpmdb.sqlite");
+        write_rpmdb(&p, &[pkg("one")], &InstallOptions::at(1)).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(&p), 0o644);
+        for d in ["var", "var/lib", "var/lib/rpm"] {
+            assert_eq!(mode(&dir.path().join(d)), 0o755, "{d}");
+        }
+        // A control: this process really has umask 077.
+        let f = dir.path().join("control");
+        std::fs::write(&f, b"").unwrap();
+        assert_eq!(mode(&f), 0o600);
     }
 
     #[test]

@@ -21,7 +21,9 @@ fn config_error(e: oci_spec::OciSpecError) -> Error {
 /// step has no use for them, and on cgroup v1 that mount is one bind per hierarchy), and
 /// as resources only the device rules and the run's [`crate::Limits`].
 pub(crate) fn config(p: &Prepared) -> Result<Spec, Error> {
-    let mut user = UserBuilder::default().uid(p.user.uid).gid(p.user.gid);
+    // umask 022 as docker gives RUN and rpm gives scriptlets, set explicitly rather than
+    // left to the runtime's default (runc's is 022 too; the builtin executor sets the same).
+    let mut user = UserBuilder::default().uid(p.user.uid).gid(p.user.gid).umask(0o022u32);
     if !p.user.additional_gids.is_empty() {
         user = user.additional_gids(p.user.additional_gids.clone());
     }
