@@ -11,6 +11,7 @@
 pub mod build;
 pub mod gpg;
 pub mod runtime;
+pub mod tree;
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -341,12 +342,8 @@ pub fn pkg(name: &str, version: &str, preamble: &[&str]) -> FixturePkg {
 /// `dir/repo` (returned). A second rpmbuild per spec would cost ~100 ms each; one call
 /// builds a handful in well under a second.
 pub fn build_fixture_repo(dir: &Path, pkgs: &[FixturePkg]) -> PathBuf {
-    require_tool("rpmbuild");
-    require_tool("createrepo_c");
     let specs = dir.join("specs");
-    let repo = dir.join("repo");
     std::fs::create_dir_all(&specs).unwrap();
-    std::fs::create_dir_all(repo.join("Packages")).unwrap();
     let mut spec_files = Vec::new();
     for p in pkgs {
         let text = format!(
@@ -363,6 +360,18 @@ pub fn build_fixture_repo(dir: &Path, pkgs: &[FixturePkg]) -> PathBuf {
         std::fs::write(&f, text).unwrap();
         spec_files.push(f);
     }
+    build_spec_files(dir, &spec_files)
+}
+
+/// Builds the spec files `specs` with one rpmbuild call (reproducible: fixed build time
+/// and host) into `dir/repo/Packages` and publishes them with createrepo_c; returns
+/// `dir/repo`. For fixtures that need more than [`pkg`] offers (scriptlets, triggers,
+/// several files).
+pub fn build_spec_files(dir: &Path, specs: &[PathBuf]) -> PathBuf {
+    require_tool("rpmbuild");
+    require_tool("createrepo_c");
+    let repo = dir.join("repo");
+    std::fs::create_dir_all(repo.join("Packages")).unwrap();
     let home = rpm_home(dir);
     let out = run(Command::new("rpmbuild")
         .env("HOME", &home)
@@ -376,7 +385,7 @@ pub fn build_fixture_repo(dir: &Path, pkgs: &[FixturePkg]) -> PathBuf {
         .args(["--define", "use_source_date_epoch_as_buildtime 1"])
         .args(["--define", "_buildhost fixture.invalid"])
         .args(["--define", "__os_install_post %{nil}"])
-        .args(&spec_files));
+        .args(specs));
     assert_ok("rpmbuild of the fixture specs", &out);
     let out = run(Command::new("createrepo_c").args(["--quiet", "--no-database"]).arg(&repo));
     assert_ok("createrepo_c of the fixture repo", &out);
@@ -472,9 +481,9 @@ pub fn tree(root: &Path) -> BTreeMap<String, String> {
     out
 }
 
-/// Panics naming the first differences between two [`tree`]s.
+/// Panics naming the first differences between two [`tree`]s (or [`tree::entries`]).
 #[track_caller]
-pub fn assert_same_tree(what: &str, a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) {
+pub fn assert_same_tree<V: PartialEq + std::fmt::Debug>(what: &str, a: &BTreeMap<String, V>, b: &BTreeMap<String, V>) {
     let diffs: Vec<String> = a
         .keys()
         .chain(b.keys())
