@@ -12,7 +12,8 @@
 //!   filled with rpm's rules ([`index`]).
 //!
 //! Output is deterministic: fixed install time and tid, caller-given install order,
-//! no clock or hash ordering, and no `-wal`/`-shm` files left behind.
+//! no clock or hash ordering, modes fixed whatever the umask, and only empty `-wal`/`-shm`
+//! files beside it (rpm's persistent WAL, which readers without write access need).
 //!
 //! ```no_run
 //! use strata_rpmdb::{write_rpmdb, read_installed, InstalledPackage, InstallOptions};
@@ -36,7 +37,7 @@ mod write;
 pub use index::ByteOrder;
 pub use install::{FileState, InstallOptions, InstalledPackage};
 pub use read::{read_blobs, read_installed, InstalledRecord, Nevra};
-pub use write::{schema_statements, write_rpmdb, DB_FILE, DEFAULT_DBPATH};
+pub use write::{schema_statements, write_rpmdb, DB_DIR_MODE, DB_FILE, DB_FILE_MODE, DEFAULT_DBPATH, WAL_SIDE_FILES};
 
 /// Everything that can go wrong reading headers or writing and reading an rpmdb.
 #[derive(Debug, thiserror::Error)]

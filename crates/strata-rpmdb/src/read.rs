@@ -179,8 +179,12 @@ mod tests {
             names,
             vec![(1, "b-1-2".to_string()), (2, "a-1-2".to_string())]
         );
+        // The database and its two empty WAL side files; the reader added nothing.
         let files: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().collect();
-        assert_eq!(files.len(), 1, "reader left side files");
+        assert_eq!(files.len(), 3, "reader left side files");
+        for suffix in crate::WAL_SIDE_FILES {
+            assert_eq!(std::fs::metadata(format!("{}{suffix}", p.display())).unwrap().len(), 0);
+        }
     }
 
     #[test]

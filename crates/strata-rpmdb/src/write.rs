@@ -76,9 +76,11 @@ fn side_file(path: &Path, suffix: &str) -> PathBuf {
 /// `packages` as installed, in the given order (which becomes `hnum` 1, 2, …; pass a
 /// deterministic install order). An existing file at `path` is replaced atomically.
 ///
-/// Same inputs give a byte-identical file: nothing depends on the clock, the host or
-/// hash ordering, and the file is left in WAL mode with no `-wal`/`-shm` beside it, as
-/// rpm leaves its database after a clean close.
+/// Same inputs give a byte-identical file: nothing depends on the clock, the host,
+/// hash ordering or the umask ([`DB_FILE_MODE`]). The file is left in WAL mode with an
+/// empty `-wal` and `-shm` beside it ([`WAL_SIDE_FILES`]), as rpm's persistent WAL
+/// leaves them after a clean close: without both, SQLite cannot open a WAL database for
+/// a user who may not write its folder, so `rpm -qa` as a non-root user would fail.
 pub fn write_rpmdb(
     path: &Path,
     packages: &[InstalledPackage],
@@ -123,6 +125,12 @@ pub fn write_rpmdb(
 pub const DB_FILE_MODE: u32 = 0o644;
 /// See [`DB_FILE_MODE`].
 pub const DB_DIR_MODE: u32 = 0o755;
+/// The side files left (empty, [`DB_FILE_MODE`]) beside the database. rpm enables
+/// `SQLITE_FCNTL_PERSIST_WAL` so that they outlive its connection and readers without
+/// write access can open the database; its `-shm` holds random WAL salts, so strata
+/// leaves it empty (deterministic), and the first reader builds the index in memory (a
+/// non-root one) or in the file (root).
+pub const WAL_SIDE_FILES: [&str; 2] = ["-wal", "-shm"];
 
 /// `create_dir_all`, with every directory it creates given [`DB_DIR_MODE`] whatever the
 /// umask; existing ones are left as they are.
@@ -139,6 +147,14 @@ fn create_dirs(dir: &Path) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// A new empty file with exactly `mode`.
+fn empty_file(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    f.sync_all()
 }
 
 fn remove_if_exists(path: &Path) -> std::io::Result<()> {
@@ -233,6 +249,9 @@ fn finish(tmp: &Path, path: &Path) -> Result<(), Error> {
     for suffix in ["-wal", "-shm", "-journal"] {
         remove_if_exists(&side_file(path, suffix)).map_err(io)?;
     }
+    for suffix in WAL_SIDE_FILES {
+        empty_file(&side_file(path, suffix), DB_FILE_MODE).map_err(io)?;
+    }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         // Persist the rename; directories cannot be fsynced everywhere, so best effort.
         if let Ok(d) = std::fs::File::open(dir) {
@@ -266,7 +285,7 @@ mod tests {
     }
 
     #[test]
-    fn writes_deterministic_file_without_side_files() {
+    fn writes_deterministic_file_with_empty_side_files() {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("a/var/lib/rpm/rpmdb.sqlite");
         let b = dir.path().join("b/rpmdb.sqlite");
@@ -275,13 +294,18 @@ mod tests {
         write_rpmdb(&b, &pkgs, &InstallOptions::at(1_700_000_000)).unwrap();
         let bytes = std::fs::read(&a).unwrap();
         assert_eq!(bytes, std::fs::read(&b).unwrap());
-        // WAL mode recorded in the header (bytes 18/19 = 2), no leftovers in the dir.
+        // WAL mode recorded in the header (bytes 18/19 = 2); beside it only rpm's
+        // persistent (here empty) WAL side files, no leftovers.
         assert_eq!(&bytes[18..20], &[2, 2]);
-        let names: Vec<_> = std::fs::read_dir(a.parent().unwrap())
+        let mut names: Vec<_> = std::fs::read_dir(a.parent().unwrap())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
-        assert_eq!(names, vec!["rpmdb.sqlite"]);
+        names.sort();
+        assert_eq!(names, vec!["rpmdb.sqlite", "rpmdb.sqlite-shm", "rpmdb.sqlite-wal"]);
+        for side in &names[1..] {
+            assert_eq!(std::fs::metadata(a.with_file_name(side)).unwrap().len(), 0, "{side}");
+        }
         // Different install time: different file (the time really is recorded).
         write_rpmdb(&b, &pkgs, &InstallOptions::at(1_700_000_001)).unwrap();
         assert_ne!(bytes, std::fs::read(&b).unwrap());
@@ -313,6 +337,9 @@ mod tests {
         write_rpmdb(&p, &[pkg("one")], &InstallOptions::at(1)).unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
         assert_eq!(mode(&p), 0o644);
+        for suffix in WAL_SIDE_FILES {
+            assert_eq!(mode(&side_file(&p, suffix)), 0o644, "{suffix}");
+        }
         for d in ["var", "var/lib", "var/lib/rpm"] {
             assert_eq!(mode(&dir.path().join(d)), 0o755, "{d}");
         }
@@ -369,7 +396,7 @@ mod tests {
         std::fs::write(side_file(&p, "-wal"), b"stale").unwrap();
         write_rpmdb(&p, &[pkg("one")], &InstallOptions::at(1)).unwrap();
         assert!(std::fs::read(&p).unwrap().starts_with(b"SQLite format 3\0"));
-        assert!(!side_file(&p, "-wal").exists());
+        assert_eq!(std::fs::read(side_file(&p, "-wal")).unwrap(), b"", "the stale WAL is gone, an empty one left");
         // A path that is a directory cannot be replaced: error, and no scratch left.
         let d = dir.path().join("isdir");
         std::fs::create_dir(&d).unwrap();

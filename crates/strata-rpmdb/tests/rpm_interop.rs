@@ -553,11 +553,12 @@ fn same_inputs_give_identical_files() {
         "rpmdb not reproducible"
     );
     // rpm reading the file does not count: compare before any rpm run touched it.
-    let entries: Vec<_> = std::fs::read_dir(a.path().join("var/lib/rpm"))
+    let mut entries: Vec<_> = std::fs::read_dir(a.path().join("var/lib/rpm"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(entries, vec!["rpmdb.sqlite"]);
+    entries.sort();
+    assert_eq!(entries, vec!["rpmdb.sqlite", "rpmdb.sqlite-shm", "rpmdb.sqlite-wal"]);
 }
 
 #[test]
@@ -573,4 +574,90 @@ fn reading_headers_from_file_and_bytes_agree() {
             assert!(InstalledPackage::from_rpm_bytes(&bytes[..cut]).is_err());
         }
     }
+}
+
+/// Acceptance 2 of issue 19: the database is readable by a non-root user, as rpm's own is.
+/// rpm run as uid/gid 65534 (setpriv) lists the packages of a database strata wrote under
+/// umask 077; the names and modes beside it are those rpm leaves after `rpm -i --justdb`
+/// under its standard umask 022 (less rpm's `.rpm.lock`, made by writers only).
+#[test]
+fn a_non_root_rpm_reads_the_database_and_modes_are_rpms() {
+    use std::os::unix::fs::PermissionsExt;
+    if effective_uid() != 0 {
+        eprintln!("note: skipping: reading as another user needs root (setpriv)");
+        return;
+    }
+    let f = fixture();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    // Names and modes; not sizes: rpm's -shm holds its (random) WAL index.
+    let listing = |dir: &Path| -> Vec<(String, u32)> {
+        let mut v: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_name() != ".rpm.lock")
+            .map(|e| {
+                let md = e.metadata().unwrap();
+                (e.file_name().into_string().unwrap(), md.permissions().mode() & 0o7777)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+
+    // rpm's own, under umask 022.
+    let theirs = tempfile::tempdir().unwrap();
+    let out = Command::new("sh")
+        .args(["-c", "umask 022; exec rpm --root \"$0\" --dbpath /var/lib/rpm -i --justdb --nodeps --noscripts \"$@\""])
+        .arg(theirs.path())
+        .args(&f.rpms)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "rpm -i --justdb: {}", String::from_utf8_lossy(&out.stderr));
+
+    // strata's, under umask 077: a child writes it (the umask is process-wide).
+    let ours = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(ours.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new("sh")
+        .args(["-c", "umask 077; exec \"$0\" --exact write_child --nocapture --include-ignored"])
+        .arg(std::env::current_exe().unwrap())
+        .env("STRATA_RPMDB_CHILD_ROOT", ours.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && text.contains("1 passed"), "the umask 077 writer failed:\n{text}");
+
+    let (db_ours, db_theirs) = (db_path(ours.path()), db_path(theirs.path()));
+    assert_eq!(listing(db_ours.parent().unwrap()), listing(db_theirs.parent().unwrap()));
+    for d in ["var", "var/lib", "var/lib/rpm"] {
+        assert_eq!(mode(&ours.path().join(d)), mode(&theirs.path().join(d)), "{d}");
+    }
+
+    let nobody = |root: &Path| {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "rpm", "--root"])
+            .arg(root)
+            .args(["--dbpath", "/var/lib/rpm", "-qa", "--qf", "%{NAME}\n"])
+            .output()
+            .unwrap()
+    };
+    let out = nobody(ours.path());
+    assert!(out.status.success(), "rpm -qa as uid 65534: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(lines(&String::from_utf8_lossy(&out.stdout)), lines("alpha\nbeta\ngamma\ndelta\n"));
+    // The reader changed nothing the image holds.
+    assert_eq!(std::fs::metadata(db_ours.with_file_name("rpmdb.sqlite-shm")).unwrap().len(), 0);
+}
+
+/// The writer half of the test above, run only as its child.
+#[test]
+#[ignore = "run by a_non_root_rpm_reads_the_database_and_modes_are_rpms under umask 077"]
+fn write_child() {
+    let Some(root) = std::env::var_os("STRATA_RPMDB_CHILD_ROOT") else { return };
+    write_rpmdb(&db_path(Path::new(&root)), &packages(&[0, 1, 2, 3]), &InstallOptions::at(1_700_000_000)).unwrap();
+}
+
+fn effective_uid() -> u32 {
+    // /proc/self/status: "Uid: real effective saved fs".
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    line.split_whitespace().nth(2).unwrap().parse().unwrap()
 }
