@@ -383,6 +383,9 @@ pub fn build_spec_files(dir: &Path, specs: &[PathBuf]) -> PathBuf {
         .arg(format!("_rpmdir {}", repo.join("Packages").display()))
         .args(["--define", "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm"])
         .args(["--define", "use_source_date_epoch_as_buildtime 1"])
+        // Files no newer than the build, as in real packages (strata's layers clamp
+        // mtimes to the image's creation time, the newest build time).
+        .args(["--define", "clamp_mtime_to_source_date_epoch 1"])
         .args(["--define", "_buildhost fixture.invalid"])
         .args(["--define", "__os_install_post %{nil}"])
         .args(specs));

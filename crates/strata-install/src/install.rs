@@ -1,22 +1,64 @@
-//! The transaction: order, conflicts, `%pretrans`, then per package `%pre`, files, `%post`
-//! and `%filetriggerin`, then `%posttrans` and `%transfiletriggerin`, as rpm 4.18 runs them.
+//! The transaction: order, conflicts, `%pretrans`, then per package `%triggerprein`,
+//! `%pre`, files, `%filetriggerin` (priority ≥ 10000), `%post`, `%triggerin`, the other
+//! `%filetriggerin`, then `%posttrans` and `%transfiletriggerin`, as rpm 4.18's
+//! `rpmPackageInstall` runs them. After each package, the image's rpm macro files are read
+//! again if it placed any ([`Macros`]): `%_install_langs`, `%_excludedocs` and
+//! `%_netsharedpath` then apply to the packages after it.
 
+use crate::macros::{Macros, MACRO_DIRS};
 use crate::rootfs::{Attrs, RootFs};
 use crate::scripts::{ScriptInvocation, ScriptRunner};
+use crate::triggers::Classic;
 use crate::users::IdMap;
 use crate::{find_conflicts, install_order, Error};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::Path;
-use strata_package::{parse_caps_text, FileEntry, FileKind, FileTrigger, Package, ScriptletKind, TriggerKind};
+use strata_package::{parse_caps_text, ClassicKind, FileEntry, FileKind, FileTrigger, Package, ScriptletKind, TriggerKind};
 use strata_rpmdb::FileState;
+
+/// rpm's `TRIGGER_PRIORITY_BOUND`: file triggers at or above it run before `%post`.
+const UPPER_PRIORITY: u32 = 10_000;
 
 #[derive(Clone, Debug, Default)]
 pub struct InstallOptions {
-    /// Leave out `%doc` files (rpm's `--nodocs`).
+    /// Leave out `%doc` files (rpm's `--nodocs`); the image's `%_excludedocs` can only add
+    /// to it.
     pub no_docs: bool,
-    /// Keep only files of these languages (plus language-neutral ones); `None` keeps all.
+    /// Keep only files of these languages (plus language-neutral ones); `None` keeps all,
+    /// or what the image's `%_install_langs` says once a package defined it. Set, it wins
+    /// over the image's macro, as rpm's `--define` wins over macro files.
     pub langs: Option<Vec<String>>,
+}
+
+/// What decides whether a file is installed, for one package: the options merged with
+/// the image's macros as they stand when the package is installed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Filter {
+    no_docs: bool,
+    langs: Option<Vec<String>>,
+    netshared: Vec<String>,
+}
+
+impl Filter {
+    fn new(opts: &InstallOptions, macros: &Macros) -> Filter {
+        Filter { no_docs: opts.no_docs || macros.exclude_docs(), langs: opts.langs.clone().or_else(|| macros.install_langs()), netshared: macros.netshared_paths() }
+    }
+
+    /// rpm 4.18's `skipFiles`: net-shared paths, then docs, then languages.
+    fn state(&self, f: &FileEntry) -> FileState {
+        if self.netshared.iter().any(|p| f.path.strip_prefix(p.as_str()).is_some_and(|r| r.is_empty() || r.starts_with('/'))) {
+            return FileState::NetShared;
+        }
+        // rpm's --nodocs: a file flagged both %doc and %license is a license, and stays.
+        if self.no_docs && f.flags.is_doc() && !f.flags.has(strata_package::FileFlags::LICENSE) {
+            return FileState::NotInstalled;
+        }
+        match &self.langs {
+            Some(langs) if !f.lang.is_empty() && !f.lang.split('|').any(|l| langs.iter().any(|k| k == l || k == "all")) => FileState::NotInstalled,
+            _ => FileState::Normal,
+        }
+    }
 }
 
 /// What installing one package left behind.
@@ -78,6 +120,8 @@ pub struct InstallReport {
     /// Scriptlet output and warnings, in order: the build log.
     pub log: Vec<String>,
     pub warnings: Vec<String>,
+    /// The image's rpm macros as its macro files stand after the last package.
+    pub macros: Macros,
 }
 
 struct Txn<'a> {
@@ -86,6 +130,8 @@ struct Txn<'a> {
     runner: Option<&'a dyn ScriptRunner>,
     ids: Option<IdMap>,
     report: InstallReport,
+    /// Read again whenever a package places a macro file.
+    macros: Macros,
 }
 
 /// Installs `packages` into `root` (an existing directory, normally empty). Scriptlets run
@@ -99,7 +145,7 @@ pub fn install(root: &Path, packages: &[Package], opts: &InstallOptions, runner:
         return Err(Error::Conflicts(conflicts));
     }
     let order = install_order(packages);
-    let mut t = Txn { root, fs: RootFs::open(root)?, runner, ids: None, report: InstallReport::default() };
+    let mut t = Txn { root, fs: RootFs::open(root)?, runner, ids: None, report: InstallReport::default(), macros: Macros::new() };
     t.report.placements = vec![Vec::new(); packages.len()];
 
     for &i in &order {
@@ -110,31 +156,24 @@ pub fn install(root: &Path, packages: &[Package], opts: &InstallOptions, runner:
         }
     }
     let triggers: Vec<Vec<FileTrigger>> = packages.iter().map(Package::file_triggers).collect();
+    let classic = Classic::new(packages);
     let mut installed: Vec<usize> = Vec::new();
     for &i in &order {
+        t.classic(&classic, packages, &nevras, i, ClassicKind::PreIn, &installed)?;
         if !t.scriptlet(&packages[i], &nevras[i], ScriptletKind::Pre)? {
             let failed = t.report.log.last().cloned().unwrap_or_default();
             return Err(Error::PreFailed { package: nevras[i].clone(), what: "%pre".into(), status: "non-zero exit".into(), output: failed });
         }
-        let states = t.place(i, &packages[i], &files[i], opts)?;
+        let filter = Filter::new(opts, &t.macros);
+        let states = t.place(i, &packages[i], &files[i], &filter)?;
         t.report.packages.push(InstalledPackage { index: i, nevra: nevras[i].clone(), file_states: states });
         installed.push(i);
+        t.file_triggers_in(&nevras, &files, &triggers, i, &installed, true)?;
         t.scriptlet(&packages[i], &nevras[i], ScriptletKind::Post)?;
-        // %filetriggerin: triggers of every installed package fire on this package's files;
-        // this package's own triggers also fire on files installed before it.
-        let mut runs: Vec<(u32, usize, usize, Vec<String>)> = Vec::new();
-        for &q in &installed {
-            for (k, trig) in triggers[q].iter().enumerate().filter(|(_, tr)| tr.kind == TriggerKind::In) {
-                let sources: Vec<usize> = if q == i { installed.clone() } else { vec![i] };
-                let matched: Vec<String> = sources.iter().flat_map(|&s| t.matching(s, &files[s], trig)).collect();
-                if !matched.is_empty() {
-                    runs.push((trig.priority, q, k, matched));
-                }
-            }
-        }
-        runs.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-        for (_, q, k, matched) in runs {
-            t.trigger(&nevras[q], "%filetriggerin", &triggers[q][k], &matched)?;
+        t.classic(&classic, packages, &nevras, i, ClassicKind::In, &installed)?;
+        t.file_triggers_in(&nevras, &files, &triggers, i, &installed, false)?;
+        if t.report.placements[i].iter().any(|p| MACRO_DIRS.iter().any(|d| p.path.starts_with(d))) {
+            t.reload_macros();
         }
     }
     for &i in &installed {
@@ -154,10 +193,65 @@ pub fn install(root: &Path, packages: &[Package], opts: &InstallOptions, runner:
             t.trigger(&nevras[q], "%transfiletriggerin", trig, &matched)?;
         }
     }
+    t.report.macros = t.macros;
     Ok(t.report)
 }
 
 impl Txn<'_> {
+    /// `%filetriggerin` after package `i` was placed, as rpm 4.18 runs them: first the
+    /// triggers of installed packages that `i`'s files set off, then `i`'s own triggers on
+    /// the files installed so far (its own included), each group by priority (higher
+    /// first), then install order, then trigger number. `upper`: the priorities at or
+    /// above 10000 (before `%post`), else the rest (after `%triggerin`).
+    fn file_triggers_in(&mut self, nevras: &[String], files: &[Vec<FileEntry>], triggers: &[Vec<FileTrigger>], i: usize, installed: &[usize], upper: bool) -> Result<(), Error> {
+        for immediate in [false, true] {
+            let mut runs: Vec<(u32, usize, usize, Vec<String>)> = Vec::new();
+            for &q in installed.iter().filter(|&&q| (q == i) == immediate) {
+                for (k, trig) in triggers[q].iter().enumerate().filter(|(_, tr)| tr.kind == TriggerKind::In && (tr.priority >= UPPER_PRIORITY) == upper) {
+                    let sources: &[usize] = if immediate { installed } else { std::slice::from_ref(&i) };
+                    let matched: Vec<String> = sources.iter().flat_map(|&s| self.matching(s, &files[s], trig)).collect();
+                    if !matched.is_empty() {
+                        runs.push((trig.priority, q, k, matched));
+                    }
+                }
+            }
+            let position = |q: usize| installed.iter().position(|&x| x == q);
+            runs.sort_by(|a, b| b.0.cmp(&a.0).then(position(a.1).cmp(&position(b.1))).then(a.2.cmp(&b.2)));
+            for (_, q, k, matched) in runs {
+                self.trigger(&nevras[q], "%filetriggerin", &triggers[q][k], &matched)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The image's macro files, read again (a package just placed one).
+    fn reload_macros(&mut self) {
+        let (macros, warnings) = Macros::load(&self.fs, std::env::consts::ARCH);
+        self.macros = macros;
+        self.report.warnings.extend(warnings);
+    }
+
+    /// The classic triggers `kind` fires around installing package `i` (`db`: installed so far).
+    fn classic(&mut self, classic: &Classic, packages: &[Package], nevras: &[String], i: usize, kind: ClassicKind, db: &[usize]) -> Result<(), Error> {
+        for run in classic.runs(i, kind, db) {
+            self.classic_script(&packages[run.owner], &nevras[run.owner], kind, run.index, run.args)?;
+        }
+        Ok(())
+    }
+
+    /// Runs classic trigger script `index` of package `owner` with rpm's two arguments.
+    fn classic_script(&mut self, pkg: &Package, nevra: &str, kind: ClassicKind, index: usize, args: [usize; 2]) -> Result<(), Error> {
+        let Some(runner) = self.runner else { return Ok(()) };
+        let Some(script) = pkg.classic_trigger_script(index) else { return Ok(()) };
+        // Lua (`<lua>`) goes to the runner like any program, as for the other scriptlets.
+        let inv = ScriptInvocation { package: nevra, what: kind.label(), program: &script.program, body: &script.body, args: args.iter().map(usize::to_string).collect(), stdin: Vec::new() };
+        // A failing trigger only warns, in rpm too (`runScript`'s warn_only).
+        if !self.run(runner, &inv)? {
+            self.report.warnings.push(format!("{nevra}: {} failed; continuing as rpm does (see the build log)", kind.label()));
+        }
+        Ok(())
+    }
+
     fn ids(&mut self) -> Result<&IdMap, Error> {
         if self.ids.is_none() {
             let passwd = self.fs.read("/etc/passwd")?;
@@ -167,14 +261,18 @@ impl Txn<'_> {
         Ok(self.ids.as_ref().expect("just set"))
     }
 
-    /// Installed files of package `index` under any of the trigger's prefixes.
+    /// Installed files of package `index` under any of the trigger's prefixes, by their
+    /// header paths in header order (rpm matches the paths packages name).
     fn matching(&self, index: usize, files: &[FileEntry], trig: &FileTrigger) -> Vec<String> {
-        files
+        let mut found: Vec<usize> = self.report.placements[index]
             .iter()
-            .filter(|f| self.report.placed.get(&f.path).is_some_and(|p| p.package == index))
-            .filter(|f| trig.prefixes.iter().any(|p| f.path.starts_with(p.as_str())))
-            .map(|f| f.path.clone())
-            .collect()
+            .filter(|p| self.report.placed.get(&p.path).is_some_and(|last| last.package == index))
+            .map(|p| p.file)
+            .filter(|&k| trig.prefixes.iter().any(|p| files[k].path.starts_with(p.as_str())))
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found.into_iter().map(|k| files[k].path.clone()).collect()
     }
 
     /// Runs one scriptlet; `Ok(false)` when it failed (the caller applies rpm's rule).
@@ -216,22 +314,11 @@ impl Txn<'_> {
         Ok(outcome.success)
     }
 
-    fn keep(f: &FileEntry, opts: &InstallOptions) -> bool {
-        // rpm's --nodocs: a file flagged both %doc and %license is a license, and stays.
-        if opts.no_docs && f.flags.is_doc() && !f.flags.has(strata_package::FileFlags::LICENSE) {
-            return false;
-        }
-        match &opts.langs {
-            Some(langs) if !f.lang.is_empty() => f.lang.split('|').any(|l| langs.iter().any(|k| k == l || k == "all")),
-            _ => true,
-        }
-    }
-
     /// Writes one package's payload; returns its file states.
-    fn place(&mut self, index: usize, pkg: &Package, files: &[FileEntry], opts: &InstallOptions) -> Result<Vec<FileState>, Error> {
+    fn place(&mut self, index: usize, pkg: &Package, files: &[FileEntry], filter: &Filter) -> Result<Vec<FileState>, Error> {
         let nevra = pkg.nevra();
         let fail = |message: String| Error::Install { package: nevra.clone(), message };
-        let states: Vec<FileState> = files.iter().map(|f| if Self::keep(f, opts) { FileState::Normal } else { FileState::NotInstalled }).collect();
+        let states: Vec<FileState> = files.iter().map(|f| filter.state(f)).collect();
         let mut seen = vec![false; files.len()];
         // Hardlink sets: the first written path of each (device, inode), and members that
         // arrived before their content.
@@ -276,12 +363,12 @@ impl Txn<'_> {
                     if written != f.size {
                         return Err(fail(format!("{}: payload has {written} bytes, header says {}", f.path, f.size)));
                     }
-                    link_head.insert(key, f.path.clone());
-                    self.record(index, i, f, PlacedKind::File { size: f.size, digest: f.digest.clone() }, attrs.clone());
+                    let head = self.record(index, i, f, PlacedKind::File { size: f.size, digest: f.digest.clone() }, attrs.clone()).map_err(io)?;
                     for (w, wattrs) in link_wait.remove(&key).unwrap_or_default() {
-                        self.fs.hardlink(&files[w].path, &f.path).map_err(io)?;
-                        self.record(index, w, &files[w], PlacedKind::Hardlink { target: f.path.clone() }, wattrs);
+                        self.fs.hardlink(&files[w].path, &head).map_err(io)?;
+                        self.record(index, w, &files[w], PlacedKind::Hardlink { target: head.clone() }, wattrs).map_err(io)?;
                     }
+                    link_head.insert(key, head);
                     None
                 }
                 FileKind::Symlink => {
@@ -302,7 +389,7 @@ impl Txn<'_> {
                 }
             };
             if let Some(kind) = kind {
-                self.record(index, i, f, kind, attrs);
+                self.record(index, i, f, kind, attrs).map_err(io)?;
             }
             if f.path == "/etc/passwd" || f.path == "/etc/group" {
                 self.ids = None;
@@ -329,11 +416,15 @@ impl Txn<'_> {
         Ok(states)
     }
 
-    /// Notes a placed entry; its stamp is filled in when the package is complete.
-    fn record(&mut self, index: usize, file: usize, f: &FileEntry, kind: PlacedKind, attrs: Attrs) {
+    /// Notes a placed entry under the path it landed at (a merged-/usr `/bin/x` is
+    /// `/usr/bin/x`: one file, whichever name a package gave it); returns that path. Its
+    /// stamp is filled in when the package is complete.
+    fn record(&mut self, index: usize, file: usize, f: &FileEntry, kind: PlacedKind, attrs: Attrs) -> std::io::Result<String> {
         let stamp = (0, 0, 0);
-        self.report.placed.insert(f.path.clone(), Placed { package: index, mtime: f.mtime, is_dir: f.kind == FileKind::Directory, stamp });
-        self.report.placements[index].push(Placement { path: f.path.clone(), file, kind, attrs, stamp });
+        let path = self.fs.resolved(&f.path)?;
+        self.report.placed.insert(path.clone(), Placed { package: index, mtime: f.mtime, is_dir: f.kind == FileKind::Directory, stamp });
+        self.report.placements[index].push(Placement { path: path.clone(), file, kind, attrs, stamp });
+        Ok(path)
     }
 
     fn attrs(&mut self, f: &FileEntry) -> Result<Attrs, String> {
@@ -406,18 +497,36 @@ mod tests {
         assert_eq!(fallback_to_root(&plain, false, true), (0o644, vec!["/usr/share/x: user games does not exist - using root".to_string()]));
     }
 
+    fn keep(f: &FileEntry, opts: &InstallOptions) -> bool {
+        Filter::new(opts, &Macros::new()).state(f) == FileState::Normal
+    }
+
     #[test]
     fn docs_and_languages_are_filtered_as_rpm_does() {
         let nodocs = InstallOptions { no_docs: true, langs: None };
-        assert!(!Txn::keep(&file(FileFlags::DOC, ""), &nodocs));
-        assert!(Txn::keep(&file(FileFlags::DOC | FileFlags::LICENSE, ""), &nodocs), "%license stays");
-        assert!(Txn::keep(&file(FileFlags::CONFIG, ""), &nodocs));
+        assert!(!keep(&file(FileFlags::DOC, ""), &nodocs));
+        assert!(keep(&file(FileFlags::DOC | FileFlags::LICENSE, ""), &nodocs), "%license stays");
+        assert!(keep(&file(FileFlags::CONFIG, ""), &nodocs));
         let en = InstallOptions { no_docs: false, langs: Some(vec!["en".into(), "de".into()]) };
-        assert!(Txn::keep(&file(0, ""), &en), "language-neutral files stay");
-        assert!(Txn::keep(&file(0, "de"), &en));
-        assert!(!Txn::keep(&file(0, "fr"), &en));
-        assert!(Txn::keep(&file(0, "fr|de"), &en));
+        assert!(keep(&file(0, ""), &en), "language-neutral files stay");
+        assert!(keep(&file(0, "de"), &en));
+        assert!(!keep(&file(0, "fr"), &en));
+        assert!(keep(&file(0, "fr|de"), &en));
         let all = InstallOptions { no_docs: false, langs: Some(vec!["all".into()]) };
-        assert!(Txn::keep(&file(0, "fr"), &all));
+        assert!(keep(&file(0, "fr"), &all));
+    }
+
+    #[test]
+    fn the_images_macros_apply_and_the_options_win() {
+        let mut m = Macros::new();
+        m.parse("%_install_langs fr\n%_netsharedpath /usr/share\n%_excludedocs 1\n");
+        let none = Filter::new(&InstallOptions::default(), &m);
+        assert_eq!(none.state(&file(0, "fr")), FileState::NetShared, "netshared first, as rpm");
+        let f = |path: &str, flags, lang: &str| FileEntry { path: path.into(), ..file(flags, lang) };
+        assert_eq!(none.state(&f("/usr/sharex", 0, "de")), FileState::NotInstalled, "%_install_langs fr");
+        assert_eq!(none.state(&f("/etc/x", 0, "fr")), FileState::Normal);
+        assert_eq!(none.state(&f("/etc/d", FileFlags::DOC, "")), FileState::NotInstalled, "%_excludedocs");
+        let spec = Filter::new(&InstallOptions { no_docs: false, langs: Some(vec!["de".into()]) }, &m);
+        assert_eq!(spec.state(&f("/etc/x", 0, "de")), FileState::Normal, "the spec's langs win over the image's");
     }
 }

@@ -3,20 +3,25 @@
 //! `/etc/group` (an unknown owner or group becomes root and loses setuid or setgid, as in
 //! rpm), modes, setuid bits, symlinks, hardlinks and file capabilities as the header says,
 //! each file's content checked against the header's digest, `%ghost` files left out, optional doc and language filtering, file
-//! conflicts refused, every write kept inside the root, and scriptlets and file triggers
-//! run in rpm's order through a [`ScriptRunner`] (a sandbox supplied by the caller).
+//! conflicts refused (paths compared where they land: a merged-/usr `/bin/x` is
+//! `/usr/bin/x`), every write kept inside the root, scriptlets, classic triggers and file
+//! triggers run in rpm's order through a [`ScriptRunner`] (a sandbox supplied by the
+//! caller), and the image's own rpm macro files ([`Macros`]) read as packages place them.
 //!
 //! It does not write the rpmdb (that is `strata-rpmdb`) nor turn the root into layers.
 
 mod conflicts;
 mod install;
+mod macros;
 mod order;
 pub mod rootfs;
 mod scripts;
+mod triggers;
 mod users;
 
-pub use conflicts::find_conflicts;
+pub use conflicts::{find_conflicts, Links};
 pub use install::{install, InstallOptions, InstallReport, InstalledPackage, PlacedKind, Placed, Placement};
+pub use macros::Macros;
 pub use order::install_order;
 pub use scripts::{ScriptInvocation, ScriptOutcome, ScriptRunner};
 

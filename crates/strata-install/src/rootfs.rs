@@ -14,8 +14,13 @@ use std::path::Path;
 
 pub struct RootFs {
     root: OwnedFd,
+    /// The root's own path as the kernel names it (`/proc/self/fd` of `root`): what a
+    /// resolved directory's name starts with.
+    host: String,
     /// The parent directory used last: rpm payloads are sorted, so neighbours share it.
-    last_parent: Option<(String, OwnedFd)>,
+    /// With it, the path it resolves to inside the root (`usr/bin` for `bin` when `/bin`
+    /// links to `usr/bin`), filled on first use.
+    last_parent: Option<(String, OwnedFd, Option<String>)>,
 }
 
 /// Ownership, permissions and time to apply to a placed entry.
@@ -58,7 +63,8 @@ impl RootFs {
     pub fn open(root: &Path) -> io::Result<RootFs> {
         let fd = rfs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| err(&root.display().to_string(), "open root", e))?;
-        Ok(RootFs { root: fd, last_parent: None })
+        let host = fd_path(&fd).map_err(|e| err(&root.display().to_string(), "resolve root", e))?;
+        Ok(RootFs { root: fd, host, last_parent: None })
     }
 
     fn resolve(&self, rel: &str, flags: OFlags) -> Result<OwnedFd, Errno> {
@@ -75,15 +81,52 @@ impl RootFs {
     /// The directory `rel`, created (0755 root:root, like rpm's implicit parents) with its
     /// missing ancestors when absent.
     fn parent_dir(&mut self, rel: &str) -> io::Result<&OwnedFd> {
-        if self.last_parent.as_ref().map(|(p, _)| p.as_str()) != Some(rel) {
+        if self.last_parent.as_ref().map(|(p, _, _)| p.as_str()) != Some(rel) {
             let fd = match self.resolve(rel, OFlags::PATH | OFlags::DIRECTORY) {
                 Ok(fd) => fd,
                 Err(Errno::NOENT) => self.make_dirs(rel)?,
                 Err(e) => return Err(err(rel, "open directory", e)),
             };
-            self.last_parent = Some((rel.to_string(), fd));
+            self.last_parent = Some((rel.to_string(), fd, None));
         }
         Ok(&self.last_parent.as_ref().expect("just set").1)
+    }
+
+    /// Where `path` really is inside the root: its parent directories resolved through
+    /// the root's symlinks (the chroot way), its last component as is. In a merged-/usr
+    /// root `/bin/x` is `/usr/bin/x`: the name rpm's fingerprints give the file, under
+    /// which conflicts, layers and "placed last" are kept. The parent must exist.
+    pub fn resolved(&mut self, path: &str) -> io::Result<String> {
+        let (parent, name) = split(path)?;
+        self.parent_dir(parent)?;
+        let host = &self.host;
+        let (_, fd, real) = self.last_parent.as_mut().expect("parent_dir sets it");
+        if real.is_none() {
+            let full = fd_path(fd).map_err(|e| err(path, "resolve directory of", e))?;
+            let inside = if host == "/" { full.as_str() } else { full.strip_prefix(host.as_str()).unwrap_or(&full) };
+            *real = Some(inside.trim_matches('/').to_string());
+        }
+        let real = real.as_deref().expect("just set");
+        Ok(if real.is_empty() { format!("/{name}") } else { format!("/{real}/{name}") })
+    }
+
+    /// Names in the directory `path` inside the root (links followed the chroot way);
+    /// empty when it does not exist.
+    pub fn list(&self, path: &str) -> io::Result<Vec<String>> {
+        let fd = match self.resolve(path.trim_start_matches('/'), OFlags::RDONLY | OFlags::DIRECTORY) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) | Err(Errno::NOTDIR) => return Ok(Vec::new()),
+            Err(e) => return Err(err(path, "open directory", e)),
+        };
+        let mut out = Vec::new();
+        for entry in rfs::Dir::read_from(&fd).map_err(|e| err(path, "read directory", e))? {
+            let entry = entry.map_err(|e| err(path, "read directory", e))?;
+            let name = entry.file_name().to_string_lossy();
+            if name != "." && name != ".." {
+                out.push(name.into_owned());
+            }
+        }
+        Ok(out)
     }
 
     fn make_dirs(&self, rel: &str) -> io::Result<OwnedFd> {
@@ -226,10 +269,23 @@ impl RootFs {
 
     /// Reads a small file inside the root (e.g. `/etc/passwd`), following links the chroot way.
     pub fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
-        match self.resolve(path.trim_start_matches('/'), OFlags::RDONLY) {
+        self.read_bounded(path, usize::MAX)
+    }
+
+    /// [`read`](Self::read), refusing a file longer than `max` bytes (or not a regular
+    /// file: a FIFO would block) with an error naming it.
+    pub fn read_bounded(&self, path: &str, max: usize) -> io::Result<Option<Vec<u8>>> {
+        match self.resolve(path.trim_start_matches('/'), OFlags::RDONLY | OFlags::NONBLOCK) {
             Ok(fd) => {
+                let mut file = File::from(fd);
+                if max != usize::MAX && !file.metadata()?.is_file() {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{path} is not a regular file")));
+                }
                 let mut buf = Vec::new();
-                io::Read::read_to_end(&mut File::from(fd), &mut buf)?;
+                io::Read::read_to_end(&mut io::Read::take(&mut file, max.saturating_add(1) as u64), &mut buf)?;
+                if buf.len() > max {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{path} is larger than {max} bytes")));
+                }
                 Ok(Some(buf))
             }
             Err(Errno::NOENT) | Err(Errno::NOTDIR) => Ok(None),
@@ -250,6 +306,13 @@ impl RootFs {
     pub fn invalidate(&mut self) {
         self.last_parent = None;
     }
+}
+
+/// The path the kernel gives an open file descriptor.
+fn fd_path(fd: &OwnedFd) -> Result<String, Errno> {
+    use std::os::fd::AsRawFd;
+    let link = rfs::readlink(format!("/proc/self/fd/{}", fd.as_raw_fd()), Vec::new())?;
+    Ok(link.to_string_lossy().into_owned())
 }
 
 fn uid(raw: u32) -> rfs::Uid {
@@ -325,6 +388,9 @@ mod tests {
         fs.write_file("/lib/libx.so", &mut &b"elf"[..], &attrs()).unwrap();
         assert!(root.path().join("lib").symlink_metadata().unwrap().file_type().is_symlink());
         assert_eq!(std::fs::read(root.path().join("usr/lib/libx.so")).unwrap(), b"elf");
+        assert_eq!(fs.resolved("/lib/libx.so").unwrap(), "/usr/lib/libx.so");
+        assert_eq!(fs.resolved("/usr/lib/libx.so").unwrap(), "/usr/lib/libx.so");
+        assert_eq!(fs.resolved("/lib").unwrap(), "/lib", "the last component is not followed");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! `strata-package` reads `.rpm` files for installation: the header facts an installer needs
-//! (file list with modes, owners, flags, digests, capabilities; scriptlets and file triggers;
+//! (file list with modes, owners, flags, digests, capabilities; scriptlets, classic and file triggers;
 //! requires and provides for ordering) and the payload, streamed as cpio entries matched to
 //! the header's file list, each regular file checked against the header's digest as it is
 //! read, as rpm does. It never writes anything; placing files is `strata-install`'s job.
@@ -18,7 +18,7 @@ pub use deps::Dep;
 pub use digest::{DigestAlgo, DigestMismatch};
 pub use files::{FileEntry, FileFlags, FileKind};
 pub use payload::{FileContent, PayloadReader};
-pub use scripts::{FileTrigger, Scriptlet, ScriptletKind, TriggerKind};
+pub use scripts::{ClassicKind, ClassicTrigger, FileTrigger, Scriptlet, ScriptletKind, TriggerKind};
 
 use std::fs::File;
 use std::io::Read;

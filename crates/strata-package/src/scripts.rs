@@ -1,4 +1,5 @@
-//! Scriptlets and file triggers as the header stores them.
+//! Scriptlets, classic triggers (`%triggerprein`, `%triggerin`, `%triggerun`,
+//! `%triggerpostun`) and file triggers as the header stores them.
 
 use crate::Package;
 use strata_rpmdb::header::Header;
@@ -70,6 +71,55 @@ pub struct FileTrigger {
 
 /// Trigger flag bits (`rpmsenseFlags`).
 const SENSE_TRIGGERIN: u32 = 1 << 16;
+const SENSE_TRIGGERUN: u32 = 1 << 17;
+const SENSE_TRIGGERPOSTUN: u32 = 1 << 18;
+const SENSE_TRIGGERPREIN: u32 = 1 << 25;
+
+/// Classic trigger tags: TRIGGERSCRIPTS, TRIGGERNAME, TRIGGERVERSION, TRIGGERFLAGS,
+/// TRIGGERINDEX, TRIGGERSCRIPTPROG.
+const TRIGGER_TAGS: [u32; 6] = [1065, 1066, 1067, 1068, 1069, 1092];
+
+/// Which event fires a classic trigger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ClassicKind {
+    /// `%triggerprein`: before the triggering package's `%pre`.
+    PreIn,
+    /// `%triggerin`: after the triggering package's `%post`.
+    In,
+    /// `%triggerun`: before the triggering package is erased (never fires when composing).
+    Un,
+    /// `%triggerpostun`: after it was erased (never fires when composing).
+    PostUn,
+}
+
+impl ClassicKind {
+    /// rpm's name in messages (`%triggerin`).
+    pub fn label(self) -> &'static str {
+        match self {
+            ClassicKind::PreIn => "%triggerprein",
+            ClassicKind::In => "%triggerin",
+            ClassicKind::Un => "%triggerun",
+            ClassicKind::PostUn => "%triggerpostun",
+        }
+    }
+}
+
+/// One condition of a classic trigger (`%triggerin -- bash >= 5`): the owner's script
+/// number `index` runs when a package named `name` whose provides overlap the range is
+/// installed. Several conditions may share one script (`%triggerin -- a, b`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClassicTrigger {
+    pub kind: ClassicKind,
+    /// Name of the package that fires it (rpm matches names only, never other provides).
+    pub name: String,
+    /// The comparison bits of the range (`RPMSENSE_LESS` 2, `GREATER` 4, `EQUAL` 8); 0
+    /// when unversioned.
+    pub sense: u32,
+    /// EVR of the range; empty when unversioned.
+    pub version: String,
+    /// The script's number: [`Package::classic_trigger_script`].
+    pub index: usize,
+}
 
 fn program(h: &Header<'_>, tag: u32) -> Vec<String> {
     h.strings(tag)
@@ -88,6 +138,46 @@ impl Package {
             prog.push("/bin/sh".into());
         }
         Some(Scriptlet { program: prog, body: body.unwrap_or_default() })
+    }
+
+    /// The package's classic triggers, one per condition, in header order (the order rpm
+    /// looks at them in). Conditions with an index past the scripts are left out.
+    pub fn classic_triggers(&self) -> Vec<ClassicTrigger> {
+        let h = self.header();
+        let scripts = h.strings(TRIGGER_TAGS[0]).len();
+        let names = h.strings(TRIGGER_TAGS[1]);
+        let versions = h.strings(TRIGGER_TAGS[2]);
+        let flags = h.u32s(TRIGGER_TAGS[3]);
+        let index = h.u32s(TRIGGER_TAGS[4]);
+        let mut out = Vec::new();
+        for (i, name) in names.into_iter().enumerate() {
+            let (Some(&fl), Some(&ix)) = (flags.get(i), index.get(i)) else { break };
+            let kind = if fl & SENSE_TRIGGERPREIN != 0 {
+                ClassicKind::PreIn
+            } else if fl & SENSE_TRIGGERIN != 0 {
+                ClassicKind::In
+            } else if fl & SENSE_TRIGGERUN != 0 {
+                ClassicKind::Un
+            } else if fl & SENSE_TRIGGERPOSTUN != 0 {
+                ClassicKind::PostUn
+            } else {
+                continue;
+            };
+            if ix as usize >= scripts {
+                continue;
+            }
+            out.push(ClassicTrigger { kind, name, sense: fl & 0xe, version: versions.get(i).cloned().unwrap_or_default(), index: ix as usize });
+        }
+        out
+    }
+
+    /// Script number `index` of the classic triggers (`TRIGGERSCRIPTS`, its program from
+    /// `TRIGGERSCRIPTPROG`, `/bin/sh` by default).
+    pub fn classic_trigger_script(&self, index: usize) -> Option<Scriptlet> {
+        let h = self.header();
+        let body = h.strings(TRIGGER_TAGS[0]).into_iter().nth(index)?;
+        let prog = h.strings(TRIGGER_TAGS[5]).into_iter().nth(index).filter(|p| !p.is_empty()).unwrap_or_else(|| "/bin/sh".into());
+        Some(Scriptlet { program: split_program(&prog), body })
     }
 
     /// The package's install file triggers (`%filetriggerin`, `%transfiletriggerin`).
@@ -120,13 +210,18 @@ impl Package {
                 out.push(FileTrigger {
                     kind,
                     prefixes,
-                    script: Scriptlet { program: prog.split(' ').map(str::to_string).collect(), body: body.clone() },
+                    script: Scriptlet { program: split_program(&prog), body: body.clone() },
                     priority: prios.get(i).copied().unwrap_or(1_000_000),
                 });
             }
         }
         out
     }
+}
+
+/// A trigger's program as stored (`/bin/sh`, `/usr/bin/lua -e`) → its words.
+fn split_program(prog: &str) -> Vec<String> {
+    prog.split(' ').filter(|w| !w.is_empty()).map(str::to_string).collect()
 }
 
 #[cfg(test)]
