@@ -63,9 +63,12 @@ fn build_repo(dir: &Path) -> PathBuf {
          cp {busybox} %{{buildroot}}/usr/bin/busybox\nln -s busybox %{{buildroot}}/usr/bin/sh\nln -s usr/bin %{{buildroot}}/bin\n\
          %files\n/bin\n%dir /usr/bin\n/usr/bin/busybox\n/usr/bin/sh\n%dir /var/log\n%dir /usr/share/locale/de\n%dir /usr/share/locale/fr\n"
     );
+    // The owner also has file triggers on the target's files, one above rpm's priority
+    // bound (before %post) and one below (after %triggerin).
     let owner_triggers = |target: &str| {
         format!(
-            "%pre\n{}%post\n{}%triggerprein -- {target}\n{}%triggerin -- {target} >= 1\n{}%triggerin -- base\n{}%triggerin -- {target} < 1\n{}%triggerun -- {target}\n{}%triggerpostun -- {target}\n{}",
+            "%pre\n{}%post\n{}%triggerprein -- {target}\n{}%triggerin -- {target} >= 1\n{}%triggerin -- base\n{}%triggerin -- {target} < 1\n{}%triggerun -- {target}\n{}%triggerpostun -- {target}\n{}\
+             %filetriggerin -- /usr/share/{target}\n{}%filetriggerin -P 100 -- /usr/share/{target}\n{}",
             log("pre owner"),
             log("post owner"),
             log(&format!("triggerprein owner<-{target}")),
@@ -74,6 +77,8 @@ fn build_repo(dir: &Path) -> PathBuf {
             log("never: version out of range"),
             log("never: triggerun"),
             log("never: triggerpostun"),
+            log("filetriggerin upper"),
+            log("filetriggerin lower"),
         )
     };
     let target_scripts = format!("%pre\n{}%post\n{}", log("pre target"), log("post target"));
@@ -169,7 +174,17 @@ fn classic_triggers_fire_as_rpm_fires_them_in_both_orders() {
             // own1 arrives after base: its own %triggerin on base ($1 = own1's count, $2 =
             // base's). tgt1 arrives: own1's %triggerprein before tgt1's %pre, tgt1 not yet
             // in the rpmdb ($2 = 0); %triggerin after tgt1's %post ($2 = 1).
-            vec!["pre owner 1 ", "post owner 1 ", "triggerin owner<-base 1 1", "triggerprein owner<-tgt1 1 0", "pre target 1 ", "post target 1 ", "triggerin owner<-tgt1 1 1"],
+            vec![
+                "pre owner 1 ",
+                "post owner 1 ",
+                "triggerin owner<-base 1 1",
+                "triggerprein owner<-tgt1 1 0",
+                "pre target 1 ",
+                "filetriggerin upper 0 ",
+                "post target 1 ",
+                "triggerin owner<-tgt1 1 1",
+                "filetriggerin lower 0 ",
+            ],
         ),
         (
             "target-first",
@@ -177,7 +192,17 @@ fn classic_triggers_fire_as_rpm_fires_them_in_both_orders() {
             // own2 arrives with tgt2 installed: its own %triggerprein before its %pre, own2
             // not yet in the rpmdb ($1 = 0); its %triggerin on base and on tgt2 after
             // %post, in the header's trigger order (rpmbuild stores the one on base first).
-            vec!["pre target 1 ", "post target 1 ", "triggerprein owner<-tgt2 0 1", "pre owner 1 ", "post owner 1 ", "triggerin owner<-base 1 1", "triggerin owner<-tgt2 1 1"],
+            vec![
+                "pre target 1 ",
+                "post target 1 ",
+                "triggerprein owner<-tgt2 0 1",
+                "pre owner 1 ",
+                "filetriggerin upper 0 ",
+                "post owner 1 ",
+                "triggerin owner<-base 1 1",
+                "triggerin owner<-tgt2 1 1",
+                "filetriggerin lower 0 ",
+            ],
         ),
     ] {
         let ours = env.compose(set, &packages).unwrap_or_else(|e| panic!("strata compose {set}: {e}"));
@@ -186,6 +211,11 @@ fn classic_triggers_fire_as_rpm_fires_them_in_both_orders() {
         assert_eq!(read_log(&theirs), expected, "{set}: rpm's own log is what this test expects");
         // rpm makes its scriptlets' temporary folder (%_tmppath) in the root.
         assert_same_install(set, &ours, &theirs, &env.home, &["var/tmp"]);
+        // The rpmdb keeps every trigger as the package has it, %triggerun/%triggerpostun too.
+        let owner = packages[1..].iter().find(|p| p.starts_with("own")).unwrap();
+        let q = |root: &Path| stdout(&rpm_at(root, &env.home, &["-q", "--triggers", "--filetriggers", owner]));
+        assert!(q(&ours).contains("triggerpostun scriptlet"), "{}", q(&ours));
+        assert_eq!(q(&ours), q(&theirs), "{set}: rpm -q --triggers --filetriggers");
     }
 }
 

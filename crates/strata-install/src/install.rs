@@ -293,7 +293,8 @@ impl Txn<'_> {
         let Some(runner) = self.runner else { return Ok(()) };
         let mut stdin = files.join("\n").into_bytes();
         stdin.push(b'\n');
-        let inv = ScriptInvocation { package: nevra, what, program: &trig.script.program, body: &trig.script.body, args: vec!["1".into(), "0".into()], stdin };
+        // rpm 4.18 runs file triggers with `$1` = 0 and no `$2` (runHandleTriggersInPkg).
+        let inv = ScriptInvocation { package: nevra, what, program: &trig.script.program, body: &trig.script.body, args: vec!["0".into()], stdin };
         if !self.run(runner, &inv)? {
             self.report.warnings.push(format!("{nevra}: {what} failed; continuing as rpm does (see the build log)"));
         }
