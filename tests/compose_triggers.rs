@@ -18,24 +18,26 @@ use std::process::Command;
 
 const LOG: &str = "var/log/triggers.log";
 
+/// The macro file `langconf` installs (`printf %b` turns each `\n` into a line break).
+const MACROS: &str = "%_install_langs de:en\\n%_excludedocs 1\\n%_netsharedpath /usr/share/tr/net";
+/// The macros that file sets, as the reference passes them to rpm.
+const MACRO_NAMES: [&str; 3] = ["_install_langs", "_excludedocs", "_netsharedpath"];
+
 /// A spec file: name, `Requires` (which fix the install order), files written by
-/// `%install` as `path → content` (a `%lang(xx) ` prefix on the path marks a
-/// translation), and more sections (scriptlets, triggers) as written.
+/// `%install` as `path → content` (an attribute before the path goes to `%files`:
+/// `%lang(de) /usr/…`, `%doc /usr/…`), and more sections (scriptlets, triggers) as written.
 fn spec(name: &str, requires: &[&str], files: &[(&str, &str)], more: &str) -> String {
     let mut install = String::new();
     let mut list = String::new();
     for (path, content) in files {
-        let (attr, path) = match path.strip_prefix("%lang(") {
-            Some(r) => {
-                let (lang, p) = r.split_once(") ").unwrap();
-                (format!("%lang({lang}) "), p)
-            }
+        let (attr, path) = match path.split_once(" /") {
+            Some((attr, _)) => (format!("{attr} "), &path[attr.len() + 1..]),
             None => (String::new(), *path),
         };
         let dir = Path::new(path).parent().unwrap().display().to_string();
         // `%%`: rpmbuild expands macros in %install, and contents may name macros.
         let content = content.replace('%', "%%");
-        install.push_str(&format!("mkdir -p %{{buildroot}}{dir}\nprintf '%%s\\n' '{content}' > %{{buildroot}}{path}\n"));
+        install.push_str(&format!("mkdir -p %{{buildroot}}{dir}\nprintf '%%b\\n' '{content}' > %{{buildroot}}{path}\n"));
         list.push_str(&format!("{attr}{path}\n"));
     }
     let requires: String = requires.iter().map(|r| format!("Requires: {r}\n")).collect();
@@ -91,10 +93,21 @@ fn build_repo(dir: &Path) -> PathBuf {
         ("tgt2", spec("tgt2", &["base"], &[("/usr/share/tgt2/f", "tgt2")], &target_scripts)),
         ("own2", spec("own2", &["tgt2"], &[("/usr/share/own2/f", "own2")], &owner_triggers("tgt2"))),
         // The image's macros: a macro file, then packages with translations after it.
-        ("langconf", spec("langconf", &["base"], &[("/usr/lib/rpm/macros.d/macros.langs", "%_install_langs de:en")], "")),
+        ("langconf", spec("langconf", &["base"], &[("/usr/lib/rpm/macros.d/macros.langs", MACROS)], "")),
         (
             "tr",
-            spec("tr", &["langconf"], &[("/usr/share/tr/plain", "neutral"), ("%lang(de) /usr/share/locale/de/tr.mo", "de"), ("%lang(fr) /usr/share/locale/fr/tr.mo", "fr")], ""),
+            spec(
+                "tr",
+                &["langconf"],
+                &[
+                    ("/usr/share/tr/plain", "neutral"),
+                    ("%lang(de) /usr/share/locale/de/tr.mo", "de"),
+                    ("%lang(fr) /usr/share/locale/fr/tr.mo", "fr"),
+                    ("%doc /usr/share/doc/tr/README", "doc"),
+                    ("/usr/share/tr/net/shared", "on the share"),
+                ],
+                "",
+            ),
         ),
         // Merged /usr: a package naming /bin/ux lands in /usr/bin/ux.
         ("ubin", spec("ubin", &["base"], &[("/bin/ux", "ux"), ("/usr/bin/uy", "uy")], "")),
@@ -220,12 +233,14 @@ fn classic_triggers_fire_as_rpm_fires_them_in_both_orders() {
 }
 
 #[test]
-fn the_images_install_langs_macro_filters_later_packages() {
+fn the_images_macro_files_filter_later_packages() {
     require_tool("rpm");
     let env = Env::new();
     let packages = ["base", "langconf", "tr"];
     let ours = env.compose("langs", &packages).unwrap_or_else(|e| panic!("strata compose: {e}"));
     assert!(ours.join("usr/share/locale/de/tr.mo").is_file() && !ours.join("usr/share/locale/fr/tr.mo").exists(), "fr filtered, de kept");
+    assert!(!ours.join("usr/share/doc/tr/README").exists() && !ours.join("usr/share/tr/net/shared").exists(), "%_excludedocs, %_netsharedpath");
+    assert!(ours.join("usr/share/tr/plain").is_file());
 
     // rpm --root reads only the host's macro files (rpmtsCreate expands %_install_langs
     // from them): one transaction installs every translation. rpm run *in* the image reads
@@ -241,18 +256,28 @@ fn the_images_install_langs_macro_filters_later_packages() {
     let theirs = env.path().join("rpm-langs");
     for p in packages {
         let with_image = format!("{host}:{}/usr/lib/rpm/macros.d/macros.*", theirs.display());
-        let eval = run(Command::new("rpm").env("HOME", &env.home).args(["--macros", &with_image, "--eval", "%{?_install_langs}"]));
-        assert_ok("rpm --eval", &eval);
-        let langs = stdout(&eval).trim().to_string();
-        let define = format!("_install_langs {langs}");
-        let extra: Vec<&str> = if langs.is_empty() { vec![] } else { vec!["--define", &define] };
+        let mut defines = Vec::new();
+        for name in MACRO_NAMES {
+            let eval = run(Command::new("rpm").env("HOME", &env.home).args(["--macros", &with_image, "--eval", &format!("%{{?{name}}}")]));
+            assert_ok("rpm --eval", &eval);
+            let value = stdout(&eval).trim().to_string();
+            if !value.is_empty() {
+                defines.extend(["--define".to_string(), format!("{name} {value}")]);
+            }
+        }
+        let extra: Vec<&str> = defines.iter().map(String::as_str).collect();
         rpm_install(&theirs, &env.home, &extra, &[env.rpm(p)]);
     }
     assert!(!theirs.join("usr/share/locale/fr/tr.mo").exists(), "rpm with the image's macros filters fr");
+    assert!(!theirs.join("usr/share/doc/tr/README").exists() && !theirs.join("usr/share/tr/net/shared").exists());
     assert_same_install("langs", &ours, &theirs, &env.home, &[]);
     // Both rpmdbs know the file was left out on purpose.
     let states = rpm_at(&ours, &env.home, &["-q", "--qf", "[%{FILESTATES:fstate} %{FILENAMES}\\n]", "tr"]);
-    assert!(stdout(&states).contains("not installed /usr/share/locale/fr/tr.mo"), "{}", stdout(&states));
+    let theirs_states = rpm_at(&theirs, &env.home, &["-q", "--qf", "[%{FILESTATES:fstate} %{FILENAMES}\\n]", "tr"]);
+    assert_eq!(stdout(&states), stdout(&theirs_states), "file states (normal, not installed, net shared)");
+    for want in ["not installed /usr/share/locale/fr/tr.mo", "not installed /usr/share/doc/tr/README", "net shared /usr/share/tr/net/shared"] {
+        assert!(stdout(&states).contains(want), "{want}:\n{}", stdout(&states));
+    }
 }
 
 #[test]
