@@ -8,7 +8,8 @@
 //! `%{?name}`, `%{?name:text}`, `%{!?name:text}` and `%%`. Parametric macros are kept
 //! as text; built-ins (`%(shell)`, `%{lua:}`, `%{expand:}`) are never run: a macro file of
 //! the image must not execute anything on the build host. Input is bounded: files over
-//! [`MAX_FILE`] are skipped with a warning, expansion stops at rpm's depth of 64 and at
+//! [`MAX_FILE`] (or not regular files) are skipped with a warning, at most [`MAX_FILES`]
+//! files and [`MAX_TOTAL`] bytes are read, expansion stops at rpm's depth of 64 and at
 //! [`MAX_EXPANSION`] bytes.
 
 use crate::rootfs::RootFs;
@@ -16,6 +17,10 @@ use std::collections::HashMap;
 
 /// Largest macro file read (rpm's own `/usr/lib/rpm/macros` is about 45 KiB).
 pub const MAX_FILE: usize = 1 << 20;
+/// Most bytes of macro files read for one table, and most files: a package cannot make
+/// every later package's installation read without end.
+pub const MAX_TOTAL: usize = 16 << 20;
+pub const MAX_FILES: usize = 4096;
 /// Largest expansion kept; a longer one is cut (and rpm would have refused it).
 pub const MAX_EXPANSION: usize = 64 << 10;
 /// rpm's `max_macro_depth`.
@@ -72,9 +77,17 @@ impl Macros {
         files.push(format!("/etc/rpm/{arch}-linux/macros"));
         let mut m = Macros::new();
         let mut warnings = Vec::new();
-        for f in files {
-            match fs.read_bounded(&f, MAX_FILE) {
-                Ok(Some(bytes)) => m.parse(&String::from_utf8_lossy(&bytes)),
+        let mut total = 0;
+        for (n, f) in files.iter().enumerate() {
+            if n >= MAX_FILES || total >= MAX_TOTAL {
+                warnings.push(format!("rpm macro files from {f} on not read: more than {MAX_FILES} files or {MAX_TOTAL} bytes"));
+                break;
+            }
+            match fs.read_bounded(f, MAX_FILE) {
+                Ok(Some(bytes)) => {
+                    total += bytes.len();
+                    m.parse(&String::from_utf8_lossy(&bytes));
+                }
                 Ok(None) => {}
                 Err(e) => warnings.push(format!("rpm macro file {f} not read: {e}")),
             }
@@ -318,5 +331,14 @@ mod tests {
         let (m, warnings) = Macros::load(&fs, "x86_64");
         assert!(warnings.is_empty());
         assert_eq!((m.install_langs(), m.get("_a"), m.get("_b")), (Some(vec!["fr".into()]), Some("etc"), Some("final")));
+        // Hostile files: too large, a FIFO, a link to a device; each skipped with a warning.
+        w("etc/rpm/macros.big", &"#".repeat(MAX_FILE + 1));
+        rustix::fs::mknodat(rustix::fs::CWD, d.path().join("etc/rpm/macros.fifo"), rustix::fs::FileType::Fifo, rustix::fs::Mode::from_raw_mode(0o644), 0).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", d.path().join("etc/rpm/macros.zero")).unwrap();
+        let (m2, warnings) = Macros::load(&fs, "x86_64");
+        assert_eq!(m2, m, "the readable files still count");
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings.iter().any(|w| w.contains("macros.big") && w.contains("larger than")), "{warnings:?}");
+        assert!(warnings.iter().any(|w| w.contains("macros.fifo") && w.contains("not a regular file")), "{warnings:?}");
     }
 }
