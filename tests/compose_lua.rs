@@ -239,3 +239,43 @@ out:close()
     // What the escape attempts made, they made inside the image.
     assert!(root.join(s.trim_start_matches('/')).join("abs").exists() || seen.contains("abs=nil"), "{seen}");
 }
+
+/// `rpm.expand` sees the image's own macro files as they stand when the scriptlet runs:
+/// a package installed earlier ships `macros.vendor`, a later one's Lua %post expands it.
+/// rpm 4.18 reads no macro file of the root on `--root -i`, so its reference run gets the
+/// same definition with `--define` (as the image's rpm, running inside, would read it).
+#[test]
+fn lua_rpm_expand_sees_the_images_macro_files() {
+    require_tool("rpm");
+    let dir = tempfile::tempdir().unwrap();
+    let specs = dir.path().join("specs");
+    std::fs::create_dir_all(&specs).unwrap();
+    let vendor = "Name: vendor\nVersion: 1\nRelease: 1\nSummary: macros\nLicense: MIT\nBuildArch: noarch\n\
+        %define clamp_mtime_to_source_date_epoch 1\n%description\nMacros.\n%install\n\
+        mkdir -p %{buildroot}/usr/lib/rpm/macros.d\n\
+        printf '%%%%_vendortag acme-42\\n%%%%_vendordir %%%%{_datadir}/acme\\n' > %{buildroot}/usr/lib/rpm/macros.d/macros.vendor\n\
+        %files\n/usr/lib/rpm/macros.d/macros.vendor\n";
+    let user = "Name: user\nVersion: 1\nRelease: 1\nSummary: uses them\nLicense: MIT\nBuildArch: noarch\n\
+        Requires(post): vendor\n%description\nUser.\n%files\n\
+        %post -p <lua>\nlocal f = assert(io.open(\"/usr/lib/rpm/vendortag\", \"w\"))\n\
+        f:write(rpm.expand(\"%{_vendortag} %{_vendordir}\"), \"\\n\")\nf:close()\n";
+    let files = [specs.join("vendor.spec"), specs.join("user.spec")];
+    std::fs::write(&files[0], vendor).unwrap();
+    std::fs::write(&files[1], user).unwrap();
+    let repo = build_spec_files(dir.path(), &files);
+    let out = compose(&spec(dir.path(), &repo, &["vendor", "user"]), dir.path(), &[]);
+    assert_ok("composing the macro fixtures", &out);
+    let ours = umoci_unpack(&dir.path().join("store"), "lua:latest", &dir.path().join("bundle"));
+    assert_eq!(std::fs::read_to_string(ours.join("usr/lib/rpm/vendortag")).unwrap(), "acme-42 /usr/share/acme\n");
+
+    let theirs = dir.path().join("rpmroot");
+    std::fs::create_dir_all(&theirs).unwrap();
+    let rpm = run(Command::new("rpm")
+        .env("HOME", rpm_home(dir.path()))
+        .arg("--root")
+        .arg(&theirs)
+        .args(["--dbpath", "/var/lib/rpm", "--define", "_vendortag acme-42", "--define", "_vendordir %{_datadir}/acme", "-i"])
+        .args(rpms(&repo, &["vendor", "user"])));
+    assert_ok("rpm --root -i of the macro fixtures", &rpm);
+    assert_same(dir.path(), &ours, &theirs);
+}

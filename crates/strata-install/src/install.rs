@@ -14,7 +14,7 @@ use crate::{find_conflicts, install_order, Error};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::Path;
-use strata_package::{parse_caps_text, ClassicKind, FileEntry, FileKind, FileTrigger, Package, ScriptletKind, TriggerKind};
+use strata_package::{parse_caps_text, ClassicKind, FileEntry, FileKind, FileTrigger, Package, Scriptlet, ScriptletKind, TriggerKind};
 use strata_rpmdb::FileState;
 
 /// rpm's `TRIGGER_PRIORITY_BOUND`: file triggers at or above it run before `%post`.
@@ -239,12 +239,19 @@ impl Txn<'_> {
         Ok(())
     }
 
+    /// How the runner is asked to run `script`; a Lua one gets the image's macros as they
+    /// stand now (rpm.expand), copied because the runner may re-read them after it.
+    fn invocation<'s>(&self, package: &'s str, what: &'s str, script: &'s Scriptlet, args: Vec<String>, stdin: Vec<u8>) -> ScriptInvocation<'s> {
+        let macros = if script.is_lua() { self.macros.pairs() } else { Vec::new() };
+        ScriptInvocation { package, what, program: &script.program, body: &script.body, args, stdin, macros }
+    }
+
     /// Runs classic trigger script `index` of package `owner` with rpm's two arguments.
     fn classic_script(&mut self, pkg: &Package, nevra: &str, kind: ClassicKind, index: usize, args: [usize; 2]) -> Result<(), Error> {
         let Some(runner) = self.runner else { return Ok(()) };
         let Some(script) = pkg.classic_trigger_script(index) else { return Ok(()) };
         // Lua (`<lua>`) goes to the runner like any program, as for the other scriptlets.
-        let inv = ScriptInvocation { package: nevra, what: kind.label(), program: &script.program, body: &script.body, args: args.iter().map(usize::to_string).collect(), stdin: Vec::new() };
+        let inv = self.invocation(nevra, kind.label(), &script, args.iter().map(usize::to_string).collect(), Vec::new());
         // A failing trigger only warns, in rpm too (`runScript`'s warn_only).
         if !self.run(runner, &inv)? {
             self.report.warnings.push(format!("{nevra}: {} failed; continuing as rpm does (see the build log)", kind.label()));
@@ -280,7 +287,7 @@ impl Txn<'_> {
         let Some(script) = pkg.scriptlet(kind) else { return Ok(true) };
         let Some(runner) = self.runner else { return Ok(true) };
         // Lua (`<lua>`) goes to the runner like any program: it interprets it confined.
-        let inv = ScriptInvocation { package: nevra, what: kind.label(), program: &script.program, body: &script.body, args: vec!["1".into()], stdin: Vec::new() };
+        let inv = self.invocation(nevra, kind.label(), &script, vec!["1".into()], Vec::new());
         let ok = self.run(runner, &inv)?;
         if !ok && kind != ScriptletKind::Pre && kind != ScriptletKind::PreTrans {
             self.report.warnings.push(format!("{nevra}: {} failed; continuing as rpm does (see the build log)", kind.label()));
@@ -294,7 +301,7 @@ impl Txn<'_> {
         let mut stdin = files.join("\n").into_bytes();
         stdin.push(b'\n');
         // rpm 4.18 runs file triggers with `$1` = 0 and no `$2` (runHandleTriggersInPkg).
-        let inv = ScriptInvocation { package: nevra, what, program: &trig.script.program, body: &trig.script.body, args: vec!["0".into()], stdin };
+        let inv = self.invocation(nevra, what, &trig.script, vec!["0".into()], stdin);
         if !self.run(runner, &inv)? {
             self.report.warnings.push(format!("{nevra}: {what} failed; continuing as rpm does (see the build log)"));
         }

@@ -56,6 +56,13 @@ impl Macros {
         self.defs.insert(name.to_string(), body.to_string());
     }
 
+    /// Every definition (name, unexpanded body), sorted by name.
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = self.defs.iter().map(|(k, b)| (k.clone(), b.clone())).collect();
+        v.sort();
+        v
+    }
+
     /// Number of definitions.
     pub fn len(&self) -> usize {
         self.defs.len()

@@ -19,6 +19,9 @@ pub struct ScriptInvocation<'a> {
     pub args: Vec<String>,
     /// File triggers get the matching paths on stdin, one per line.
     pub stdin: Vec<u8>,
+    /// The image's rpm macros as they stand (name, unexpanded body), for a Lua scriptlet's
+    /// `rpm.expand`; empty for other programs, which cannot read them (in rpm neither).
+    pub macros: Vec<(String, String)>,
 }
 
 #[derive(Clone, Debug)]

@@ -14,8 +14,6 @@ use strata_sandbox::{Backend, Capabilities, Command, Sandbox, FILES_DIR};
 /// Runs each scriptlet in the image root through `strata-sandbox`.
 pub struct SandboxRunner {
     sandbox: Sandbox,
-    /// Macros over rpm's standard ones for Lua scriptlets' `rpm.expand` (the image's).
-    lua_macros: Vec<(String, String)>,
     /// A scriptlet running when this is set is killed (every process of it) at once.
     cancel: Option<Arc<AtomicBool>>,
 }
@@ -44,18 +42,11 @@ impl SandboxRunner {
     /// saying why, when this machine cannot run it.
     pub fn new() -> Result<SandboxRunner, strata_sandbox::Error> {
         let backend = backend_named(&std::env::var("STRATA_SCRIPTLET_SANDBOX").unwrap_or_default());
-        Ok(SandboxRunner { sandbox: Sandbox::new(backend)?, lua_macros: Vec::new(), cancel: None })
+        Ok(SandboxRunner { sandbox: Sandbox::new(backend)?, cancel: None })
     }
 
     /// Scriptlets still running when `cancel` is tripped are killed within a quarter of a
     /// second (their image then fails), rather than left to finish.
-    /// Macro definitions (name, body) that Lua scriptlets' `rpm.expand` sees over rpm's
-    /// standard path macros: the image's macro files.
-    pub fn lua_macros(mut self, macros: Vec<(String, String)>) -> SandboxRunner {
-        self.lua_macros = macros;
-        self
-    }
-
     pub fn cancel_on(mut self, cancel: &crate::Cancel) -> SandboxRunner {
         self.cancel = Some(cancel.flag());
         self
@@ -72,8 +63,9 @@ impl ScriptRunner for SandboxRunner {
     fn run(&self, root: &Path, inv: &ScriptInvocation<'_>) -> Result<ScriptOutcome, String> {
         let (program, rest) = inv.program.split_first().ok_or("scriptlet without a program")?;
         if program == "<lua>" {
-            // Interpreted by strata's own confined helper, whatever executor runs the rest.
-            return crate::lua::run(root, inv, &self.lua_macros, self.cancel.as_ref());
+            // Interpreted by strata's own confined helper, whatever executor runs the rest;
+            // `rpm.expand` sees the image's macros over rpm's standard path macros.
+            return crate::lua::run(root, inv, &inv.macros, self.cancel.as_ref());
         }
         let mut cmd = scriptlet_command(program).args(rest);
         // rpm: interpreter [its args] script-file arg1 [arg2]; `-p` programs get no file.
