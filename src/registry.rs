@@ -345,10 +345,13 @@ pub fn print_exported(image: &str, e: &strata_transport::Exported, json: bool) -
     Ok(())
 }
 
+/// One image of `push --all`: (spec image name, store NAME:TAG, remote reference).
+type PushAllItem = (String, String, Reference);
+
 /// `push --all SPEC PREFIX`: (spec image name, store NAME:TAG, PREFIX/NAME:TAG) for each
 /// selected image, after checking that the store has every one of them. Returns the
 /// registry they all go to.
-fn push_all_list(args: &PushArgs, store: &Store) -> anyhow::Result<(String, Vec<(String, String, Reference)>)> {
+fn push_all_list(args: &PushArgs, store: &Store) -> anyhow::Result<(String, Vec<PushAllItem>)> {
     let spec_path = PathBuf::from(&args.image);
     let spec = strata_spec::Spec::load(&spec_path).with_context(|| format!("reading the spec {}", spec_path.display()))?;
     let selected: Vec<String> = if args.images.is_empty() {

@@ -7,7 +7,7 @@
 mod common;
 
 #[path = "../crates/strata-registry/tests/common/mod.rs"]
-#[allow(unused_imports, dead_code)]
+#[allow(unused_imports)]
 mod registry;
 
 use common::build::Builds;

@@ -9,7 +9,7 @@ mod common;
 mod service;
 
 #[path = "../crates/strata-registry/tests/common/mod.rs"]
-#[allow(unused_imports, dead_code)]
+#[allow(unused_imports)]
 mod registry;
 
 #[path = "../crates/strata-service/tests/pg.rs"]

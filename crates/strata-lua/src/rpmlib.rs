@@ -435,7 +435,7 @@ pub(crate) fn register(lua: &Lua, files: Option<Vec<String>>) -> LuaResult<Table
         lua.create_function(|lua, (name, args): (String, Variadic<Value>)| {
             let hooks: Table = lua.named_registry_value("strata_rpm_hooks")?;
             if let Some(list) = hooks.get::<Option<Table>>(name.as_str())? {
-                let argt = lua.create_sequence_from(args.into_iter())?;
+                let argt = lua.create_sequence_from(args)?;
                 for h in list.sequence_values::<Table>() {
                     let f: mlua::Function = h?.get("f")?;
                     // rpm logs a failing hook and goes on.
@@ -510,7 +510,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn versions_compare_as_rpmverCmp() {
+    fn versions_compare_as_rpmvercmp() {
         let c = |a: &str, b: &str| Ver::parse(a).unwrap().cmp(&Ver::parse(b).unwrap()) as i64;
         assert_eq!(c("1.0", "1.0"), 0);
         assert_eq!(c("1.0", "1.1"), -1);

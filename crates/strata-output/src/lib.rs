@@ -14,7 +14,7 @@
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -132,7 +132,7 @@ impl Output {
                 // not open makes the dup fail with EBADF, reported below.
                 let fd = rustix::io::fcntl_dupfd_cloexec(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }, 3)
                     .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("{shown}: descriptor {fd} is not open: {e}")))?;
-                Inner::Stream(File::from(OwnedFd::from(fd)))
+                Inner::Stream(File::from(fd))
             }
             Destination::Stream(p) => {
                 // No O_CREAT, no O_TRUNC: the FIFO or device must be there and stays itself.

@@ -228,7 +228,7 @@ async fn rebuild_children_wait_for_parents_and_fail_with_them() {
         let site = db.get(ids["site"]).await.unwrap().unwrap();
         let order = site.rebuild.clone().unwrap();
         assert_eq!((site.trigger.as_str(), order.parent_build, order.push_tag.as_str(), order.base_from.as_deref()), ("rebuild", Some(ids["web"]), "testing", Some("reg/web:latest")));
-        assert_eq!(order.changes, [change.clone()]);
+        assert_eq!(order.changes, std::slice::from_ref(&change));
         assert_eq!(db.get(ids["web"]).await.unwrap().unwrap().rebuild.unwrap().lock.as_deref(), Some("{}"));
 
         // Only the parent can be leased; the children wait.

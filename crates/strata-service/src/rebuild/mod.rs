@@ -98,7 +98,8 @@ pub async fn prepare(st: &AppState, only_due: bool) -> Result<Prepared, String> 
         return Ok(prepared);
     }
     // Each affected spec, once: (url, ref, path, commit) → its images.
-    let mut specs: BTreeMap<(String, Option<String>, Option<String>, String), Vec<String>> = BTreeMap::new();
+    type SpecKey = (String, Option<String>, Option<String>, String);
+    let mut specs: BTreeMap<SpecKey, Vec<String>> = BTreeMap::new();
     for r in rows.iter().filter(affected) {
         let key = (r.source.url.clone(), r.source.r#ref.clone(), r.source.path.clone(), r.source.commit.clone().unwrap_or_default());
         specs.entry(key).or_default().push(r.name.clone());
