@@ -71,9 +71,10 @@ fn a_dockerfile_run_as_a_config() {
         ])
     );
     assert_eq!(p["cwd"], "/tmp");
+    // umask 022 (18) as docker's RUN and rpm's scriptlets, whatever strata's own umask.
     assert_eq!(
         p["user"],
-        json!({"uid": 1000, "gid": 1000, "additionalGids": [20]})
+        json!({"uid": 1000, "gid": 1000, "additionalGids": [20], "umask": 18})
     );
     assert_eq!(p["noNewPrivileges"], false);
     assert_eq!(
@@ -194,7 +195,7 @@ fn a_scriptlet_as_a_config() {
     let p = &c["process"];
     assert_eq!(
         p["user"],
-        json!({"uid": 0, "gid": 0}),
+        json!({"uid": 0, "gid": 0, "umask": 18}),
         "no lookup, no groups"
     );
     assert_eq!(
