@@ -339,6 +339,9 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<Built, Error> {
     if opts.squash {
         squash(&b, &mut state)?;
     }
+    if opts.source_date_epoch.is_none() {
+        reuse_first_created(&mut b, &mut state)?;
+    }
     write_image(&b, &state, &df_path, &text, &context, &args_map(&opts.build_args), &images[target])
 }
 
@@ -372,6 +375,40 @@ fn squash(b: &Builder<'_, '_>, state: &mut ImageState) -> Result<(), Error> {
     if let Some(l) = layer {
         state.add_layer(l, b.created, "strata build --squash: the layers of every step above, as one");
     }
+    Ok(())
+}
+
+/// Without SOURCE_DATE_EPOCH: when this exact content (config without its times, layers)
+/// was built before, its first build's time replaces this build's everywhere it was
+/// written (config, this build's history entries, annotation, record), so the rebuild is
+/// the same image.
+fn reuse_first_created(b: &mut Builder<'_, '_>, state: &mut ImageState) -> Result<(), Error> {
+    let now = strata_oci::config::rfc3339(b.created);
+    let mut timeless = state.final_config(0);
+    timeless.as_object_mut().expect("config is an object").remove("created");
+    if let Some(h) = timeless["history"].as_array_mut() {
+        for e in h.iter_mut().skip(state.base_history) {
+            if e["created"] == serde_json::json!(now) {
+                e.as_object_mut().expect("history entries are objects").remove("created");
+            }
+        }
+    }
+    // serde_json's maps are sorted: the same content gives the same bytes.
+    let bytes = serde_json::to_vec(&(&timeless, state.base.as_ref().map(|base| &base.digest))).expect("serialises");
+    let layers: Vec<&strata_oci::oci_spec::image::Digest> = state.layers.iter().map(|l| &l.digest).collect();
+    let first = crate::stepcache::first_created(b.store(), &bytes, &layers, b.created)?;
+    if first == b.created {
+        return Ok(());
+    }
+    let then = serde_json::json!(strata_oci::config::rfc3339(first));
+    if let Some(h) = state.config["history"].as_array_mut() {
+        for e in h.iter_mut().skip(state.base_history) {
+            if e["created"] == serde_json::json!(now) {
+                e["created"] = then.clone();
+            }
+        }
+    }
+    b.created = first;
     Ok(())
 }
 

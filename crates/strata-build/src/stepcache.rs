@@ -50,5 +50,37 @@ pub fn prune_metadata(store: &Store) -> Result<usize, Error> {
         }
     })?;
     let builds = store.prune_meta(crate::record::NAMESPACE, |key, _| Some(vec![Digest::from_str(&format!("sha256:{key}")).ok()?]))?;
-    Ok(steps + builds)
+    let created = store.prune_meta(CREATED_NAMESPACE, |_, bytes| {
+        let f: FirstBuilt = serde_json::from_slice(bytes).ok()?;
+        f.layers.iter().map(|d| Digest::from_str(d).ok()).collect()
+    })?;
+    Ok(steps + builds + created)
+}
+
+/// Where the time each built image's content was first built is kept.
+const CREATED_NAMESPACE: &str = "build-created";
+
+#[derive(Serialize, Deserialize)]
+struct FirstBuilt {
+    created: u64,
+    /// The image's layers: the entry goes when the store no longer has one (gc).
+    layers: Vec<String>,
+}
+
+/// The `created` time for an image whose config (with every time taken out) and layers
+/// are `timeless` and `layers`: the time this same content was first built, else `now`
+/// (recorded). Without `SOURCE_DATE_EPOCH`, a rebuild that changes nothing (every step
+/// cached, or run again to the same bytes) is then the same image with the same digest,
+/// instead of a new one that differs only in its timestamps.
+pub(crate) fn first_created(store: &Store, timeless: &[u8], layers: &[&Digest], now: u64) -> Result<u64, Error> {
+    let key = strata_oci::sha256_hex_of(timeless);
+    let key = name(key.as_ref()).to_string();
+    if let Some(bytes) = store.read_meta(CREATED_NAMESPACE, &key)? {
+        if let Ok(f) = serde_json::from_slice::<FirstBuilt>(&bytes) {
+            return Ok(f.created);
+        }
+    }
+    let f = FirstBuilt { created: now, layers: layers.iter().map(|d| d.to_string()).collect() };
+    store.write_meta(CREATED_NAMESPACE, &key, &serde_json::to_vec(&f).expect("serialises"))?;
+    Ok(now)
 }
