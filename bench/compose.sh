@@ -55,7 +55,7 @@ echo "warming strata's RPM cache and lock (untimed)" >&2
 rm -rf "$work/warm-store"
 measure "$strata" compose "$work/spec.json" --locked --store "$work/store"
 s_wall=$wall s_peak=$peak
-images=$(python3 -c "import json;print(' '.join(json.load(open('$work/strata.lock'))['images']))")
+images=$(python3 -c "import json;print(' '.join(json.load(open('$work/spec.lock'))['images']))")
 
 dnf_opts=(--releasever 12 --disablerepo='*' --repofrompath "base,file://$corpus/out/repos/base"
           --nogpgcheck --setopt=install_weak_deps=False --setopt=cachedir="$work/dnfcache" -y -q)
@@ -69,7 +69,7 @@ if [ -d /dev/shm ] && [ "$(stat -f -c %T /dev/shm)" = tmpfs ]; then
 fi
 c_wall=0 c_peak=0 rows=()
 for img in $images; do
-    nevras=$(python3 -c "import json;l=json.load(open('$work/strata.lock'));print(' '.join(p['name']+'-'+p['version']+'-'+p['release']+'.'+p['arch'] for p in l['images']['$img']['packages']))")
+    nevras=$(python3 -c "import json;l=json.load(open('$work/spec.lock'));print(' '.join(p['name']+'-'+p['version']+'-'+p['release']+'.'+p['arch'] for p in l['images']['$img']['packages']))")
     measure env HOME="$work/home" dnf "${dnf_opts[@]}" --installroot "$roots/root-$img" install $nevras
     d_wall=$wall d_peak=$peak
     measure sh -c "tar -C '$roots/root-$img' --numeric-owner --xattrs -c . | gzip > '$work/$img.tar.gz'"

@@ -4,7 +4,7 @@
 #
 # The output is reproducible: a fixed SOURCE_DATE_EPOCH is used as build time and to clamp
 # file mtimes, the build host is fixed, and createrepo_c stamps repomd.xml with the same
-# time. Two runs give byte-identical RPMs and metadata, so strata.lock stays stable.
+# time. Two runs give byte-identical RPMs and metadata, so spec.lock stays stable.
 #
 # Usage: examples/build-repo.sh [OUT_DIR]      (default: examples/repo/out)
 set -euo pipefail

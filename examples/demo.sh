@@ -3,7 +3,7 @@
 #   1. installs rpm and createrepo-c when missing (Debian/Ubuntu; sudo when not root),
 #   2. builds strata (release),
 #   3. builds the example RPM repository from examples/rpms/ (examples/build-repo.sh),
-#   4. resolves examples/spec.json into examples/strata.lock and prints a summary,
+#   4. resolves examples/spec.json into examples/spec.lock and prints a summary,
 #   5. composes every image into a store (examples/repo/out/store; needs root, like
 #      rpm --root: files get their owners, scriptlets run in namespaces), lists and inspects
 #      them, saves one as a docker-archive and runs the program in it (chrooted into its
@@ -55,7 +55,7 @@ export STRATA_CACHE_DIR="${STRATA_CACHE_DIR:-$here/repo/out/.cache}"
 step "strata resolve examples/spec.json"
 "$strata" resolve "$here/spec.json"
 
-step "lock summary ($here/strata.lock)"
+step "lock summary ($here/spec.lock)"
 "$strata" resolve "$here/spec.json" --locked --json >"$here/repo/out/lock.json"
 if command -v python3 >/dev/null; then
     python3 - "$here/repo/out/lock.json" <<'PY'
@@ -98,4 +98,4 @@ as_root chroot "$rootfs" /usr/bin/hello
 as_root chroot "$rootfs" /bin/cat /etc/motd /etc/hello.out /etc/message
 as_root rm -rf "$rootfs"
 echo "(load it into an engine with: docker load -i $archive   or   podman load -i $archive)"
-step "done: examples/strata.lock and the images in $store are up to date with examples/spec.json"
+step "done: examples/spec.lock and the images in $store are up to date with examples/spec.json"

@@ -70,7 +70,7 @@ fn composed_image_is_installed_as_rpm_would() {
     let home = rpm_home(env.path());
 
     // rpm -qa lists exactly the lock.
-    let lock = read_json(&env.path().join("strata.lock"));
+    let lock = read_json(&spec.with_extension("lock"));
     let mut want: Vec<String> = image_packages(&lock, "checks").iter().map(|p| p.nevra()).collect();
     want.sort();
     assert_eq!(rpm_qa(&root, &home), want);

@@ -135,7 +135,7 @@ fn fleet_layers_are_shared_stable_through_an_update_and_stack_to_the_installed_r
     let t = std::time::Instant::now();
     // 1. The release, layered.
     let first = f.compose(&spec, "store", &["--report"]);
-    let lock_v1 = read_json(&f.path().join("auto/strata.lock"));
+    let lock_v1 = read_json(&f.path().join("auto/images.lock"));
     let digests = layer_digests(&first);
     for layer in lock_v1["layers"]["layers"].as_array().unwrap() {
         let users: Vec<&str> = layer["images"].as_array().unwrap().iter().map(|i| i.as_str().unwrap()).collect();
@@ -180,7 +180,7 @@ fn fleet_layers_are_shared_stable_through_an_update_and_stack_to_the_installed_r
     let change = format!("libssl3 {}.{} (base) -> {}.{} (updates)", old.evr(), old.arch, new.evr(), new.arch);
     assert!(said.contains("web: would be rebuilt") && said.contains(&change), "{said}");
     // (It may fetch the new repo's metadata into the cache: that is how it knows.)
-    let kept = [f.path().join("store"), f.path().join("auto/strata.lock")];
+    let kept = [f.path().join("store"), f.path().join("auto/images.lock")];
     let before = snapshot(&kept);
     let out = run(f.strata().arg("compose").arg(&spec).arg("--store").arg(f.path().join("store")).arg("--check"));
     assert_eq!(out.status.code(), Some(1));
@@ -188,7 +188,7 @@ fn fleet_layers_are_shared_stable_through_an_update_and_stack_to_the_installed_r
 
     let second = f.compose(&spec, "store", &["--report"]);
     eprintln!("[{:.1}s] update composed", t.elapsed().as_secs_f64());
-    let lock_v2 = read_json(&f.path().join("auto/strata.lock"));
+    let lock_v2 = read_json(&f.path().join("auto/images.lock"));
     let after = layer_digests(&second);
     let mut rebuilt = 0;
     for n in &names {

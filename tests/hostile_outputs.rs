@@ -207,12 +207,12 @@ fn the_lock_file_follows_the_same_rule() {
     assert!(text.contains("\"web\""), "{text}");
     assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
     // The default lock beside a spec from someone's repository is never a link: a committed
-    // `strata.lock -> /some/file` would have root replace that file.
+    // `NAME.lock -> /some/file` would have root replace that file.
     let victim = dir.path().join("victim");
     std::fs::write(&victim, "precious").unwrap();
-    symlink(&victim, dir.path().join("strata.lock")).unwrap();
-    let err = assert_fails("a symlinked strata.lock", &resolve(&spec, &cache, &[]));
-    assert!(err.contains("strata.lock") && err.contains("symlink") && err.contains("--lock"), "{err}");
+    symlink(&victim, spec.with_extension("lock")).unwrap();
+    let err = assert_fails("a symlinked default lock", &resolve(&spec, &cache, &[]));
+    assert!(err.contains(&*spec.with_extension("lock").to_string_lossy()) && err.contains("symlink") && err.contains("--lock"), "{err}");
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     // /dev/stdout: the lock on the pipe, after the summary.
     let out = resolve_to(Path::new("/dev/stdout"));

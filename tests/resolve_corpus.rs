@@ -32,7 +32,7 @@ fn all_images_resolve(spec_name: &str) {
     let spec = copy_corpus_spec(spec_name, tmp.path());
     let out = resolve(&spec, &tmp.path().join("cache"), &[]);
     assert_ok(&format!("strata resolve {spec_name}"), &out);
-    let lock = read_json(&tmp.path().join("strata.lock"));
+    let lock = read_json(&spec.with_extension("lock"));
     for image in image_names(&spec) {
         let pkgs = image_packages(&lock, &image);
         assert!(!pkgs.is_empty(), "image {image} of {spec_name} locked no packages");
@@ -284,16 +284,16 @@ fn json_output_has_the_documented_shape() {
 fn lock_is_written_beside_the_spec_and_is_deterministic() {
     let tmp = tempfile::tempdir().unwrap();
     let spec = copy_corpus_spec(UPDATES, tmp.path());
-    let lock_path = tmp.path().join("strata.lock");
+    let lock_path = spec.with_extension("lock");
 
     // First run cold, second run from the cache: both must give the same bytes.
     let first = resolve(&spec, &tmp.path().join("cache"), &["--json"]);
     assert_ok("first resolve", &first);
-    let first_lock = std::fs::read(&lock_path).expect("strata.lock beside the spec");
+    let first_lock = std::fs::read(&lock_path).expect("images-updates.lock beside the spec");
     let second = resolve(&spec, &tmp.path().join("cache"), &["--json"]);
     assert_ok("second resolve", &second);
     assert_eq!(first.stdout, second.stdout, "--json output differs between runs");
-    assert_eq!(first_lock, std::fs::read(&lock_path).unwrap(), "strata.lock differs");
+    assert_eq!(first_lock, std::fs::read(&lock_path).unwrap(), "the lock differs");
 
     // A different cache folder (cold again) must not change anything either.
     let third = resolve(&spec, &tmp.path().join("cache2"), &["--json"]);
@@ -320,11 +320,11 @@ fn locked_passes_when_unchanged_and_names_the_difference_otherwise() {
     let tmp = tempfile::tempdir().unwrap();
     let spec = copy_corpus_spec(UPDATES, tmp.path());
     let cache = tmp.path().join("cache");
-    let lock_path = tmp.path().join("strata.lock");
+    let lock_path = spec.with_extension("lock");
 
     // --locked without a lock is an error, not a silent success.
     let out = resolve(&spec, &cache, &["--locked"]);
-    assert_fails("--locked without strata.lock", &out);
+    assert_fails("--locked without a lock", &out);
 
     assert_ok("resolve", &resolve(&spec, &cache, &[]));
     let before = std::fs::read(&lock_path).unwrap();
@@ -524,4 +524,24 @@ fn repos_named_by_id_are_read_from_reposdir() {
     let out = resolve(&missing, &cache, &["--reposdir", reposdir.to_str().unwrap()]);
     let err = assert_fails("a repo id no .repo file defines", &out);
     assert!(err.contains("epel"), "the error must name the repo id:\n{err}");
+}
+
+/// Two specs in one folder (the corpus's images.json and images-updates.json) each keep
+/// their own lock, NAME.lock beside NAME.json: resolving one never replaces the other's.
+#[test]
+fn two_specs_in_one_folder_keep_their_own_locks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = copy_corpus_spec(BASE, tmp.path());
+    let updates = copy_corpus_spec(UPDATES, tmp.path());
+    let cache = tmp.path().join("cache");
+    assert_ok("resolve images.json", &resolve(&base, &cache, &[]));
+    let base_lock = std::fs::read(tmp.path().join("images.lock")).expect("images.lock beside images.json");
+    assert_ok("resolve images-updates.json", &resolve(&updates, &cache, &[]));
+    let updates_lock = std::fs::read(tmp.path().join("images-updates.lock")).expect("images-updates.lock beside images-updates.json");
+    assert_ne!(base_lock, updates_lock, "the updates spec resolves to other packages");
+    assert_eq!(std::fs::read(tmp.path().join("images.lock")).unwrap(), base_lock, "images.lock untouched by the other spec");
+    assert!(!tmp.path().join("strata.lock").exists());
+    // Each still passes --locked against its own lock.
+    assert_ok("images.json --locked", &resolve(&base, &cache, &["--locked"]));
+    assert_ok("images-updates.json --locked", &resolve(&updates, &cache, &["--locked"]));
 }

@@ -195,6 +195,13 @@ impl Default for Lockfile {
 /// Digest over what decides an image's package set: its resolve options and the enabled
 /// repositories (ids, locations, priorities, costs, excludes). Config-only keys such as `cmd`
 /// are deliberately left out: changing them does not change the lock.
+/// Where a spec's lock lives unless told otherwise: `NAME.lock` beside `NAME.json`
+/// (`strata.lock` for `strata.json`), so two specs in one folder (`images.json` and
+/// `images-updates.json`) never overwrite each other's lock.
+pub fn default_lock_path(spec: &std::path::Path) -> std::path::PathBuf {
+    spec.with_extension("lock")
+}
+
 pub fn inputs_digest(image: &ImageSpec, arch: &str, repos: &[RepoEntry]) -> String {
     #[derive(Serialize)]
     struct Inputs<'a> {

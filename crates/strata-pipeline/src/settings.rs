@@ -75,9 +75,10 @@ pub fn default_store() -> PathBuf {
     data.join("strata").join("store")
 }
 
-/// `strata.lock` beside the spec unless told otherwise.
+/// `NAME.lock` beside the spec `NAME.json` unless told otherwise
+/// ([`strata_lock::default_lock_path`]).
 pub fn lock_path(spec: &Path, explicit: Option<&Path>) -> PathBuf {
-    explicit.map(Path::to_path_buf).unwrap_or_else(|| spec.parent().unwrap_or(Path::new(".")).join("strata.lock"))
+    explicit.map(Path::to_path_buf).unwrap_or_else(|| strata_lock::default_lock_path(spec))
 }
 
 /// [`lock_path`], refused when the default lock beside the spec is a symlink: the spec's
@@ -111,8 +112,10 @@ mod tests {
 
     #[test]
     fn lock_beside_spec() {
-        assert_eq!(lock_path(Path::new("/a/b/images.json"), None), Path::new("/a/b/strata.lock"));
-        assert_eq!(lock_path(Path::new("images.json"), None), Path::new("strata.lock"));
+        assert_eq!(lock_path(Path::new("/a/b/images.json"), None), Path::new("/a/b/images.lock"));
+        assert_eq!(lock_path(Path::new("/a/b/images-updates.json"), None), Path::new("/a/b/images-updates.lock"));
+        assert_eq!(lock_path(Path::new("strata.json"), None), Path::new("strata.lock"));
+        assert_eq!(lock_path(Path::new("images.json"), None), Path::new("images.lock"));
         assert_eq!(lock_path(Path::new("x.json"), Some(Path::new("/l"))), Path::new("/l"));
     }
 
@@ -120,10 +123,10 @@ mod tests {
     fn default_lock_through_a_symlink_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let spec = dir.path().join("spec.json");
-        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("strata.lock")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("spec.lock")).unwrap();
         let e = checked_lock_path(&spec, None).unwrap_err();
-        assert!(e.to_string().starts_with(&format!("refusing to use {}: it is a symlink (to /etc/passwd)", dir.path().join("strata.lock").display())), "{e}");
+        assert!(e.to_string().starts_with(&format!("refusing to use {}: it is a symlink (to /etc/passwd)", dir.path().join("spec.lock").display())), "{e}");
         // Named explicitly, it is the user's choice.
-        assert!(checked_lock_path(&spec, Some(&dir.path().join("strata.lock"))).is_ok());
+        assert!(checked_lock_path(&spec, Some(&dir.path().join("spec.lock"))).is_ok());
     }
 }

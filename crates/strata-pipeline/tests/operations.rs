@@ -59,7 +59,7 @@ fn resolve_reports_progress_and_writes_the_lock() {
     let req = ResolveRequest { repos, ..ResolveRequest::new(&spec) };
     let resolved = strata_pipeline::resolve(&req, &progress, &Cancel::new()).unwrap();
     assert_eq!(progress.take(), ["resolve []", "repo base", "solve tiny", "resolved"]);
-    assert_eq!(resolved.lock_file, dir.path().join("strata.lock"));
+    assert_eq!(resolved.lock_file, dir.path().join("spec.lock"));
     assert!(!resolved.locked);
     let tiny = &resolved.lock.images["tiny"];
     assert!(tiny.packages.iter().any(|p| p.name == "busybox"), "{:?}", tiny.packages);
@@ -121,7 +121,7 @@ fn check_without_a_store_says_not_built_and_writes_nothing() {
     assert_eq!(checked.images.len(), 1);
     assert_eq!(checked.images[0].name, "tiny");
     assert_eq!(checked.images[0].changes, ["not built yet (no image store)"]);
-    assert!(!dir.path().join("strata.lock").exists(), "check writes no lock");
+    assert!(!dir.path().join("spec.lock").exists(), "check writes no lock");
     assert!(!dir.path().join("store").exists(), "check creates no store");
 }
 
@@ -140,7 +140,7 @@ fn a_canceled_compose_stops_before_any_work() {
         other => panic!("{other:?}"),
     }
     assert!(progress.take().is_empty());
-    assert!(!dir.path().join("strata.lock").exists());
+    assert!(!dir.path().join("spec.lock").exists());
     assert!(!dir.path().join("store").exists());
     assert!(matches!(strata_pipeline::check(&req, &progress, &cancel), Err(Error::Canceled)));
 }

@@ -19,7 +19,7 @@ pub fn resolve_spec_dir(spec_path: &Path, settings: &RepoSettings) -> Result<Loc
     let spec = Spec::load(spec_path).map_err(|e| format!("{}: {e}", spec_path.display()))?;
     let opts = RepoSettings { refresh: true, ..settings.clone() }.resolve_options(Vec::new());
     let fresh = strata_lock::resolve_spec(&spec, &opts).map_err(|e| e.to_string())?;
-    let lock_path = spec_path.with_file_name("strata.lock");
+    let lock_path = strata_lock::default_lock_path(spec_path);
     // Only a regular file (never through a symlink a repository may hold).
     let regular = std::fs::symlink_metadata(&lock_path).is_ok_and(|m| m.file_type().is_file());
     let existing = if regular { Lockfile::read(&lock_path).ok() } else { None };
