@@ -307,33 +307,28 @@ fn fix_changelog_times(oldest_first: &mut [(String, u64, String)]) {
 
 /// Text escaped for XML character data: what XML 1.0 cannot carry is dropped.
 fn text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\r' => out.push_str("&#13;"),
-            '\t' | '\n' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {}
-            c => out.push(c),
-        }
-    }
-    out
+    escape(s, false)
 }
 
 /// Text escaped for a double-quoted XML attribute (what XML 1.0 cannot carry dropped).
 pub(crate) fn attr(s: &str) -> String {
+    escape(s, true)
+}
+
+/// XML 1.0 escaping. In an attribute `"` is escaped too, and so are newline and tab, which
+/// a parser would otherwise normalise to spaces; characters XML cannot carry are dropped.
+fn escape(s: &str, in_attr: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\n' => out.push_str("&#10;"),
             '\r' => out.push_str("&#13;"),
-            '\t' => out.push_str("&#9;"),
+            '"' if in_attr => out.push_str("&quot;"),
+            '\n' if in_attr => out.push_str("&#10;"),
+            '\t' if in_attr => out.push_str("&#9;"),
+            '\t' | '\n' => out.push(c),
             c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {}
             c => out.push(c),
         }
