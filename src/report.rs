@@ -1,10 +1,11 @@
 //! Printing `compose --check` (what would change, per image) and `compose --report`
 //! (layers, bytes stored, bytes pulled, bytes an update costs a client that has the
-//! previous image); strata-pipeline computes both.
+//! previous image, and the modelled pull times next to one layer and a layer per package);
+//! strata-pipeline computes both.
 
 use crate::compose::short;
 use crate::resolve::human_bytes;
-use strata_pipeline::{CheckReport, Report};
+use strata_pipeline::{CheckReport, PullModel, Report};
 
 pub fn print_check(checked: &CheckReport, json: bool) -> anyhow::Result<()> {
     let mut out = serde_json::Map::new();
@@ -27,6 +28,24 @@ pub fn print_check(checked: &CheckReport, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The cost model's figures for one image: its plan, one layer, a layer per package.
+fn print_model(m: &PullModel) {
+    let s = |ms: u64| format!("{:.2} s", ms as f64 / 1000.0);
+    println!(
+        "  modelled pulls at {} Mbit/s and {} ms a layer (cold / next update): {} layers {} / {}; single layer {} / {}; a layer per package ({}) {} / {}",
+        m.bandwidth_bits as f64 / 1e6,
+        m.per_layer_us as f64 / 1000.0,
+        m.layers,
+        s(m.cold_ms),
+        s(m.update_ms),
+        s(m.single_cold_ms),
+        s(m.single_update_ms),
+        m.package_layers,
+        s(m.package_cold_ms),
+        s(m.package_update_ms)
+    );
+}
+
 pub fn print(report: &Report) {
     for i in &report.images {
         println!("\n{}:", i.name);
@@ -37,6 +56,9 @@ pub fn print(report: &Report) {
         match i.update_bytes {
             Some(b) => println!("  a client with the previous build pulls {}", human_bytes(b)),
             None => println!("  no previous build"),
+        }
+        if let Some(m) = &i.modelled {
+            print_model(m);
         }
     }
     let (count, unique) = report.unique_layers();

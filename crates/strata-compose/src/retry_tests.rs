@@ -57,6 +57,7 @@ fn compose(rpm: &Path, cache: &Cache, work: &Path) -> Result<String, crate::Erro
         size: bytes.len() as u64,
         installed_size: 0,
         sourcerpm: String::new(),
+        buildtime: 0,
     };
     let mut lock = Lockfile::new();
     lock.images.insert("app".into(), LockedImage { inputs: String::new(), arch: "x86_64".into(), packages: vec![locked] });

@@ -168,6 +168,7 @@ mod tests {
             size: 10,
             installed_size: 20,
             sourcerpm: String::new(),
+            buildtime: 0,
         }
     }
 

@@ -377,6 +377,7 @@ fn locked(pkg: &Path, repo: &str) -> LockedPackage {
         size: std::fs::metadata(pkg).unwrap().len(),
         installed_size: 0,
         sourcerpm: String::new(),
+        buildtime: 0,
     }
 }
 

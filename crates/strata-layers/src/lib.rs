@@ -17,14 +17,24 @@
 //! used by the same images (no sharing lost), smallest first; only if that is not enough,
 //! an image gets a private layer holding copies of its smallest shared ones.
 //!
+//! Layers are not free, though: each costs a request, a decompression stream, an extraction
+//! and a registration in the engine. With a [`Cost`] (the spec's `bandwidth` and `per_layer`,
+//! or a profile) the planner merges layers of the same images whose separation does not pay
+//! for itself: cold pulls get faster, and what an update is likely to touch (a package's
+//! build age says how likely) stays apart (`cost.rs`, `merge.rs`). A merge is kept across
+//! updates unless it has become clearly worse ([`cost::SPLIT_THRESHOLD`]).
+//!
 //! This crate knows nothing about files or tars: it plans membership and order. Building the
 //! layers is `strata-compose`'s job.
 
 mod check;
+pub mod cost;
+mod merge;
 mod planner;
 mod source;
 
 pub use check::PlanError;
+pub use cost::{modelled, Cost, Modelled, PullTimes};
 pub use planner::plan;
 pub use source::source_name;
 
@@ -65,11 +75,21 @@ pub struct Settings {
     pub mode: Mode,
     /// Layers per image, the top layer included; at least 1.
     pub max_per_image: u32,
+    /// What pulls cost; see [`Settings::new`] for the form plans record.
+    pub cost: Cost,
+}
+
+impl Settings {
+    /// Settings as plans record and compare them: a cost model that is off is one value
+    /// (`Cost::OFF`), whatever bandwidth came with it.
+    pub fn new(mode: Mode, max_per_image: u32, cost: Cost) -> Settings {
+        Settings { mode, max_per_image, cost: cost.normalized() }
+    }
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { mode: Mode::Auto, max_per_image: DEFAULT_MAX_PER_IMAGE }
+        Settings::new(Mode::Auto, DEFAULT_MAX_PER_IMAGE, Cost::default())
     }
 }
 
@@ -84,6 +104,9 @@ pub struct Member {
     pub source: String,
     /// Installed size, to merge small layers first.
     pub size: u64,
+    /// Build time (seconds since the epoch; 0 when unknown): how recently its source
+    /// changed, which the cost model reads as how likely it is to change again.
+    pub buildtime: u64,
 }
 
 /// Every image's packages.
@@ -96,6 +119,10 @@ pub type Fleet = BTreeMap<String, Vec<Member>>;
 pub struct Plan {
     pub mode: Mode,
     pub max_per_image: u32,
+    /// The cost model the plan was made with; absent (plans from before the model, or the
+    /// model turned off) is `Cost::OFF`.
+    #[serde(default = "Cost::off", skip_serializing_if = "Cost::is_off")]
+    pub cost: Cost,
     pub layers: Vec<PlannedLayer>,
 }
 
@@ -117,7 +144,7 @@ pub struct PlannedLayer {
 
 impl Plan {
     pub fn settings(&self) -> Settings {
-        Settings { mode: self.mode, max_per_image: self.max_per_image }
+        Settings::new(self.mode, self.max_per_image, self.cost)
     }
 
     /// The layers `image` uses, lowest first.
@@ -145,5 +172,7 @@ impl Plan {
     }
 }
 
+#[cfg(test)]
+mod cost_tests;
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,8 @@
-//! The planning algorithm: items → layers (reusing the previous plan) → budget → order.
+//! The planning algorithm: items → layers (reusing the previous plan) → merges the cost
+//! model asks for → budget → order.
 
+use crate::cost::{Cost, Facts};
+use crate::merge::{merge_same_images, split_if_worse, Candidate};
 use crate::{Fleet, Mode, Plan, PlannedLayer, Settings};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,12 +29,16 @@ struct Layer {
     members: BTreeSet<String>,
     /// A private layer of one image: the shared layers it stands in for, for that image.
     replaces: BTreeSet<String>,
+    /// Made now rather than kept from the previous plan: free to merge.
+    fresh: bool,
 }
 
 /// Plans the fleet's layers. `previous` (the plan recorded last time) keeps layer ids and
-/// membership stable; it is ignored when it was made in another mode.
+/// membership stable; it is ignored when it was made in another mode or with another cost
+/// model (the options changed: plan afresh).
 pub fn plan(fleet: &Fleet, settings: &Settings, previous: Option<&Plan>) -> Plan {
-    let mut out = Plan { mode: settings.mode, max_per_image: settings.max_per_image.max(1), layers: Vec::new() };
+    let cost = settings.cost.normalized();
+    let mut out = Plan { mode: settings.mode, max_per_image: settings.max_per_image.max(1), cost, layers: Vec::new() };
     if settings.mode == Mode::Single || out.max_per_image <= 1 {
         return out;
     }
@@ -41,7 +48,7 @@ pub fn plan(fleet: &Fleet, settings: &Settings, previous: Option<&Plan>) -> Plan
 
     // 1. What the previous plan said still holds: a member stays where it was as long as the
     //    same images use the same build of it.
-    if let Some(prev) = previous.filter(|p| p.mode == settings.mode) {
+    if let Some(prev) = previous.filter(|p| p.mode == settings.mode && p.cost.normalized() == cost) {
         for pl in prev.layers.iter().filter(|l| l.replaces.is_empty()) {
             let images: Images = pl.images.iter().cloned().collect();
             let members: BTreeSet<String> = pl
@@ -59,7 +66,7 @@ pub fn plan(fleet: &Fleet, settings: &Settings, previous: Option<&Plan>) -> Plan
             for k in &members {
                 placed.insert(Item { key: k.clone(), images: images.clone() });
             }
-            layers.push(Layer { id: pl.id.clone(), images, members, replaces: BTreeSet::new() });
+            layers.push(Layer { id: pl.id.clone(), images, members, replaces: BTreeSet::new(), fresh: false });
         }
     }
 
@@ -83,16 +90,22 @@ pub fn plan(fleet: &Fleet, settings: &Settings, previous: Option<&Plan>) -> Plan
     for ((unit, images), members) in fresh {
         let id = fresh_id(&unit, &images, &used);
         used.insert(id.clone());
-        layers.push(Layer { id, images, members, replaces: BTreeSet::new() });
+        layers.push(Layer { id, images, members, replaces: BTreeSet::new(), fresh: true });
     }
 
-    // 3. The budget.
+    // 3. What the cost model says: merges of fresh layers that pay for themselves, and
+    //    kept merges that no longer do undone. Package mode is the floor: never merged.
+    if cost.active() && settings.mode == Mode::Auto {
+        layers = apply_cost(layers, &items, &Facts::new(fleet), &cost, out.max_per_image, &mut used);
+    }
+
+    // 4. The budget.
     let size = |l: &Layer| -> u64 {
         l.members.iter().map(|k| items.get(&Item { key: k.clone(), images: l.images.clone() }).map_or_else(|| size_anywhere(&items, k), |i| i.size)).sum()
     };
     enforce_budget(&mut layers, fleet, out.max_per_image, &size, &mut used);
 
-    // 4. Order: more widely shared first, then by image set and id (stable across runs).
+    // 5. Order: more widely shared first, then by image set and id (stable across runs).
     layers.sort_by(|a, b| b.images.len().cmp(&a.images.len()).then_with(|| a.images.cmp(&b.images)).then_with(|| a.id.cmp(&b.id)));
     out.layers = layers
         .into_iter()
@@ -205,6 +218,87 @@ fn enforce_budget(layers: &mut Vec<Layer>, fleet: &Fleet, max: u32, size: &dyn F
         let images = Images::from([image.clone()]);
         let id = fresh_id(&format!("{image}~own"), &images, used);
         used.insert(id.clone());
-        layers.push(Layer { id, images, members, replaces });
+        layers.push(Layer { id, images, members, replaces, fresh: true });
     }
+}
+
+/// The item of `key` used by exactly `images`, found without cloning the image set.
+fn info<'a>(items: &'a BTreeMap<Item, ItemInfo>, key: &str, images: &Images) -> Option<&'a ItemInfo> {
+    items
+        .range(Item { key: key.to_string(), images: Images::new() }..)
+        .take_while(|(i, _)| i.key == key)
+        .find(|(i, _)| &i.images == images)
+        .map(|(_, info)| info)
+}
+
+fn candidate<'a>(layer: &'a Layer, items: &'a BTreeMap<Item, ItemInfo>) -> Candidate<'a> {
+    let members = layer
+        .members
+        .iter()
+        .map(|k| info(items, k, &layer.images).map_or((k.as_str(), k.as_str(), 0), |i| (k.as_str(), i.source.as_str(), i.size)))
+        .collect();
+    Candidate { images: layer.images.len(), members }
+}
+
+/// Step 3 of [`plan`]: kept merges split when they have become clearly worse, then fresh
+/// layers of the same images merged greedily. A merged layer keeps the id of its biggest
+/// part, so a layer's name still says what is mostly in it. A split that would take one of
+/// its images over `max` is not made: that merge is the budget's, and undoing it would only
+/// have the budget merge again, perhaps otherwise (plans must not flap).
+fn apply_cost(layers: Vec<Layer>, items: &BTreeMap<Item, ItemInfo>, facts: &Facts, cost: &Cost, max: u32, used: &mut BTreeSet<String>) -> Vec<Layer> {
+    let size_of = |l: &Layer| -> u64 { l.members.iter().filter_map(|k| info(items, k, &l.images)).map(|i| i.size).sum() };
+    let limit = (max as usize).saturating_sub(1); // room for the top layer
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for image in layers.iter().flat_map(|l| &l.images) {
+        *count.entry(image.as_str()).or_default() += 1;
+    }
+    let mut count: BTreeMap<String, usize> = count.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    let mut out: Vec<Layer> = Vec::with_capacity(layers.len());
+    for layer in layers {
+        let parts = if layer.fresh || !layer.replaces.is_empty() { None } else { split_if_worse(&candidate(&layer, items), facts, cost) };
+        let Some(parts) = parts.filter(|p| layer.images.iter().all(|i| count[i] + p.len() - 1 <= limit)) else {
+            out.push(layer);
+            continue;
+        };
+        for image in &layer.images {
+            *count.get_mut(image).expect("counted above") += parts.len() - 1;
+        }
+        let mut parts: Vec<Layer> = parts
+            .into_iter()
+            .map(|keys| Layer { id: String::new(), images: layer.images.clone(), members: keys.into_iter().map(str::to_string).collect(), replaces: BTreeSet::new(), fresh: true })
+            .collect();
+        parts.sort_by_key(|p| std::cmp::Reverse(size_of(p)));
+        for (n, mut part) in parts.into_iter().enumerate() {
+            part.id = if n == 0 {
+                layer.id.clone()
+            } else {
+                let first = part.members.iter().next().expect("a part has members");
+                let id = fresh_id(&info(items, first, &part.images).map_or(first.clone(), |i| i.source.clone()), &part.images, used);
+                used.insert(id.clone());
+                id
+            };
+            out.push(part);
+        }
+    }
+
+    let mut classes: BTreeMap<Images, Vec<usize>> = BTreeMap::new();
+    for (i, l) in out.iter().enumerate().filter(|(_, l)| l.fresh && l.replaces.is_empty()) {
+        classes.entry(l.images.clone()).or_default().push(i);
+    }
+    let mut absorbed: BTreeMap<usize, usize> = BTreeMap::new(); // layer → the layer it joins
+    for idx in classes.values().filter(|idx| idx.len() > 1) {
+        let candidates: Vec<Candidate<'_>> = idx.iter().map(|&i| candidate(&out[i], items)).collect();
+        for group in merge_same_images(&candidates, facts, cost).into_iter().filter(|g| g.len() > 1) {
+            let group: Vec<usize> = group.into_iter().map(|g| idx[g]).collect();
+            let keep = *group.iter().max_by(|&&a, &&b| size_of(&out[a]).cmp(&size_of(&out[b])).then_with(|| out[b].id.cmp(&out[a].id))).expect("a group has layers");
+            for &g in group.iter().filter(|&&g| g != keep) {
+                absorbed.insert(g, keep);
+            }
+        }
+    }
+    for (&gone, &keep) in &absorbed {
+        let moved = std::mem::take(&mut out[gone].members);
+        out[keep].members.extend(moved);
+    }
+    out.into_iter().enumerate().filter(|(i, _)| !absorbed.contains_key(i)).map(|(_, l)| l).collect()
 }

@@ -120,7 +120,7 @@ mod tests {
         let mut old = lock(&[("a", vec![pkg("bash", "5", "base")]), ("b", vec![pkg("bash", "5", "base")])]);
         old.replan(&strata_layers::Settings::default(), None);
         let mut new = old.clone();
-        new.replan(&strata_layers::Settings { mode: strata_layers::Mode::Single, max_per_image: 100 }, None);
+        new.replan(&strata_layers::Settings::new(strata_layers::Mode::Single, 100, strata_layers::Cost::LAN), None);
         let lines: Vec<String> = diff(&old, &new).iter().map(|d| d.to_string()).collect();
         assert_eq!(lines, ["image a: its layer plan changed", "image b: its layer plan changed"]);
         assert!(diff(&old, &old.clone()).is_empty());

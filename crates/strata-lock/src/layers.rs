@@ -1,8 +1,8 @@
 //! The lock's layer plan: the fleet the planner sees, and re-planning after a resolve.
 
 use crate::Lockfile;
-use strata_layers::{plan, source_name, Fleet, Member, Mode, Plan, PlanError, Settings};
-use strata_spec::{LayerMode, Layering};
+use strata_layers::{plan, source_name, Cost, Fleet, Member, Mode, Plan, PlanError, Settings};
+use strata_spec::{LayerMode, Layering, PullProfile};
 
 /// The planner's settings for a spec's `layers` key.
 pub fn layer_settings(spec: &Layering) -> Settings {
@@ -11,7 +11,18 @@ pub fn layer_settings(spec: &Layering) -> Settings {
         LayerMode::Package => Mode::Package,
         LayerMode::Single => Mode::Single,
     };
-    Settings { mode, max_per_image: spec.max_per_image.unwrap_or(strata_layers::DEFAULT_MAX_PER_IMAGE) }
+    Settings::new(mode, spec.max_per_image.unwrap_or(strata_layers::DEFAULT_MAX_PER_IMAGE), pull_cost(spec))
+}
+
+/// The pull conditions a spec describes: its profile's figures (`lan` when none), each
+/// overridden by `bandwidth` and `per_layer`. Not normalised: `compose --report` models
+/// times with the bandwidth even when `per_layer` turns merging off.
+pub fn pull_cost(spec: &Layering) -> Cost {
+    let base = match spec.profile {
+        None | Some(PullProfile::Lan) => Cost::LAN,
+        Some(PullProfile::Wan) => Cost::WAN,
+    };
+    Cost { bandwidth_bits: spec.bandwidth.map_or(base.bandwidth_bits, |b| b.0), per_layer_us: spec.per_layer.map_or(base.per_layer_us, |p| p.0) }
 }
 
 /// The lock after a resolve: the images resolved now (`fresh`) replace their entries; with
@@ -47,6 +58,7 @@ impl Lockfile {
                         checksum: format!("{}:{}", p.checksum.kind, p.checksum.value),
                         source: source_name(&p.sourcerpm, &p.name),
                         size: p.installed_size,
+                        buildtime: p.buildtime,
                     })
                     .collect();
                 (name.clone(), members)
@@ -86,7 +98,7 @@ pub enum PlanProblem {
 #[cfg(test)]
 mod tests {
     use crate::tests::{lock, pkg};
-    use strata_layers::{Mode, Settings};
+    use strata_layers::{Cost, Mode, Settings};
 
     #[test]
     fn replanning_keeps_the_layers_through_an_update_and_checks_settings() {
@@ -98,7 +110,7 @@ mod tests {
         b.replan(&Settings::default(), a.layers.as_ref());
         assert_eq!(b.layers, a.layers);
         assert_eq!(b.checked_plan(&Settings::default()).unwrap(), plan);
-        let other = Settings { mode: Mode::Package, max_per_image: 100 };
+        let other = Settings::new(Mode::Package, 100, Cost::LAN);
         assert!(b.checked_plan(&other).unwrap_err().to_string().contains("other layer settings"));
         let text = b.to_json();
         assert!(text.contains("\"layers\""));

@@ -10,7 +10,7 @@ mod layers;
 mod resolve;
 
 pub use diff::{diff, Difference};
-pub use layers::{layer_settings, updated, PlanProblem};
+pub use layers::{layer_settings, pull_cost, updated, PlanProblem};
 pub use resolve::{locked_package, resolve_spec, source_of, ResolveError, ResolveOptions, ResolveStep};
 
 use serde::{Deserialize, Serialize};
@@ -66,6 +66,15 @@ pub struct LockedPackage {
     pub size: u64,
     pub installed_size: u64,
     pub sourcerpm: String,
+    /// The package's build time (seconds since the epoch) from the repository's metadata;
+    /// the layer planner reads how recently a source changed from it. 0 (and absent, in
+    /// locks from before it was recorded) when unknown.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub buildtime: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -260,6 +269,7 @@ pub(crate) mod tests {
             size: 10,
             installed_size: 20,
             sourcerpm: format!("{name}-{version}-1.src.rpm"),
+            buildtime: 0,
         }
     }
 

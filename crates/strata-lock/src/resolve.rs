@@ -204,5 +204,6 @@ pub fn locked_package(repo: &LoadedRepo, id: strata_repo::PkgId) -> LockedPackag
         size: p.size_package(),
         installed_size: p.size_installed(),
         sourcerpm: p.sourcerpm().to_string(),
+        buildtime: p.buildtime(),
     }
 }

@@ -235,7 +235,12 @@ pub fn compose(req: &ComposeRequest, progress: &dyn Progress, cancel: &Cancel) -
     if !failures.is_empty() {
         return Err(Error::Images { failures, composed: images });
     }
-    let report = if req.report { Some(Report::new(&store, &images)?) } else { None };
+    let report = if req.report {
+        let modelled = crate::PullModel::for_lock(&prepared.lock, &prepared.plan, &strata_lock::pull_cost(&prepared.spec.layers));
+        Some(Report::new(&store, &images, &modelled)?)
+    } else {
+        None
+    };
     Ok(ComposeReport { images, store: req.store.clone(), lock_file: prepared.lock_file, report })
 }
 

@@ -34,6 +34,6 @@ pub use error::{Error, Result};
 pub use fetch::{fetch, FetchedRpms};
 pub use lua::{helper_main as lua_helper_main, HELPER_SUBCOMMAND as LUA_HELPER_SUBCOMMAND};
 pub use progress::{Event, NoProgress, Progress};
-pub use report::{CheckReport, ImageCheck, ImageBytes, Report};
+pub use report::{CheckReport, ImageBytes, ImageCheck, PullModel, Report};
 pub use resolve::{resolve, ResolveRequest, Resolved};
 pub use settings::{checked_lock_path, default_store, lock_path, source_date_epoch_from_env, RepoSettings};

@@ -88,10 +88,58 @@ pub struct ImageBytes {
     pub update_bytes: Option<u64>,
     /// Manifest digest of the build this one replaced.
     pub previous: Option<String>,
+    /// What the layer planner's cost model expects pulls of this image to take.
+    pub modelled: Option<PullModel>,
+}
+
+/// Modelled pull times of one image (strata-layers' cost model, with the spec's pull
+/// conditions), in milliseconds: its plan next to one layer and a layer per package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullModel {
+    /// The conditions modelled.
+    pub bandwidth_bits: u64,
+    pub per_layer_us: u64,
+    /// Layers of the image as planned, its top layer included.
+    pub layers: usize,
+    pub cold_ms: u64,
+    /// The expected next update pull.
+    pub update_ms: u64,
+    pub single_cold_ms: u64,
+    pub single_update_ms: u64,
+    pub package_layers: usize,
+    pub package_cold_ms: u64,
+    pub package_update_ms: u64,
+}
+
+impl PullModel {
+    pub fn new(m: &strata_layers::Modelled, package_layers: usize, cost: &strata_layers::Cost) -> PullModel {
+        let ms = |s: f64| (s * 1000.0).round() as u64;
+        PullModel {
+            bandwidth_bits: cost.bandwidth_bits,
+            per_layer_us: cost.per_layer_us,
+            layers: m.layers,
+            cold_ms: ms(m.plan.cold),
+            update_ms: ms(m.plan.update),
+            single_cold_ms: ms(m.single.cold),
+            single_update_ms: ms(m.single.update),
+            package_layers,
+            package_cold_ms: ms(m.package.cold),
+            package_update_ms: ms(m.package.update),
+        }
+    }
+
+    /// The model for every image of `lock` under `plan`, with the spec's pull conditions.
+    pub fn for_lock(lock: &Lockfile, plan: &strata_layers::Plan, cost: &strata_layers::Cost) -> BTreeMap<String, PullModel> {
+        let fleet = lock.fleet();
+        strata_layers::modelled(&fleet, plan, cost).into_iter().map(|(name, m)| {
+            let packages = fleet.get(&name).map_or(0, Vec::len) + 1;
+            (name, PullModel::new(&m, packages, cost))
+        }).collect()
+    }
 }
 
 impl Report {
-    pub fn new(store: &Store, composed: &[ImageResult]) -> Result<Report> {
+    pub fn new(store: &Store, composed: &[ImageResult], modelled: &BTreeMap<String, PullModel>) -> Result<Report> {
         let mut images = Vec::new();
         for c in composed {
             let record = ComposeRecord::read(store, &c.manifest_digest)?;
@@ -103,7 +151,15 @@ impl Report {
                 let had: BTreeSet<&str> = p.layers.iter().map(|(d, _)| d.as_str()).collect();
                 c.layers.iter().filter(|l| !had.contains(l.digest.as_str())).map(|l| l.size).sum::<u64>() + config_size + manifest_size
             });
-            images.push(ImageBytes { name: c.name.clone(), layers: c.layers.clone(), config_size, manifest_size, update_bytes, previous: previous.map(|p| p.manifest) });
+            images.push(ImageBytes {
+                name: c.name.clone(),
+                layers: c.layers.clone(),
+                config_size,
+                manifest_size,
+                update_bytes,
+                previous: previous.map(|p| p.manifest),
+                modelled: modelled.get(&c.name).copied(),
+            });
         }
         Ok(Report { images })
     }
@@ -145,7 +201,7 @@ impl Report {
                 (
                     i.name.clone(),
                     serde_json::json!({"layers": layers, "size": i.size(), "config_size": i.config_size, "manifest_size": i.manifest_size,
-                        "previous": i.previous, "update_bytes": i.update_bytes}),
+                        "previous": i.previous, "update_bytes": i.update_bytes, "modelled": i.modelled}),
                 )
             })
             .collect();

@@ -13,7 +13,7 @@ mod repofile;
 mod vars;
 
 pub use image::{Command, ImageSpec, Port, Protocol, ScriptletPolicy};
-pub use layering::{Compression, LayerMode, Layering};
+pub use layering::{Bandwidth, Compression, LayerMode, Layering, PerLayer, PullProfile};
 pub use repo::{Expire, RepoEntry};
 pub use repofile::{read_reposdir, RepoFileError};
 pub use vars::{substitute, Vars};

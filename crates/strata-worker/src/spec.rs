@@ -96,6 +96,7 @@ mod tests {
             size: 0,
             installed_size: 0,
             sourcerpm: String::new(),
+            buildtime: 0,
         }
     }
 
