@@ -101,7 +101,7 @@ pub fn plan(fleet: &Fleet, settings: &Settings, previous: Option<&Plan>) -> Plan
 
     // 4. The budget.
     let size = |l: &Layer| -> u64 {
-        l.members.iter().map(|k| items.get(&Item { key: k.clone(), images: l.images.clone() }).map_or_else(|| size_anywhere(&items, k), |i| i.size)).sum()
+        l.members.iter().map(|k| info(&items, k, &l.images).map_or_else(|| size_anywhere(&items, k), |i| i.size)).sum()
     };
     enforce_budget(&mut layers, fleet, out.max_per_image, &size, &mut used);
 
@@ -168,24 +168,27 @@ fn fresh_id(unit: &str, images: &Images, used: &BTreeSet<String>) -> String {
 /// shared layers, and therefore a re-plan, are unaffected).
 fn enforce_budget(layers: &mut Vec<Layer>, fleet: &Fleet, max: u32, size: &dyn Fn(&Layer) -> u64, used: &mut BTreeSet<String>) {
     let limit = (max as usize).saturating_sub(1); // room for the top layer
-    let count = |layers: &[Layer], img: &str| layers.iter().filter(|l| l.images.contains(img)).count();
+    // Kept up to date through the merges (recounting per merge was most of the planning time
+    // of a big fleet).
+    let mut sizes: Vec<u64> = layers.iter().map(size).collect();
+    let mut counts: BTreeMap<&str, usize> = fleet.keys().map(|img| (img.as_str(), 0)).collect();
+    for image in layers.iter().flat_map(|l| &l.images) {
+        if let Some(c) = counts.get_mut(image.as_str()) {
+            *c += 1;
+        }
+    }
     let mut stuck: BTreeSet<String> = BTreeSet::new();
     loop {
-        let over = fleet
-            .keys()
-            .filter(|img| !stuck.contains(*img))
-            .map(|img| (count(layers, img), img))
-            .filter(|(c, _)| *c > limit)
-            .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(a.1)));
-        let Some((_, image)) = over else { break };
-        let image = image.clone();
+        let over = counts.iter().filter(|(img, c)| **c > limit && !stuck.contains(**img)).max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)));
+        let Some((image, _)) = over else { break };
+        let image = image.to_string();
         let mine: Vec<usize> = (0..layers.len()).filter(|&i| layers[i].images.contains(&image)).collect();
         // The pair with the smallest combined size, so big (often updated) layers stay apart.
         let mut best: Option<(u64, usize, usize)> = None;
         for (x, &i) in mine.iter().enumerate() {
             for &j in &mine[x + 1..] {
                 if layers[i].images == layers[j].images {
-                    let s = size(&layers[i]) + size(&layers[j]);
+                    let s = sizes[i] + sizes[j];
                     if best.is_none_or(|(bs, _, _)| s < bs) {
                         best = Some((s, i, j));
                     }
@@ -197,9 +200,16 @@ fn enforce_budget(layers: &mut Vec<Layer>, fleet: &Fleet, max: u32, size: &dyn F
             continue;
         };
         // The bigger layer keeps its id; the smaller one's members join it.
-        let (keep, gone) = if (size(&layers[i]), &layers[j].id) >= (size(&layers[j]), &layers[i].id) { (i, j) } else { (j, i) };
+        let (keep, gone) = if (sizes[i], &layers[j].id) >= (sizes[j], &layers[i].id) { (i, j) } else { (j, i) };
         let moved = std::mem::take(&mut layers[gone].members);
         layers[keep].members.extend(moved);
+        sizes[keep] += sizes[gone];
+        for img in &layers[gone].images {
+            if let Some(c) = counts.get_mut(img.as_str()) {
+                *c -= 1;
+            }
+        }
+        sizes.remove(gone);
         layers.remove(gone);
     }
     for image in stuck {
