@@ -134,3 +134,25 @@ fn the_model_compares_the_plan_with_one_layer_and_a_layer_per_package() {
     let s = &modelled(&f, &single, &Cost::LAN)["web"];
     assert_eq!((s.layers, s.plan), (2, s.single));
 }
+
+/// Sizes and build times come from repository metadata someone else wrote: extremes plan
+/// (and model) without overflow or NaN, and the plan still checks.
+#[test]
+fn hostile_sizes_and_build_times_still_plan() {
+    let mut f = Fleet::new();
+    let huge = |key: &str, source: &str, buildtime: u64| Member { key: format!("{key}.x86_64"), checksum: key.into(), source: source.into(), size: u64::MAX, buildtime };
+    f.insert("a".into(), vec![huge("x", "s1", u64::MAX), huge("y", "s2", 0), huge("z", "s3", 1), m("w", "s4", 0, 0)]);
+    f.insert("b".into(), vec![huge("x", "s1", u64::MAX), huge("y", "s2", 0)]);
+    for cost in [Cost::LAN, Cost::WAN, Cost { bandwidth_bits: 1, per_layer_us: u64::MAX }, Cost { bandwidth_bits: u64::MAX, per_layer_us: 1 }] {
+        for max in [2, 3, 100] {
+            let p = plan(&f, &Settings::new(Mode::Auto, max, cost), None);
+            p.check(&f).unwrap();
+            assert_eq!(plan(&f, &Settings::new(Mode::Auto, max, cost), Some(&p)), p);
+            for (image, m) in modelled(&f, &p, &cost) {
+                for t in [m.plan, m.single, m.package] {
+                    assert!(t.cold.is_finite() && t.update.is_finite() && t.update >= 0.0, "{image}: {m:?}");
+                }
+            }
+        }
+    }
+}

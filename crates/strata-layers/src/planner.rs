@@ -101,7 +101,7 @@ pub fn plan(fleet: &Fleet, settings: &Settings, previous: Option<&Plan>) -> Plan
 
     // 4. The budget.
     let size = |l: &Layer| -> u64 {
-        l.members.iter().map(|k| info(&items, k, &l.images).map_or_else(|| size_anywhere(&items, k), |i| i.size)).sum()
+        l.members.iter().map(|k| info(&items, k, &l.images).map_or_else(|| size_anywhere(&items, k), |i| i.size)).fold(0, u64::saturating_add)
     };
     enforce_budget(&mut layers, fleet, out.max_per_image, &size, &mut used);
 
@@ -124,7 +124,7 @@ fn items(fleet: &Fleet) -> BTreeMap<Item, ItemInfo> {
         for m in members {
             let e = by_key.entry(&m.key).or_default().entry(image).or_insert((Vec::new(), &m.source, 0));
             e.0.push(&m.checksum);
-            e.2 += m.size;
+            e.2 = e.2.saturating_add(m.size); // sizes come from repository metadata: no overflow
         }
     }
     let mut out = BTreeMap::new();
@@ -188,7 +188,7 @@ fn enforce_budget(layers: &mut Vec<Layer>, fleet: &Fleet, max: u32, size: &dyn F
         for (x, &i) in mine.iter().enumerate() {
             for &j in &mine[x + 1..] {
                 if layers[i].images == layers[j].images {
-                    let s = sizes[i] + sizes[j];
+                    let s = sizes[i].saturating_add(sizes[j]);
                     if best.is_none_or(|(bs, _, _)| s < bs) {
                         best = Some((s, i, j));
                     }
@@ -203,7 +203,7 @@ fn enforce_budget(layers: &mut Vec<Layer>, fleet: &Fleet, max: u32, size: &dyn F
         let (keep, gone) = if (sizes[i], &layers[j].id) >= (sizes[j], &layers[i].id) { (i, j) } else { (j, i) };
         let moved = std::mem::take(&mut layers[gone].members);
         layers[keep].members.extend(moved);
-        sizes[keep] += sizes[gone];
+        sizes[keep] = sizes[keep].saturating_add(sizes[gone]);
         for img in &layers[gone].images {
             if let Some(c) = counts.get_mut(img.as_str()) {
                 *c -= 1;
@@ -256,7 +256,7 @@ fn candidate<'a>(layer: &'a Layer, items: &'a BTreeMap<Item, ItemInfo>) -> Candi
 /// its images over `max` is not made: that merge is the budget's, and undoing it would only
 /// have the budget merge again, perhaps otherwise (plans must not flap).
 fn apply_cost(layers: Vec<Layer>, items: &BTreeMap<Item, ItemInfo>, facts: &Facts, cost: &Cost, max: u32, used: &mut BTreeSet<String>) -> Vec<Layer> {
-    let size_of = |l: &Layer| -> u64 { l.members.iter().filter_map(|k| info(items, k, &l.images)).map(|i| i.size).sum() };
+    let size_of = |l: &Layer| -> u64 { l.members.iter().filter_map(|k| info(items, k, &l.images)).map(|i| i.size).fold(0, u64::saturating_add) };
     let limit = (max as usize).saturating_sub(1); // room for the top layer
     let mut count: BTreeMap<&str, usize> = BTreeMap::new();
     for image in layers.iter().flat_map(|l| &l.images) {
