@@ -29,9 +29,10 @@ pub struct Cost {
 }
 
 impl Cost {
-    /// Measured on docker 20.10 and podman 4.3 pulling the corpus fleet from a loopback
-    /// registry (bench/pull.sh, docs/decisions.md): the engines extract at about 250 Mbit/s
-    /// and spend about 25 ms per layer. The default.
+    /// A close registry, the default: docker 20.10 pulling web + nodejs from a loopback
+    /// registry extracted at about 230 Mbit/s (91.9 MB single-layer in ~3.2 s) and spent
+    /// about 25 ms per extra layer (16 → 85 layers: +1.6 s) — issue 18's table. bench/pull.sh
+    /// measures both engines; docs/decisions.md says what it found and why this stays.
     pub const LAN: Cost = Cost { bandwidth_bits: 250_000_000, per_layer_us: 25_000 };
     /// A distant registry: a slower link, and round trips (token, manifest, blob redirect)
     /// that make each layer dearer.
