@@ -176,7 +176,7 @@ fn fleet_layers_are_shared_stable_through_an_update_and_stack_to_the_installed_r
     // The cost model merged what does not pay for itself: far fewer layers than packages.
     for n in &names {
         let (layers, packages) = (digests[n].len(), image_packages(&lock_v1, n).len());
-        assert!(layers > 4 && layers * 2 < packages, "{n}: {layers} layers for {packages} packages");
+        assert!(layers > 4 && layers * 10 < packages * 6, "{n}: {layers} layers for {packages} packages");
     }
     let report = &first["report"];
     let (unique, sum) = (report["unique_layer_bytes"].as_u64().unwrap(), report["sum_of_image_sizes"].as_u64().unwrap());

@@ -240,6 +240,7 @@ fn json_output_has_the_documented_shape() {
         "size",
         "installed_size",
         "sourcerpm",
+        "buildtime",
     ]
     .into();
     let mut saw_epoch = false;
@@ -259,6 +260,7 @@ fn json_output_has_the_documented_shape() {
             saw_epoch |= p["epoch"].as_u64() != Some(0);
             assert!(p["size"].as_u64().is_some_and(|n| n > 0), "{image}: size in {p}");
             assert!(p["installed_size"].is_u64(), "{image}: installed_size in {p}");
+            assert!(p["buildtime"].as_u64().is_some_and(|t| t > 1_000_000_000), "{image}: buildtime from the repository in {p}");
             let ck = p["checksum"].as_object().unwrap();
             assert_eq!(ck.len(), 2, "{image}: checksum has type and value only: {p}");
             assert_eq!(ck["type"], "sha256");
