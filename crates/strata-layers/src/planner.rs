@@ -258,11 +258,10 @@ fn candidate<'a>(layer: &'a Layer, items: &'a BTreeMap<Item, ItemInfo>) -> Candi
 fn apply_cost(layers: Vec<Layer>, items: &BTreeMap<Item, ItemInfo>, facts: &Facts, cost: &Cost, max: u32, used: &mut BTreeSet<String>) -> Vec<Layer> {
     let size_of = |l: &Layer| -> u64 { l.members.iter().filter_map(|k| info(items, k, &l.images)).map(|i| i.size).fold(0, u64::saturating_add) };
     let limit = (max as usize).saturating_sub(1); // room for the top layer
-    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut count: BTreeMap<String, usize> = BTreeMap::new();
     for image in layers.iter().flat_map(|l| &l.images) {
-        *count.entry(image.as_str()).or_default() += 1;
+        *count.entry(image.clone()).or_default() += 1;
     }
-    let mut count: BTreeMap<String, usize> = count.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     let mut out: Vec<Layer> = Vec::with_capacity(layers.len());
     for layer in layers {
         let parts = if layer.fresh || !layer.replaces.is_empty() { None } else { split_if_worse(&candidate(&layer, items), facts, cost) };
