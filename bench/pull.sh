@@ -28,6 +28,7 @@
 #        docker-registry, python3, the corpus.
 #   STRATA=PATH   the binary [default: cargo build --release --bin strata]
 #   RUNS=N        [3]    BW=RATE [100Mbit]    NETS="loopback throttled"   ENGINES="docker podman"
+#   KINDS="cold fleet update"   which pulls to time (the bytes table is always whole)
 #   RESULTS=FILE  [bench/results/pull.txt]
 set -euo pipefail
 
@@ -37,6 +38,7 @@ RUNS=${RUNS:-3}
 BW=${BW:-100Mbit}
 NETS=${NETS:-loopback throttled}
 ENGINES=${ENGINES:-docker podman}
+KINDS=${KINDS:-cold fleet update}
 RESULTS=${RESULTS:-$here/results/pull.txt}
 PLANS="single old new"
 [ "$(id -u)" -eq 0 ] || { echo "pull.sh: run as root (compose runs scriptlets, dockerd)" >&2; exit 1; }
@@ -196,19 +198,25 @@ for net in $NETS; do
         for run in $(seq "$RUNS"); do
             for plan in $PLANS; do
                 say "$net $engine run $run/$RUNS: $plan"
-                for n in $images; do
+                if [[ " $KINDS " == *" cold "* ]]; then
+                    for n in $images; do
+                        engine_empty "$engine"
+                        timed "$net" "$engine" "$plan" cold "$n" "$run" "$host/$plan/$n:release"
+                    done
+                fi
+                if [[ " $KINDS " == *" fleet "* ]]; then
                     engine_empty "$engine"
-                    timed "$net" "$engine" "$plan" cold "$n" "$run" "$host/$plan/$n:release"
-                done
-                engine_empty "$engine"
-                refs=()
-                for n in $images; do refs+=("$host/$plan/$n:release"); done
-                timed "$net" "$engine" "$plan" fleet fleet "$run" "${refs[@]}"
-                for n in $images; do
-                    engine_empty "$engine"
-                    pull "$engine" "$reg/$plan/$n:release" # straight: only :update is timed
-                    timed "$net" "$engine" "$plan" update "$n" "$run" "$host/$plan/$n:update"
-                done
+                    refs=()
+                    for n in $images; do refs+=("$host/$plan/$n:release"); done
+                    timed "$net" "$engine" "$plan" fleet fleet "$run" "${refs[@]}"
+                fi
+                if [[ " $KINDS " == *" update "* ]]; then
+                    for n in $images; do
+                        engine_empty "$engine"
+                        pull "$engine" "$reg/$plan/$n:release" # straight: only :update is timed
+                        timed "$net" "$engine" "$plan" update "$n" "$run" "$host/$plan/$n:update"
+                    done
+                fi
             done
         done
     done

@@ -138,26 +138,41 @@ def main():
             label = "loopback" if net == "loopback" else f"{a.bw} (throttle.py)"
             say(f"{engine}, {label}: median seconds")
             say(f"  {'':<22} | {'single':>25} | {'old':>25} | {'new':>25}")
-            cell = lambda L, b, s: f"{L:>3} L {mib(b):6.1f} MiB {s:6.2f} s"
+            cell = lambda L, b, s: f"{L:>3} L {mib(b):6.1f} MiB " + ("  not run" if math.isnan(s) else f"{s:6.2f} s")
             for n in images:
                 say(f"  {'cold ' + n:<22} | " + " | ".join(cell(layers[p, n], cold[p, n], med(net, engine, p, 'cold', n)) for p in PLANS))
             say(f"  {'fleet cold':<22} | " + " | ".join(cell(fleet_layers[p], fleet[p], med(net, engine, p, 'fleet', 'fleet')) for p in PLANS))
             ul, ub = (chain_layers, chain) if engine == "docker" else (upd_layers, upd)
             for n in images:
                 say(f"  {'update ' + n:<22} | " + " | ".join(cell(ul[p, n], ub[p, n], med(net, engine, p, 'update', n)) for p in PLANS))
-            keys = [(n, "cold") for n in images] + [("fleet", "fleet")]
-            nums = [med(net, engine, p, k, n) for n, k in keys for p in PLANS]
-            slower = [n for n, k in keys if med(net, engine, "new", k, n) > med(net, engine, "single", k, n)]
-            ratio = med(net, engine, "new", "fleet", "fleet") / med(net, engine, "single", "fleet", "fleet")
-            g = (f"{engine} {net}: cold pull new <= single (every image and the fleet; fleet new/single {ratio:.2f}): "
-                 f"{verdict(slower, nums)}" + (f" (slower: {', '.join(slower)})" if slower else ""))
+            # The fleet (every image onto one host, the issue's own measure) and each image
+            # alone are judged apart: a lone image's cold pull pays for the layers it shares.
+            fleet_nums = [med(net, engine, p, "fleet", "fleet") for p in PLANS]
+            image_nums = [med(net, engine, p, "cold", n) for n in images for p in PLANS]
+            slower = [n for n in images if med(net, engine, "new", "cold", n) > med(net, engine, "single", "cold", n)]
+            ratio = fleet_nums[2] / fleet_nums[0]
+            if t.get((net, engine, "new", "fleet", "fleet")):
+                say(f"  fleet cold, fastest-slowest of {len(t.get((net, engine, 'new', 'fleet', 'fleet'), []))} runs: "
+                    + ", ".join(f"{p} {min(t[net, engine, p, 'fleet', 'fleet']):.2f}-{max(t[net, engine, p, 'fleet', 'fleet']):.2f} s"
+                                for p in PLANS if t.get((net, engine, p, "fleet", "fleet"))))
+            paired = lambda other: " ".join(f"{a / b:.2f}" for a, b in zip(t[net, engine, "new", "fleet", "fleet"], t[net, engine, other, "fleet", "fleet"]))
+            if t.get((net, engine, "new", "fleet", "fleet")):
+                say(f"  fleet cold new/old run by run: {paired('old')}; new/single: {paired('single')}")
+            g = f"{engine} {net}: fleet cold pull new <= single (new/single {ratio:.2f}): {verdict(fleet_nums[2] > fleet_nums[0], fleet_nums)}"
+            say(f"  goal: {g}")
+            goals.append(g)
+            g = (f"{engine} {net}: each image's cold pull alone new <= single: {verdict(slower, image_nums)}"
+                 + (f" ({len(images) - len(slower)} of {len(images)}; slower: {', '.join(slower)})" if slower else ""))
             say(f"  goal: {g}")
             goals.append(g)
             if net == "throttled":
-                beaten = [n for n, k in keys
-                          if med(net, engine, "new", k, n) > min(med(net, engine, p, k, n) for p in ("single", "old"))]
-                g = f"{engine} {net}: new the fastest of the three on cold pulls (every image and the fleet): {verdict(beaten, nums)}" + (
-                    f" (not fastest: {', '.join(beaten)})" if beaten else "")
+                fastest = lambda k, n: med(net, engine, "new", k, n) <= min(med(net, engine, p, k, n) for p in ("single", "old"))
+                g = f"{engine} {net}: fleet cold pull, new the fastest of the three: {verdict(not fastest('fleet', 'fleet'), fleet_nums)}"
+                say(f"  goal: {g}")
+                goals.append(g)
+                beaten = [n for n in images if not fastest("cold", n)]
+                g = f"{engine} {net}: each image's cold pull alone, new the fastest of the three: {verdict(beaten, image_nums)}" + (
+                    f" ({len(images) - len(beaten)} of {len(images)}; not fastest: {', '.join(beaten)})" if beaten else "")
                 say(f"  goal: {g}")
                 goals.append(g)
                 say(f"  proxy counted {mib(wire[net, engine]):.1f} MiB for these pulls; manifests, configs and layers "
