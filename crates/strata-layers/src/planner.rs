@@ -100,10 +100,7 @@ pub fn plan(fleet: &Fleet, settings: &Settings, previous: Option<&Plan>) -> Plan
     }
 
     // 4. The budget.
-    let size = |l: &Layer| -> u64 {
-        l.members.iter().map(|k| info(&items, k, &l.images).map_or_else(|| size_anywhere(&items, k), |i| i.size)).fold(0, u64::saturating_add)
-    };
-    enforce_budget(&mut layers, fleet, out.max_per_image, &size, &mut used);
+    enforce_budget(&mut layers, fleet, out.max_per_image, &|l: &Layer| layer_size(&items, l), &mut used);
 
     // 5. Order: more widely shared first, then by image set and id (stable across runs).
     layers.sort_by(|a, b| b.images.len().cmp(&a.images.len()).then_with(|| a.images.cmp(&b.images)).then_with(|| a.id.cmp(&b.id)));
@@ -144,7 +141,13 @@ fn items(fleet: &Fleet) -> BTreeMap<Item, ItemInfo> {
 }
 
 fn size_anywhere(items: &BTreeMap<Item, ItemInfo>, key: &str) -> u64 {
-    items.iter().find(|(i, _)| i.key == key).map_or(0, |(_, info)| info.size)
+    items.range(Item { key: key.to_string(), images: Images::new() }..).take_while(|(i, _)| i.key == key).next().map_or(0, |(_, info)| info.size)
+}
+
+/// A layer's installed size. A member whose item has other images than the layer (a budget
+/// merge joins image sets) is counted at its size in any image.
+fn layer_size(items: &BTreeMap<Item, ItemInfo>, layer: &Layer) -> u64 {
+    layer.members.iter().map(|k| info(items, k, &layer.images).map_or_else(|| size_anywhere(items, k), |i| i.size)).fold(0, u64::saturating_add)
 }
 
 fn fresh_id(unit: &str, images: &Images, used: &BTreeSet<String>) -> String {
@@ -256,7 +259,6 @@ fn candidate<'a>(layer: &'a Layer, items: &'a BTreeMap<Item, ItemInfo>) -> Candi
 /// its images over `max` is not made: that merge is the budget's, and undoing it would only
 /// have the budget merge again, perhaps otherwise (plans must not flap).
 fn apply_cost(layers: Vec<Layer>, items: &BTreeMap<Item, ItemInfo>, facts: &Facts, cost: &Cost, max: u32, used: &mut BTreeSet<String>) -> Vec<Layer> {
-    let size_of = |l: &Layer| -> u64 { l.members.iter().filter_map(|k| info(items, k, &l.images)).map(|i| i.size).fold(0, u64::saturating_add) };
     let limit = (max as usize).saturating_sub(1); // room for the top layer
     let mut count: BTreeMap<String, usize> = BTreeMap::new();
     for image in layers.iter().flat_map(|l| &l.images) {
@@ -276,7 +278,7 @@ fn apply_cost(layers: Vec<Layer>, items: &BTreeMap<Item, ItemInfo>, facts: &Fact
             .into_iter()
             .map(|keys| Layer { id: String::new(), images: layer.images.clone(), members: keys.into_iter().map(str::to_string).collect(), replaces: BTreeSet::new(), fresh: true })
             .collect();
-        parts.sort_by_key(|p| std::cmp::Reverse(size_of(p)));
+        parts.sort_by_key(|p| std::cmp::Reverse(layer_size(items, p)));
         for (n, mut part) in parts.into_iter().enumerate() {
             part.id = if n == 0 {
                 layer.id.clone()
@@ -299,7 +301,7 @@ fn apply_cost(layers: Vec<Layer>, items: &BTreeMap<Item, ItemInfo>, facts: &Fact
         let candidates: Vec<Candidate<'_>> = idx.iter().map(|&i| candidate(&out[i], items)).collect();
         for group in merge_same_images(&candidates, facts, cost).into_iter().filter(|g| g.len() > 1) {
             let group: Vec<usize> = group.into_iter().map(|g| idx[g]).collect();
-            let keep = *group.iter().max_by(|&&a, &&b| size_of(&out[a]).cmp(&size_of(&out[b])).then_with(|| out[b].id.cmp(&out[a].id))).expect("a group has layers");
+            let keep = *group.iter().max_by(|&&a, &&b| layer_size(items, &out[a]).cmp(&layer_size(items, &out[b])).then_with(|| out[b].id.cmp(&out[a].id))).expect("a group has layers");
             for &g in group.iter().filter(|&&g| g != keep) {
                 absorbed.insert(g, keep);
             }
