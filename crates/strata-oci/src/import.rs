@@ -60,6 +60,10 @@ const MAX_LINK_HOPS: usize = 16;
 pub enum Select {
     /// Every image the archive lists.
     All,
+    /// The archive's one image, as skopeo reads `oci-archive:FILE` and `docker-archive:FILE`
+    /// given no reference: an archive listing several is refused with their names and how to
+    /// choose, never read as its first image (which one is "first" is the writer's choice).
+    Only,
     /// The image listed under this name (a docker-archive's `RepoTags` entry, an
     /// oci-archive's ref name), as skopeo's `docker-archive:FILE:NAME:TAG`.
     Name(String),
@@ -263,6 +267,17 @@ fn select_rows(rows: &[ManifestItem], select: &Select) -> Result<Vec<usize>> {
     }
     match select {
         Select::All => Ok((0..rows.len()).collect()),
+        Select::Only if rows.len() == 1 => Ok(vec![0]),
+        Select::Only => {
+            let labels: Vec<String> = rows.iter().enumerate().map(|(i, r)| image_label(r.repo_tags.as_deref().unwrap_or_default(), i)).collect();
+            let by_position = format!("docker-archive:FILE:@N (N from 0 to {})", rows.len() - 1);
+            let hint = if rows.iter().any(|r| r.repo_tags.as_ref().is_some_and(|t| !t.is_empty())) {
+                format!("choose one: docker-archive:FILE:NAME:TAG (a name above) or {by_position}")
+            } else {
+                format!("choose one by its position: {by_position}")
+            };
+            Err(not_the_only_image(&labels, &hint))
+        }
         Select::Index(n) if *n < rows.len() => Ok(vec![*n]),
         Select::Index(n) => Err(Error::ImageNotFound(format!("@{n} (the archive holds {} images, @0 to @{})", rows.len(), rows.len() - 1))),
         Select::Name(name) => {
@@ -273,6 +288,30 @@ fn select_rows(rows: &[ManifestItem], select: &Select) -> Result<Vec<usize>> {
             })
         }
     }
+}
+
+/// Most images a refusal of [`Select::Only`] lists by name; the rest are counted.
+const LISTED_IMAGES: usize = 10;
+
+/// How a refusal names one image of an archive: its names, else its position `@N` (which
+/// is how `docker-archive:FILE:@N` chooses it).
+pub(crate) fn image_label(names: &[String], position: usize) -> String {
+    match names {
+        [] => format!("@{position}"),
+        [one] => one.clone(),
+        [first, rest @ ..] => format!("{first} (also {})", rest.join(", ")),
+    }
+}
+
+/// The refusal of [`Select::Only`] for an archive listing more than one image (each given
+/// by [`image_label`]); `hint` says how this archive format chooses one. Worded like the
+/// `oci:DIR` refusal (`Store::resolve_ref_name`): what was asked, the count, the names.
+pub(crate) fn not_the_only_image(labels: &[String], hint: &str) -> Error {
+    let mut shown = labels.iter().take(LISTED_IMAGES).cloned().collect::<Vec<_>>().join(", ");
+    if labels.len() > LISTED_IMAGES {
+        shown.push_str(&format!(" and {} more", labels.len() - LISTED_IMAGES));
+    }
+    bad(format!("its only image was asked for (no reference given), but it lists {} images: {shown}\nhint: {hint}", labels.len()))
 }
 
 /// Names equal as docker compares them: `busybox:latest` is `docker.io/library/busybox:latest`.

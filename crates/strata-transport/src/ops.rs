@@ -158,9 +158,10 @@ pub fn import(source: &Transport, store: &Store, opts: &ImportOptions<'_>) -> Re
             Ok(Imported { manifest_digest: desc.digest().clone(), image_id: image_id(&img), tagged: vec![tag], original_manifest: true, pulled: None })
         }
         Transport::OciArchive { path, reference } => {
-            // Without a REF, the first image (skopeo wants the archive to hold just one).
+            // Without a REF, the archive's only image; one of several is never guessed
+            // (skopeo: "more than one image in oci, choose an image").
             let select = match reference.as_deref() {
-                None | Some("") => Select::Index(0),
+                None | Some("") => Select::Only,
                 Some(r) => Select::Name(r.to_string()),
             };
             let file = open(path)?;
@@ -169,7 +170,8 @@ pub fn import(source: &Transport, store: &Store, opts: &ImportOptions<'_>) -> Re
         }
         Transport::DockerArchive { path, image } => {
             let select = match image {
-                ArchiveImage::Unnamed => Select::Index(0),
+                // As skopeo: without NAME:TAG or @N the archive must hold one image.
+                ArchiveImage::Unnamed => Select::Only,
                 ArchiveImage::Name(n) => Select::Name(n.clone()),
                 ArchiveImage::Index(i) => Select::Index(*i),
             };
@@ -187,6 +189,9 @@ pub fn import(source: &Transport, store: &Store, opts: &ImportOptions<'_>) -> Re
                 None => Some(ImageRef::parse(&familiar(&name))?),
             };
             let store = store.clone();
+            // docker saves exactly the one image asked for (a tagged name or an id: one row),
+            // so its first image is the image; `Only` would only add a refusal whose hint
+            // (docker-archive:FILE:@N) means nothing here.
             let imported = daemon::save(&host, &name, move |r| load_docker_archive(&store, r, &archive_options(tag.as_ref(), Select::Index(0))))?;
             finish(source, imported, by_id)
         }
@@ -195,6 +200,7 @@ pub fn import(source: &Transport, store: &Store, opts: &ImportOptions<'_>) -> Re
                 Some(t) => Some(t.clone()),
                 None => Some(ImageRef::parse(&familiar(&with_tag(image))).map_err(|_| needs_tag(source))?),
             };
+            // `podman save IMAGE` writes the one image named: as docker-daemon above.
             let imported = podman::save(storage.as_ref(), image, |r| load_docker_archive(store, r, &archive_options(tag.as_ref(), Select::Index(0))))?;
             finish(source, imported, false)
         }

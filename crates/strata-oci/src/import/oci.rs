@@ -10,7 +10,7 @@
 //! `NAME:TAG` (skopeo's `oci-archive:FILE:NAME:TAG`); a bare tag such as `latest` names no
 //! image and leaves it to the caller.
 
-use super::{bad, digest_of_blob_path, same_name, tag_all, walk, ImportOptions, Imported, Select, MAX_JSON};
+use super::{bad, digest_of_blob_path, image_label, not_the_only_image, same_name, tag_all, walk, ImportOptions, Imported, Select, MAX_JSON};
 use crate::archive::CONTAINERD_NAME_ANNOTATION;
 use crate::digest::parse_sha256;
 use crate::error::IoContext;
@@ -65,6 +65,26 @@ pub fn load_oci_archive<R: Read>(store: &Store, input: R, opts: &ImportOptions) 
     }
     let chosen: Vec<&Value> = match &opts.select {
         Select::All => entries.iter().collect(),
+        Select::Only if entries.len() == 1 => vec![&entries[0]],
+        Select::Only => {
+            // An entry is labelled by what `oci-archive:FILE:REF` matches: its ref name, else
+            // containerd's image name.
+            let names: Vec<Vec<String>> = entries
+                .iter()
+                .map(|e| {
+                    let a = &e["annotations"];
+                    a[REF_NAME_ANNOTATION].as_str().or(a[CONTAINERD_NAME_ANNOTATION].as_str()).map(String::from).into_iter().collect()
+                })
+                .collect();
+            let labels: Vec<String> = names.iter().enumerate().map(|(i, n)| image_label(n, i)).collect();
+            let hint = if names.iter().any(|n| !n.is_empty()) {
+                "choose one: oci-archive:FILE:REF (REF a name above)"
+            } else {
+                // oci-archive: has no @N, so an unnamed image cannot be chosen at all.
+                "its images have no ref name (org.opencontainers.image.ref.name), so oci-archive:FILE:REF cannot choose one: write one image per archive (skopeo copy ... oci-archive:FILE:NAME:TAG also names it)"
+            };
+            return Err(not_the_only_image(&labels, hint));
+        }
         Select::Index(n) => vec![entries.get(*n).ok_or_else(|| Error::ImageNotFound(format!("@{n} (the archive holds {} images)", entries.len())))?],
         Select::Name(name) => {
             let hit = entries.iter().find(|e| {

@@ -106,6 +106,97 @@ fn select_and_tag_policy() {
     assert!(err.to_string().contains("@0 to @1"), "{err}");
 }
 
+/// `Select::Only` (skopeo's `docker-archive:FILE` with no NAME:TAG or @N): one image loads;
+/// none or several are refused naming the count, the images and how to choose, and nothing
+/// is tagged.
+#[test]
+fn only_image_of_a_docker_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = source(dir.path());
+    let only = ImportOptions { select: Select::Only, ..ImportOptions::default() };
+    let one = save_docker_archive(&src, &["app:1"], LayerForm::Uncompressed, Vec::new()).unwrap();
+    let out = fresh(dir.path(), "one");
+    let got = load_docker_archive(&out, &one[..], &only).unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(&got[0].manifest_digest, src.resolve("app:1").unwrap().manifest_descriptor.digest());
+    assert_eq!(names(&out), ["app:1"]);
+
+    let two = save_docker_archive(&src, &["app:1", "registry.example:5000/team/other:2"], LayerForm::Uncompressed, Vec::new()).unwrap();
+    let unnamed = edit_json(&two, "manifest.json", |v| v.as_array_mut().unwrap().iter_mut().for_each(|r| drop(r.as_object_mut().unwrap().remove("RepoTags"))));
+    let none = edit_json(&one, "manifest.json", |v| *v = serde_json::json!([]));
+    let cases: [(&str, &[u8], &[&str]); 3] = [
+        ("two named", &two, &["lists 2 images: app:1, registry.example:5000/team/other:2\n", "docker-archive:FILE:NAME:TAG", "docker-archive:FILE:@N (N from 0 to 1)"]),
+        ("two unnamed", &unnamed, &["lists 2 images: @0, @1\nhint: choose one by its position: docker-archive:FILE:@N (N from 0 to 1)"]),
+        ("none", &none, &["lists no image"]),
+    ];
+    for (what, tar, want) in cases {
+        let out = fresh(dir.path(), what);
+        assert_refused(&out, what, load_docker_archive(&out, tar, &only), want);
+        // The same archive with the image chosen loads (the refusal is about choosing only).
+        if what != "none" {
+            let pick = ImportOptions { select: Select::Index(1), ..ImportOptions::default() };
+            assert_eq!(load_docker_archive(&out, tar, &pick).unwrap().len(), 1, "{what}");
+        }
+    }
+}
+
+/// An image with several names is listed once with all of them; a long list is cut short
+/// (a hostile manifest.json may list thousands).
+#[test]
+fn only_refusal_lists_images_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = source(dir.path());
+    let one = save_docker_archive(&src, &["app:1"], LayerForm::Uncompressed, Vec::new()).unwrap();
+    let many = edit_json(&one, "manifest.json", |v| {
+        let row = v[0].clone();
+        *v = (0..12)
+            .map(|i| {
+                let mut r = row.clone();
+                r["RepoTags"] = if i == 0 { serde_json::json!(["app:1", "app:latest"]) } else { serde_json::json!([format!("app:{}", i + 1)]) };
+                r
+            })
+            .collect();
+    });
+    let out = fresh(dir.path(), "out");
+    let err = load_docker_archive(&out, &many[..], &ImportOptions { select: Select::Only, ..ImportOptions::default() }).unwrap_err().to_string();
+    assert!(err.contains("lists 12 images: app:1 (also app:latest), app:2, "), "{err}");
+    assert!(err.contains("app:10 and 2 more\n"), "{err}");
+    assert!(!err.contains("app:11"), "{err}");
+    assert!(names(&out).is_empty());
+}
+
+/// `Select::Only` (skopeo's `oci-archive:FILE` with no REF) on oci-archives of one, two
+/// named, two unnamed and no image.
+#[test]
+fn only_image_of_an_oci_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = source(dir.path());
+    let only = ImportOptions { select: Select::Only, ..ImportOptions::default() };
+    let one = save_oci_archive(&src, &["app:1"], Vec::new()).unwrap();
+    let out = fresh(dir.path(), "one");
+    let got = load_oci_archive(&out, &one[..], &only).unwrap();
+    assert_eq!(&got[0].manifest_digest, src.resolve("app:1").unwrap().manifest_descriptor.digest());
+    assert_eq!(names(&out), ["app:1"]);
+
+    let two = save_oci_archive(&src, &["app:1", "registry.example:5000/team/other:2"], Vec::new()).unwrap();
+    let unnamed = edit_json(&two, "index.json", |v| v["manifests"].as_array_mut().unwrap().iter_mut().for_each(|e| drop(e.as_object_mut().unwrap().remove("annotations"))));
+    let none = edit_json(&one, "index.json", |v| v["manifests"] = serde_json::json!([]));
+    let cases: [(&str, &[u8], &[&str]); 3] = [
+        ("two named", &two, &["lists 2 images: app:1, registry.example:5000/team/other:2\n", "hint: choose one: oci-archive:FILE:REF"]),
+        ("two unnamed", &unnamed, &["lists 2 images: @0, @1\n", "have no ref name", "oci-archive:FILE:REF cannot choose one"]),
+        ("none", &none, &["lists no image"]),
+    ];
+    for (what, tar, want) in cases {
+        let out = fresh(dir.path(), what);
+        assert_refused(&out, what, load_oci_archive(&out, tar, &only), want);
+    }
+    // Named, the archive of two gives either image.
+    let out = fresh(dir.path(), "by-name");
+    let got = load_oci_archive(&out, &two[..], &ImportOptions { select: Select::Name("registry.example:5000/team/other:2".into()), ..ImportOptions::default() }).unwrap();
+    assert_eq!(got[0].repo_tags, ["registry.example:5000/team/other:2"]);
+    assert_eq!(names(&out), ["registry.example:5000/team/other:2"]);
+}
+
 #[test]
 fn oci_archive_round_trip() {
     let dir = tempfile::tempdir().unwrap();
@@ -216,6 +307,29 @@ fn rewrite(tar: &[u8], mut f: impl FnMut(&str, &[u8]) -> Option<Vec<u8>>) -> Vec
     }
     out.extend([0u8; 1024]);
     out
+}
+
+/// Asserts a load was refused with each of `want` in its message, and tagged nothing.
+#[track_caller]
+fn assert_refused(out: &Store, what: &str, loaded: Result<Vec<Imported>>, want: &[&str]) {
+    let err = loaded.expect_err(what).to_string();
+    for w in want {
+        assert!(err.contains(w), "{what}: {w:?} not in {err}");
+    }
+    assert!(names(out).is_empty(), "{what}: something was tagged");
+}
+
+/// Rebuilds a tar with its JSON file `name` changed by `f`.
+fn edit_json(tar: &[u8], name: &str, f: impl Fn(&mut Value)) -> Vec<u8> {
+    rewrite(tar, |n, d| {
+        Some(if n == name {
+            let mut v: Value = serde_json::from_slice(d).unwrap();
+            f(&mut v);
+            serde_json::to_vec(&v).unwrap()
+        } else {
+            d.to_vec()
+        })
+    })
 }
 
 /// Inserts an entry before the end-of-archive blocks.
