@@ -74,6 +74,10 @@ pub enum Error {
     /// from it was tagged.
     #[error("refusing the archive: {0}")]
     BadArchive(String),
+    /// An OCI layout read as a source does not name the image asked for, or lists several
+    /// and none was named. The text says which names it has and how to choose.
+    #[error("{0}")]
+    NotInLayout(String),
 }
 
 impl Error {

@@ -57,8 +57,19 @@ impl Store {
             }
             _ => {
                 let names: Vec<&str> = index.manifests().iter().filter_map(super::ref_name).collect();
-                let wanted = if ref_name.is_empty() { format!("the only image of {} (it lists {})", self.root.display(), index.manifests().len()) } else { ref_name.to_string() };
-                Err(Error::ImageNotFound(format!("{wanted}; the layout's names: {}", if names.is_empty() { "none".into() } else { names.join(", ") })))
+                let listed = if names.is_empty() { "no ref names".to_string() } else { format!("the ref names {}", names.join(", ")) };
+                let dir = self.root.display();
+                let hint = if names.is_empty() {
+                    "hint: a layout's image is chosen by its ref name (org.opencontainers.image.ref.name); write one image per layout, or name them".to_string()
+                } else {
+                    format!("hint: choose one: oci:{dir}:REF (REF one of the names above)")
+                };
+                let what = match (ref_name.is_empty(), index.manifests().len()) {
+                    (true, 0) => return Err(Error::NotInLayout(format!("the OCI layout {dir} lists no image"))),
+                    (true, n) => format!("the OCI layout {dir} lists {n} images and no reference was given; it has {listed}"),
+                    (false, _) => format!("the OCI layout {dir} has no image named {ref_name}; it has {listed}"),
+                };
+                Err(Error::NotInLayout(format!("{what}\n{hint}")))
             }
         }
     }
@@ -94,5 +105,23 @@ mod tests {
                 assert_eq!(out.read_blob(l.digest()).unwrap(), src.read_blob(l.digest()).unwrap());
             }
         }
+    }
+
+    #[test]
+    fn a_layout_of_several_images_needs_a_ref_name_and_says_which() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Store::open_or_create(dir.path()).unwrap();
+        let empty = layout.resolve_ref_name("").unwrap_err().to_string();
+        assert!(empty.contains("lists no image") && !empty.contains("hint"), "{empty}");
+        for name in ["a:1", "b:1"] {
+            layout.put_image(&new_image(&layout, name), &[ImageRef::parse(name).unwrap()]).unwrap();
+        }
+        let none = layout.resolve_ref_name("").unwrap_err().to_string();
+        assert!(none.contains("lists 2 images and no reference was given"), "{none}");
+        assert!(none.contains("a:1, b:1") && none.contains(&format!("hint: choose one: oci:{}:REF", dir.path().display())), "{none}");
+        let wrong = layout.resolve_ref_name("c:1").unwrap_err().to_string();
+        assert!(wrong.contains("has no image named c:1; it has the ref names a:1, b:1"), "{wrong}");
+        assert!(!wrong.contains("not found in the store"), "{wrong}");
+        assert_eq!(layout.resolve_ref_name("b:1").unwrap().reference.map(|r| r.to_string()), Some("b:1".to_string()));
     }
 }
