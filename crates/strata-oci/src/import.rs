@@ -304,8 +304,8 @@ pub(crate) fn image_label(names: &[String], position: usize) -> String {
 }
 
 /// The refusal of [`Select::Only`] for an archive listing more than one image (each given
-/// by [`image_label`]); `hint` says how this archive format chooses one. Worded like the
-/// `oci:DIR` refusal (`Store::resolve_ref_name`): what was asked, the count, the names.
+/// by [`image_label`]); `hint` says how this archive format chooses one (`oci:DIR` sources
+/// are refused alike by `Store::resolve_ref_name`: the count, the names, how to choose).
 pub(crate) fn not_the_only_image(labels: &[String], hint: &str) -> Error {
     let mut shown = labels.iter().take(LISTED_IMAGES).cloned().collect::<Vec<_>>().join(", ");
     if labels.len() > LISTED_IMAGES {
