@@ -166,38 +166,22 @@ pub struct GcArgs {
     store: StoreArg,
 }
 
-/// Removes what no tagged image needs: unreachable blobs, then the layer-cache, step-cache
-/// and record entries that named them, then unpacked build layers of no tagged image, and
-/// the upload records of killed pushes not touched within the grace period.
+/// Removes what no tagged image needs (`strata_pipeline::gc`, which the build service's
+/// worker runs between builds too) and says what went.
 pub fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
     let store = args.store.open()?;
-    let report = store.gc(args.grace)?;
-    let entries = strata_compose::prune_metadata(&store)? + strata_build::prune_metadata(&store)?;
-    let mut live = std::collections::BTreeSet::new();
-    for entry in store.list()? {
-        live.extend(store.load_manifest(entry.manifest.digest())?.config.rootfs().diff_ids().iter().cloned());
-    }
-    let cutoff = std::time::SystemTime::now().checked_sub(args.grace).unwrap_or(std::time::UNIX_EPOCH);
-    // Records of killed pushes whose blob was never pushed again.
-    let uploads = strata_registry::prune_upload_records(&store, cutoff).context("pruning upload records")?;
     let cache_root = args.cache_dir.clone().unwrap_or_else(strata_repo::MetadataCache::default_root);
-    let build_layers = cache_root.join("build").join("layers");
-    let unpacked = if build_layers.is_dir() {
-        strata_rootfs::LayerCache::open(&cache_root.join("build"))?.retain(|d| live.contains(&d.to_string()), cutoff)?
-    } else {
-        0
-    };
+    let report = strata_pipeline::gc(&store, &cache_root, args.grace)?;
     if args.json {
-        let doc = serde_json::json!({"blobs_removed": report.blobs_removed, "bytes_freed": report.bytes_freed, "blobs_kept_young": report.blobs_kept_young, "cache_entries_removed": entries, "unpacked_layers_removed": unpacked, "upload_records_removed": uploads});
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        println!("{}", serde_json::to_string_pretty(&serde_json::to_value(report)?)?);
     } else {
         println!(
             "removed {} blobs ({}), {} cache entries, {} unpacked layers, {} upload records; kept {} unreferenced blobs younger than {}",
             report.blobs_removed,
             crate::resolve::human_bytes(report.bytes_freed),
-            entries,
-            unpacked,
-            uploads,
+            report.cache_entries_removed,
+            report.unpacked_layers_removed,
+            report.upload_records_removed,
             report.blobs_kept_young,
             humantime::format_duration(args.grace)
         );

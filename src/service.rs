@@ -73,6 +73,28 @@ pub struct ServeArgs {
     /// The mirror's --sign-key (CHECKSUM files clear-signed).
     #[arg(long, value_name = "FILE", requires = "mirror")]
     mirror_sign_key: Option<PathBuf>,
+    #[command(flatten)]
+    gc: WorkerGcArgs,
+}
+
+/// When a worker (`strata worker`, serve's in-process one) collects the garbage its builds
+/// leave in the store and caches.
+#[derive(Args, Debug)]
+pub struct WorkerGcArgs {
+    /// How often the worker removes what no tagged image needs from its store and caches,
+    /// as `strata gc` does (first at start, then only while no build runs); 0: never.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = humantime::parse_duration)]
+    gc_interval: Duration,
+    /// What is younger than this stays (`strata gc --grace`): it covers builds run on the
+    /// worker's store by hand; the worker's own builds are never collected while they run.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = humantime::parse_duration)]
+    gc_grace: Duration,
+}
+
+impl WorkerGcArgs {
+    fn schedule(&self) -> strata_worker::GcSchedule {
+        strata_worker::GcSchedule { interval: self.gc_interval, grace: self.gc_grace }
+    }
 }
 
 fn default_data_dir() -> PathBuf {
@@ -147,6 +169,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 strata_exe: std::env::current_exe().context("finding the strata program")?,
                 insecure_registries: args.insecure_registry.clone(),
                 poll: Duration::from_millis(500),
+                gc: args.gc.schedule(),
             };
             let stop = stop.clone();
             Some(std::thread::spawn(move || strata_worker::run(config, stop)))
@@ -186,6 +209,8 @@ pub struct WorkerArgs {
     /// A registry reached over plain HTTP or unverified TLS (repeatable).
     #[arg(long = "insecure-registry", value_name = "HOST")]
     insecure_registry: Vec<String>,
+    #[command(flatten)]
+    gc: WorkerGcArgs,
 }
 
 pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
@@ -200,8 +225,10 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         strata_exe: std::env::current_exe().context("finding the strata program")?,
         insecure_registries: args.insecure_registry.clone(),
         poll: Duration::from_secs(1),
+        gc: args.gc.schedule(),
     };
-    eprintln!("strata worker {}: {} slot(s), server {}", config.name, config.slots, config.client.server());
+    let gc = if config.gc.interval.is_zero() { "no garbage collection".to_string() } else { format!("garbage collection every {}", humantime::format_duration(config.gc.interval)) };
+    eprintln!("strata worker {}: {} slot(s), server {}, {gc}", config.name, config.slots, config.client.server());
     strata_worker::run(config, Arc::new(AtomicBool::new(false)));
     Ok(ExitCode::SUCCESS)
 }

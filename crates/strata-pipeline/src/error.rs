@@ -26,6 +26,10 @@ pub enum Error {
     #[error(transparent)]
     Sandbox(Box<strata_sandbox::Error>),
     #[error(transparent)]
+    Build(Box<strata_build::Error>),
+    #[error(transparent)]
+    Rootfs(Box<strata_rootfs::Error>),
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 
     /// The default lock beside the spec is a symlink: the spec's folder may be someone
@@ -62,6 +66,8 @@ pub enum Error {
     /// did not, already in the store.
     #[error("{}", failures.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("\n"))]
     Images { failures: Vec<crate::ImageFailure>, composed: Vec<crate::ImageResult> },
+    #[error("pruning upload records")]
+    PruneUploads { #[source] source: std::io::Error },
     /// The operation was stopped through its [`Cancel`](crate::Cancel).
     #[error("canceled")]
     Canceled,
@@ -83,11 +89,13 @@ boxed_from!(
     Fetch(strata_fetch::FetchError),
     Compose(strata_compose::Error),
     Oci(strata_oci::Error),
-    Sandbox(strata_sandbox::Error)
+    Sandbox(strata_sandbox::Error),
+    Build(strata_build::Error),
+    Rootfs(strata_rootfs::Error)
 );
 
 /// An error and all its causes joined by `: `, as anyhow's `{:#}` prints them.
-pub(crate) fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
+pub fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {

@@ -1,6 +1,7 @@
 //! `strata-pipeline` holds the end-to-end operations that front ends call — resolve →
-//! fetch → compose → report — so that the `strata` command line and the build service's
-//! worker run the very same code. A front end supplies a request, a [`Progress`] that
+//! fetch → compose → report, and the garbage collection of a store and its caches
+//! ([`gc`]) — so that the `strata` command line and the build service's worker run the
+//! very same code. A front end supplies a request, a [`Progress`] that
 //! shows (or records, or ignores) what happens, and a [`Cancel`] it may trip from another
 //! thread; it gets back typed, serde-serializable results or a typed [`Error`] whose text
 //! is what `strata` prints.
@@ -21,6 +22,7 @@ mod cancel;
 mod compose;
 mod error;
 mod fetch;
+mod gc;
 mod lua;
 mod progress;
 mod report;
@@ -30,8 +32,9 @@ mod settings;
 
 pub use cancel::Cancel;
 pub use compose::{check, compose, ComposeReport, ComposeRequest, ImageFailure, ImageResult, LayerResult};
-pub use error::{Error, Result};
+pub use error::{chain_text, Error, Result};
 pub use fetch::{fetch, FetchedRpms};
+pub use gc::{gc, GcReport};
 pub use lua::{helper_main as lua_helper_main, HELPER_SUBCOMMAND as LUA_HELPER_SUBCOMMAND};
 pub use progress::{Event, NoProgress, Progress};
 pub use report::{CheckReport, ImageBytes, ImageCheck, PullModel, Report};

@@ -182,7 +182,9 @@ pub fn run(config: &WorkerConfig, lease: &Lease) {
         })
     };
     job.log(&format!("build {id} attempt {} on {}\n", lease.build.attempts, config.name));
+    let held = hold_store(&job);
     let outcome = work(&job);
+    drop(held);
     if let Err(JobEnd::Failed(reason)) = &outcome {
         job.log(&format!("error: {reason}\n"));
     }
@@ -219,7 +221,7 @@ pub fn run(config: &WorkerConfig, lease: &Lease) {
     let _ = std::fs::remove_dir_all(config.work_dir.join("builds").join(format!("{id}-{}", lease.build.attempts)));
 }
 
-fn sleep_unless(done: &AtomicBool, total: Duration) {
+pub(crate) fn sleep_unless(done: &AtomicBool, total: Duration) {
     let step = Duration::from_millis(50);
     let mut waited = Duration::ZERO;
     while waited < total && !done.load(Ordering::Relaxed) {
@@ -255,7 +257,57 @@ fn ship(client: &strata_client::Client, id: i64, secret: &str, log: &Mutex<Strin
     }
 }
 
+/// The build's hold on the store (gc.rs): taken for the whole build, so no gc runs until
+/// every blob the build wrote or reused is tagged — or pushed and untagged. While a gc
+/// runs the build waits for it (heartbeats go on). A lock that cannot be taken at all is
+/// no reason to fail a build: a gc cannot take it either, so none runs.
+fn hold_store(job: &Job) -> Option<crate::gc::Held> {
+    let gate = crate::gc::Gate::new(&job.config.store);
+    let held = match gate.try_build() {
+        Ok(Some(held)) => Ok(held),
+        Ok(None) => {
+            job.log("waiting for the garbage collection of the store to end\n");
+            gate.build()
+        }
+        Err(e) => Err(e),
+    };
+    held.map_err(|e| tracing::warn!("build {}: locking the store against garbage collection: {e}", job.id)).ok()
+}
+
 fn work(job: &Job) -> Result<BuildResult, JobEnd> {
+    let mut unique = None;
+    let outcome = build_and_push(job, &mut unique);
+    if let Some((local, name)) = unique {
+        retire_unique_tag(job, &local, &name, outcome.is_ok());
+    }
+    outcome
+}
+
+/// A Dockerfile build is stored as `NAME:build-ID` (two slots building one image never
+/// share a tag between build and push); kept, such tags would keep every build's blobs
+/// from the gc forever. Once the build is over the unique tag goes, and the newest
+/// successful build stays as `NAME:last-build`: its layers keep the step cache warm for
+/// the image's next build. (Composed images need none of this: a compose re-tags the
+/// spec's references, leaving the previous build unreferenced by itself.)
+fn retire_unique_tag(job: &Job, local: &str, name: &str, built: bool) {
+    use strata_oci::reference::ImageRef;
+    // No store: the build failed before writing anything.
+    let Ok(store) = Store::open(&job.config.store) else { return };
+    let retired = (|| -> Result<(), String> {
+        let unique = ImageRef::parse(local).map_err(|e| e.to_string())?;
+        if built {
+            let last = ImageRef::parse(&format!("{name}:last-build")).map_err(|e| e.to_string())?;
+            store.tag(local, &last).map_err(|e| format!("tagging {last}: {e}"))?;
+        }
+        store.untag(&unique).map(drop).map_err(|e| format!("untagging {unique}: {e}"))
+    })();
+    if let Err(e) = retired {
+        job.log(&format!("warning: {e}\n"));
+        tracing::warn!("build {}: {e}", job.id);
+    }
+}
+
+fn build_and_push(job: &Job, unique: &mut Option<(String, String)>) -> Result<BuildResult, JobEnd> {
     let b = &job.lease.build;
     let registry = job.lease.registry.clone().ok_or_else(|| JobEnd::Failed("the server has no --registry to push to".into()))?;
     let registry_host = registry.split('/').next().unwrap_or_default().to_string();
@@ -326,6 +378,7 @@ fn work(job: &Job) -> Result<BuildResult, JobEnd> {
             return Err(JobEnd::Failed(format!("a Dockerfile build names exactly one image (--image NAME); this one names {}", b.images.len())));
         };
         let local = format!("{name}:build-{}", job.id);
+        *unique = Some((local.clone(), name.clone()));
         let mut cmd = Command::new(&job.config.strata_exe);
         // Without --json: its progress (steps, RUN output) is the build's log.
         // --pull: a FROM in a registry is resolved to the digest it has now and built on
