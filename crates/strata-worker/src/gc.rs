@@ -202,6 +202,44 @@ mod tests {
     }
 
     #[test]
+    fn a_gc_overdue_while_builds_run_holds_new_leases_until_it_has_run() {
+        let d = tempfile::tempdir().unwrap();
+        let store = d.path().join("store");
+        strata_oci::store::Store::open_or_create(&store).unwrap();
+        let config = WorkerConfig {
+            client: strata_client::Client::new("http://127.0.0.1:9", None),
+            name: "t".into(),
+            slots: 1,
+            store: store.clone(),
+            work_dir: d.path().join("work"),
+            strata_exe: "strata".into(),
+            insecure_registries: Vec::new(),
+            poll: Duration::from_millis(50),
+            gc: GcSchedule { interval: Duration::from_millis(300), grace: Duration::ZERO },
+        };
+        let build = Gate::new(&store).build().unwrap();
+        let (stop, hold) = (std::sync::Arc::new(AtomicBool::new(false)), std::sync::Arc::new(AtomicBool::new(false)));
+        let gc = {
+            let (stop, hold) = (stop.clone(), hold.clone());
+            std::thread::spawn(move || run(&config, &stop, &hold))
+        };
+        let started = Instant::now();
+        while !hold.load(Ordering::Relaxed) {
+            assert!(started.elapsed() < Duration::from_secs(10), "the overdue gc never held the leases");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(started.elapsed() >= Duration::from_millis(300), "held only once overdue by an interval: {:?}", started.elapsed());
+        drop(build);
+        while hold.load(Ordering::Relaxed) {
+            assert!(started.elapsed() < Duration::from_secs(10), "the gc never ran once the build was done");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(Gate::new(&store).try_build().unwrap().is_some(), "the gc let go of the store");
+        stop.store(true, Ordering::Relaxed);
+        gc.join().unwrap();
+    }
+
+    #[test]
     fn no_store_yet_is_no_error() {
         let d = tempfile::tempdir().unwrap();
         assert!(matches!(collect(&d.path().join("store"), &d.path().join("cache"), Duration::ZERO), Ok(Err(Skipped::NoStore))));
