@@ -171,6 +171,16 @@ pub struct GcArgs {
 pub fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
     let store = args.store.open()?;
     let cache_root = args.cache_dir.clone().unwrap_or_else(strata_repo::MetadataCache::default_root);
+    // A worker's builds hold the store's gate while their blobs are still untagged: wait
+    // for them rather than take their blobs (the grace alone does not cover a long build).
+    let gate = strata_pipeline::Gate::new(store.root());
+    let _held = match gate.try_gc().with_context(|| format!("locking {}", gate.path().display()))? {
+        Some(held) => held,
+        None => {
+            eprintln!("waiting for the builds of a strata worker on {} to end (they hold {})", store.root().display(), gate.path().display());
+            gate.gc().with_context(|| format!("locking {}", gate.path().display()))?
+        }
+    };
     let report = strata_pipeline::gc(&store, &cache_root, args.grace)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&serde_json::to_value(report)?)?);

@@ -82,18 +82,30 @@ pub struct ServeArgs {
 #[derive(Args, Debug)]
 pub struct WorkerGcArgs {
     /// How often the worker removes what no tagged image needs from its store and caches,
-    /// as `strata gc` does (first at start, then only while no build runs); 0: never.
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = humantime::parse_duration)]
-    gc_interval: Duration,
+    /// as `strata gc` does (first at start, then only while no build runs); 0: never
+    /// [default: 1h].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    gc_interval: Option<Duration>,
     /// What is younger than this stays (`strata gc --grace`): it covers builds run on the
-    /// worker's store by hand; the worker's own builds are never collected while they run.
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = humantime::parse_duration)]
-    gc_grace: Duration,
+    /// worker's store by hand; the worker's own builds are never collected while they run
+    /// [default: 1h].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    gc_grace: Option<Duration>,
 }
 
 impl WorkerGcArgs {
     fn schedule(&self) -> strata_worker::GcSchedule {
-        strata_worker::GcSchedule { interval: self.gc_interval, grace: self.gc_grace }
+        let default = strata_worker::GcSchedule::default();
+        strata_worker::GcSchedule { interval: self.gc_interval.unwrap_or(default.interval), grace: self.gc_grace.unwrap_or(default.grace) }
+    }
+
+    /// Options for a worker given where no worker runs (`serve --no-worker`): refused, as
+    /// they would silently do nothing.
+    fn refuse_without_worker(&self) -> anyhow::Result<()> {
+        if self.gc_interval.is_some() || self.gc_grace.is_some() {
+            anyhow::bail!("--gc-interval and --gc-grace are for the worker, and --no-worker runs none here\nhint: give them to `strata worker` on the hosts that build");
+        }
+        Ok(())
     }
 }
 
@@ -106,6 +118,9 @@ fn default_data_dir() -> PathBuf {
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if args.no_worker {
+        args.gc.refuse_without_worker()?;
+    }
     let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
     let mut config = strata_service::Config::new(data_dir.clone());
     config.listen = args.listen.clone();

@@ -6,7 +6,9 @@
 use crate::Result;
 use serde::Serialize;
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 use strata_oci::store::Store;
 
@@ -31,6 +33,82 @@ impl GcReport {
     pub fn is_empty(&self) -> bool {
         let GcReport { blobs_removed, bytes_freed: _, blobs_kept_young: _, cache_entries_removed, unpacked_layers_removed, upload_records_removed } = *self;
         blobs_removed + cache_entries_removed + unpacked_layers_removed + upload_records_removed == 0
+    }
+}
+
+/// The lock the build service's builds hold shared and a gc exclusively:
+/// `STORE/strata/worker-builds.lock`. A build's blobs are unreferenced until its last step
+/// tags them, and a build may run longer than any grace period worth having, so the grace
+/// alone cannot keep a gc off them (strata-worker's `gc.rs` says more).
+#[derive(Debug, Clone)]
+pub struct Gate {
+    path: PathBuf,
+}
+
+/// A hold on the gate; released when dropped (the file is closed).
+#[derive(Debug)]
+pub struct Held(#[allow(dead_code)] File);
+
+impl Gate {
+    pub fn new(store: &Path) -> Gate {
+        Gate { path: store.join("strata").join("worker-builds.lock") }
+    }
+
+    fn open(&self) -> io::Result<File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        // Each hold opens the file anew: flock locks belong to the open file, so two
+        // holds in one process exclude each other as two processes' do.
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(&self.path)
+    }
+
+    fn lock(&self, op: rustix::fs::FlockOperation) -> io::Result<Option<Held>> {
+        use std::os::fd::AsFd;
+        let file = self.open()?;
+        loop {
+            return match rustix::fs::flock(file.as_fd(), op) {
+                Ok(()) => Ok(Some(Held(file))),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+                Err(e) => Err(e.into()),
+            };
+        }
+    }
+
+    /// A build's hold, at once if no gc runs (`None` means one does: wait with [`build`]).
+    ///
+    /// [`build`]: Gate::build
+    pub fn try_build(&self) -> io::Result<Option<Held>> {
+        self.lock(rustix::fs::FlockOperation::NonBlockingLockShared)
+    }
+
+    /// A build's hold, waiting for a running gc to end.
+    pub fn build(&self) -> io::Result<Held> {
+        self.lock(rustix::fs::FlockOperation::LockShared).map(|h| h.expect("a blocking lock is taken or fails"))
+    }
+
+    /// A gc's hold if no build holds the gate.
+    pub fn try_gc(&self) -> io::Result<Option<Held>> {
+        self.lock(rustix::fs::FlockOperation::NonBlockingLockExclusive)
+    }
+
+    /// A gc's hold, waiting for the builds that hold the gate to end (`strata gc` by hand on
+    /// a worker's store).
+    pub fn gc(&self) -> io::Result<Held> {
+        self.lock(rustix::fs::FlockOperation::LockExclusive).map(|h| h.expect("a blocking lock is taken or fails"))
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 }
 

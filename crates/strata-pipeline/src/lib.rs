@@ -34,7 +34,7 @@ pub use cancel::Cancel;
 pub use compose::{check, compose, ComposeReport, ComposeRequest, ImageFailure, ImageResult, LayerResult};
 pub use error::{chain_text, Error, Result};
 pub use fetch::{fetch, FetchedRpms};
-pub use gc::{gc, GcReport};
+pub use gc::{gc, Gate, GcReport, Held};
 pub use lua::{helper_main as lua_helper_main, HELPER_SUBCOMMAND as LUA_HELPER_SUBCOMMAND};
 pub use progress::{Event, NoProgress, Progress};
 pub use report::{CheckReport, ImageBytes, ImageCheck, PullModel, Report};

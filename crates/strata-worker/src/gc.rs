@@ -18,9 +18,7 @@
 //! overdue by a whole interval makes the slots take no new build until it has run.
 
 use crate::WorkerConfig;
-use std::fs::File;
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -42,67 +40,7 @@ impl Default for GcSchedule {
 /// How long a due gc waits before trying again while a build holds the store.
 const RETRY: Duration = Duration::from_secs(1);
 
-/// The lock builds hold shared and a gc exclusively: `STORE/strata/worker-builds.lock`.
-#[derive(Debug, Clone)]
-pub struct Gate {
-    path: PathBuf,
-}
-
-/// A hold on the gate; released when dropped (the file is closed).
-#[derive(Debug)]
-pub struct Held(#[allow(dead_code)] File);
-
-impl Gate {
-    pub fn new(store: &Path) -> Gate {
-        Gate { path: store.join("strata").join("worker-builds.lock") }
-    }
-
-    fn open(&self) -> io::Result<File> {
-        use std::os::unix::fs::OpenOptionsExt;
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        // Each hold opens the file anew: flock locks belong to the open file, so two
-        // holds in one process exclude each other as two processes' do.
-        std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-            .open(&self.path)
-    }
-
-    fn lock(&self, op: rustix::fs::FlockOperation) -> io::Result<Option<Held>> {
-        use std::os::fd::AsFd;
-        let file = self.open()?;
-        loop {
-            return match rustix::fs::flock(file.as_fd(), op) {
-                Ok(()) => Ok(Some(Held(file))),
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
-                Err(e) => Err(e.into()),
-            };
-        }
-    }
-
-    /// A build's hold, at once if no gc runs (`None` means one does: wait with [`build`]).
-    ///
-    /// [`build`]: Gate::build
-    pub fn try_build(&self) -> io::Result<Option<Held>> {
-        self.lock(rustix::fs::FlockOperation::NonBlockingLockShared)
-    }
-
-    /// A build's hold, waiting for a running gc to end.
-    pub fn build(&self) -> io::Result<Held> {
-        self.lock(rustix::fs::FlockOperation::LockShared).map(|h| h.expect("a blocking lock is taken or fails"))
-    }
-
-    /// A gc's hold if no build holds the gate.
-    pub fn try_gc(&self) -> io::Result<Option<Held>> {
-        self.lock(rustix::fs::FlockOperation::NonBlockingLockExclusive)
-    }
-}
+pub use strata_pipeline::{Gate, Held};
 
 /// Why [`collect`] did not collect.
 #[derive(Debug)]
@@ -119,7 +57,7 @@ pub fn collect(store: &Path, cache_dir: &Path, grace: Duration) -> Result<Result
     if !store.join("oci-layout").is_file() {
         return Ok(Err(Skipped::NoStore));
     }
-    let Some(_held) = gate.try_gc().map_err(|e| format!("locking {}: {e}", gate.path.display()))? else {
+    let Some(_held) = gate.try_gc().map_err(|e| format!("locking {}: {e}", gate.path().display()))? else {
         return Ok(Err(Skipped::Busy));
     };
     let opened = strata_oci::store::Store::open(store).map_err(|e| format!("opening the store {}: {}", store.display(), strata_pipeline::chain_text(&e)))?;
