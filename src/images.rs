@@ -155,10 +155,14 @@ pub struct GcArgs {
     /// Keep what is younger than this (a build running now may still need it): 1h, 30m, 0s.
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     grace: std::time::Duration,
-    /// Cache folder whose unpacked build layers are pruned too [default: $STRATA_CACHE_DIR,
-    /// else $XDG_CACHE_HOME/strata].
+    /// Cache folder whose unpacked build layers and RPM cache are pruned too [default:
+    /// $STRATA_CACHE_DIR, else $XDG_CACHE_HOME/strata].
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
+    /// Remove the cached RPMs (CACHE/rpms) no compose used within this: 30d, 12h; 0 keeps
+    /// them all.
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = humantime::parse_duration)]
+    rpm_max_age: std::time::Duration,
     /// Print what was removed as JSON.
     #[arg(long)]
     json: bool,
@@ -181,19 +185,28 @@ pub fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
             gate.gc().with_context(|| format!("locking {}", gate.path().display()))?
         }
     };
-    let report = strata_pipeline::gc(&store, &cache_root, args.grace)?;
+    let opts = strata_pipeline::GcOptions { grace: args.grace, rpm_max_age: args.rpm_max_age };
+    let report = strata_pipeline::gc_with(&store, &cache_root, &opts)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&serde_json::to_value(report)?)?);
     } else {
         println!(
-            "removed {} blobs ({}), {} cache entries, {} unpacked layers, {} upload records; kept {} unreferenced blobs younger than {}",
+            "removed {} blobs ({}), {} cache entries, {} unpacked layers, {} upload records; kept {} unreferenced blobs younger than {}; removed {} cached RPMs ({}) {}, {} partial downloads{}",
             report.blobs_removed,
             crate::resolve::human_bytes(report.bytes_freed),
             report.cache_entries_removed,
             report.unpacked_layers_removed,
             report.upload_records_removed,
             report.blobs_kept_young,
-            humantime::format_duration(args.grace)
+            humantime::format_duration(args.grace),
+            report.rpms_removed,
+            crate::resolve::human_bytes(report.rpm_bytes_freed),
+            if args.rpm_max_age.is_zero() { "(--rpm-max-age 0 keeps them)".to_string() } else { format!("unused for {}", humantime::format_duration(args.rpm_max_age)) },
+            report.rpm_partials_removed,
+            match report.rpm_entries_skipped {
+                0 => String::new(),
+                n => format!("; left {n} things in {} the cache did not put there", strata_pipeline::rpm_cache_dir(&cache_root).display()),
+            }
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -56,7 +56,7 @@ enum Command {
     Save(images::SaveArgs),
     /// Remove image tags (their blobs stay until gc).
     Rmi(images::RmiArgs),
-    /// Remove what no tagged image needs from the store and the build cache.
+    /// Remove what no tagged image needs from the store and the build cache, and cached RPMs not used lately.
     Gc(images::GcArgs),
     /// Wrap images into RPMs that provide container-image(NAME) and container-image-id(ID).
     Rpm(imagerpm::RpmArgs),

@@ -239,6 +239,9 @@ impl RpmCache {
         };
         let mut damaged = false;
         if size_matches(&p.dest, p.job.size) {
+            // A hit: its mtime becomes "last used", what `strata gc --rpm-max-age` ages by
+            // (prune.rs). Before the hash, so a prune running now finds it young.
+            crate::prune::mark_used(&p.dest);
             let intact = !opts.verify_cached || verified(&p.dest, &p.sum);
             if intact {
                 check_signature(p, keys, &p.dest)?;

@@ -40,7 +40,7 @@ impl Sum {
 
 /// Accepted types and their digest sizes in bytes; md5 is deliberately absent: it cannot
 /// vouch for a package.
-const KINDS: [(&str, usize); 5] = [
+pub(crate) const KINDS: [(&str, usize); 5] = [
     ("sha1", 20),
     ("sha224", 28),
     ("sha256", 32),

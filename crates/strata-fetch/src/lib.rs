@@ -13,10 +13,12 @@ mod cache;
 mod digest;
 mod error;
 mod gpg;
+mod prune;
 mod temp;
 
 pub use cache::{Recheck, RpmCache};
 pub use error::{FetchError, PackageError};
+pub use prune::{prune, Pruned, PARTIAL_MAX_AGE};
 
 use std::collections::HashSet;
 use std::path::PathBuf;

@@ -109,6 +109,16 @@ pub(crate) fn clean_stale(dir: &Path) -> usize {
     removed
 }
 
+/// Whether `name` is one [`TempFile::create`] gives: `HEX.PID.N.part`.
+pub(crate) fn is_temp_name(name: &[u8]) -> bool {
+    let Some(stem) = name.strip_suffix(SUFFIX.as_bytes()) else {
+        return false;
+    };
+    let parts: Vec<&[u8]> = stem.split(|&b| b == b'.').collect();
+    let all = |s: &[u8], f: fn(&u8) -> bool| !s.is_empty() && s.iter().all(f);
+    matches!(parts[..], [hex, pid, n] if all(hex, u8::is_ascii_hexdigit) && all(pid, u8::is_ascii_digit) && all(n, u8::is_ascii_digit))
+}
+
 fn same_file(file: &File, path: &Path) -> bool {
     match (file.metadata(), std::fs::symlink_metadata(path)) {
         (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),

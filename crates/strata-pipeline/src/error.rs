@@ -68,6 +68,8 @@ pub enum Error {
     Images { failures: Vec<crate::ImageFailure>, composed: Vec<crate::ImageResult> },
     #[error("pruning upload records")]
     PruneUploads { #[source] source: std::io::Error },
+    #[error("pruning the RPM cache {}", path.display())]
+    PruneRpms { path: std::path::PathBuf, #[source] source: std::io::Error },
     /// The operation was stopped through its [`Cancel`](crate::Cancel).
     #[error("canceled")]
     Canceled,

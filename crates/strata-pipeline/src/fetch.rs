@@ -49,7 +49,7 @@ pub fn fetch(lock: &Lockfile, images: &[String], repos: &[RepoEntry], cache_root
     for job in &mut jobs {
         job.gpg_keys = keys.get(&job.repo).cloned();
     }
-    let cache = RpmCache::open(cache_root.join("rpms"))?;
+    let cache = RpmCache::open(rpm_cache_dir(cache_root))?;
     let paths = cache.fetch_all(&jobs, &FetchOptions::default(), &Relay(progress))?;
     cancel.check()?;
     Ok(FetchedRpms {
@@ -57,6 +57,11 @@ pub fn fetch(lock: &Lockfile, images: &[String], repos: &[RepoEntry], cache_root
         jobs: jobs.into_iter().map(|j| (j.checksum.value.clone(), j)).collect(),
         cache,
     })
+}
+
+/// The RPM cache under a cache folder (what [`fetch`] fills and [`gc`](crate::gc) prunes).
+pub fn rpm_cache_dir(cache_root: &Path) -> PathBuf {
+    cache_root.join("rpms")
 }
 
 /// gpgcheck repos → their keys (local files as paths, remote keys downloaded now).
