@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 use strata_oci::store::Store;
 
-/// What one [`gc`] removed (the field names are `strata gc --json`'s keys, in its order).
+/// What one [`gc`] removed (the field names are `strata gc --json`'s keys; it prints them sorted, as it always has).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct GcReport {
     pub blobs_removed: usize,
