@@ -179,6 +179,16 @@ fn remove(
     }
 }
 
+/// `name`'s stat when it is `named` as the cache names its files and is a regular file;
+/// anything else is not the cache's own: left alone and counted as skipped.
+fn own_file(dir: &OwnedFd, name: &CStr, named: bool, out: &mut Pruned) -> std::io::Result<Option<rustix::fs::Stat>> {
+    let st = if named { regular_file(dir, name)? } else { None };
+    if st.is_none() {
+        out.skipped += 1;
+    }
+    Ok(st)
+}
+
 fn prune_entries(
     dir: &OwnedFd,
     hex_len: usize,
@@ -189,14 +199,7 @@ fn prune_entries(
         let bytes = name.as_bytes();
         let named =
             bytes.len() == hex_len && bytes.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        let Some(st) = named
-            .then(|| regular_file(dir, &name))
-            .transpose()?
-            .flatten()
-        else {
-            out.skipped += 1;
-            continue;
-        };
+        let Some(st) = own_file(dir, &name, named, out)? else { continue };
         // A compose touches what it uses before reading it, so an entry in use now is
         // younger than any cutoff and stays.
         if cutoff.is_some_and(|c| mtime(&st) < c) && remove(dir, &name, &st, out)? {
@@ -208,14 +211,7 @@ fn prune_entries(
 
 fn prune_partials(dir: &OwnedFd, cutoff: i64, out: &mut Pruned) -> std::io::Result<()> {
     for name in names(dir)? {
-        let Some(st) = crate::temp::is_temp_name(name.as_bytes())
-            .then(|| regular_file(dir, &name))
-            .transpose()?
-            .flatten()
-        else {
-            out.skipped += 1;
-            continue;
-        };
+        let Some(st) = own_file(dir, &name, crate::temp::is_temp_name(name.as_bytes()), out)? else { continue };
         if mtime(&st) >= cutoff || held(dir, &name) {
             continue;
         }
