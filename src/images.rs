@@ -178,13 +178,9 @@ pub fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
     // A worker's builds hold the store's gate while their blobs are still untagged: wait
     // for them rather than take their blobs (the grace alone does not cover a long build).
     let gate = strata_pipeline::Gate::new(store.root());
-    let _held = match gate.try_gc().with_context(|| format!("locking {}", gate.path().display()))? {
-        Some(held) => held,
-        None => {
-            eprintln!("waiting for the builds of a strata worker on {} to end (they hold {})", store.root().display(), gate.path().display());
-            gate.gc().with_context(|| format!("locking {}", gate.path().display()))?
-        }
-    };
+    let _held = gate
+        .gc_waiting(|| eprintln!("waiting for the builds of a strata worker on {} to end (they hold {})", store.root().display(), gate.path().display()))
+        .with_context(|| format!("locking {}", gate.path().display()))?;
     let opts = strata_pipeline::GcOptions { grace: args.grace, rpm_max_age: args.rpm_max_age };
     let report = strata_pipeline::gc_with(&store, &cache_root, &opts)?;
     if args.json {

@@ -114,6 +114,16 @@ impl Gate {
         }
     }
 
+    /// The hold `now` (non-blocking) gives, else — after `on_wait`, to say why nothing
+    /// happens — the one `blocking` waits for.
+    fn wait_for(&self, now: rustix::fs::FlockOperation, blocking: rustix::fs::FlockOperation, on_wait: impl FnOnce()) -> io::Result<Held> {
+        if let Some(held) = self.lock(now)? {
+            return Ok(held);
+        }
+        on_wait();
+        self.lock(blocking).map(|h| h.expect("a blocking lock is taken or fails"))
+    }
+
     /// A build's hold, at once if no gc runs (`None` means one does: wait with [`build`]).
     ///
     /// [`build`]: Gate::build
@@ -121,9 +131,14 @@ impl Gate {
         self.lock(rustix::fs::FlockOperation::NonBlockingLockShared)
     }
 
-    /// A build's hold, waiting for a running gc to end.
+    /// A build's hold, waiting for a running gc to end (`on_wait` first, if it must).
+    pub fn build_waiting(&self, on_wait: impl FnOnce()) -> io::Result<Held> {
+        self.wait_for(rustix::fs::FlockOperation::NonBlockingLockShared, rustix::fs::FlockOperation::LockShared, on_wait)
+    }
+
+    /// A build's hold, waiting silently for a running gc to end.
     pub fn build(&self) -> io::Result<Held> {
-        self.lock(rustix::fs::FlockOperation::LockShared).map(|h| h.expect("a blocking lock is taken or fails"))
+        self.build_waiting(|| {})
     }
 
     /// A gc's hold if no build holds the gate.
@@ -131,10 +146,10 @@ impl Gate {
         self.lock(rustix::fs::FlockOperation::NonBlockingLockExclusive)
     }
 
-    /// A gc's hold, waiting for the builds that hold the gate to end (`strata gc` by hand on
-    /// a worker's store).
-    pub fn gc(&self) -> io::Result<Held> {
-        self.lock(rustix::fs::FlockOperation::LockExclusive).map(|h| h.expect("a blocking lock is taken or fails"))
+    /// A gc's hold, waiting for the builds that hold the gate to end (`on_wait` first, if it
+    /// must): `strata gc` by hand on a worker's store.
+    pub fn gc_waiting(&self, on_wait: impl FnOnce()) -> io::Result<Held> {
+        self.wait_for(rustix::fs::FlockOperation::NonBlockingLockExclusive, rustix::fs::FlockOperation::LockExclusive, on_wait)
     }
 
     /// The lock file.

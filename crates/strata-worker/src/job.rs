@@ -263,14 +263,7 @@ fn ship(client: &strata_client::Client, id: i64, secret: &str, log: &Mutex<Strin
 /// no reason to fail a build: a gc cannot take it either, so none runs.
 fn hold_store(job: &Job) -> Option<crate::gc::Held> {
     let gate = crate::gc::Gate::new(&job.config.store);
-    let held = match gate.try_build() {
-        Ok(Some(held)) => Ok(held),
-        Ok(None) => {
-            job.log("waiting for the garbage collection of the store to end\n");
-            gate.build()
-        }
-        Err(e) => Err(e),
-    };
+    let held = gate.build_waiting(|| job.log("waiting for the garbage collection of the store to end\n"));
     held.map_err(|e| tracing::warn!("build {}: locking the store against garbage collection: {e}", job.id)).ok()
 }
 
