@@ -209,6 +209,16 @@ fn prune_entries(
     Ok(())
 }
 
+/// The partial downloads in the cache's `tmp/` at `dir` that no live download holds and
+/// whose mtime is before `cutoff` (`i64::MAX`: any age). What a fetch clears at its start
+/// (`temp::clean_stale`) and what a gc clears of killed runs.
+pub(crate) fn prune_tmp(dir: &Path, cutoff: i64) -> std::io::Result<Pruned> {
+    let mut out = Pruned::default();
+    let fd = rustix::fs::open(dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+    prune_partials(&fd, cutoff, &mut out)?;
+    Ok(out)
+}
+
 fn prune_partials(dir: &OwnedFd, cutoff: i64, out: &mut Pruned) -> std::io::Result<()> {
     for name in names(dir)? {
         let Some(st) = own_file(dir, &name, crate::temp::is_temp_name(name.as_bytes()), out)? else { continue };

@@ -80,31 +80,13 @@ impl Drop for TempFile {
     }
 }
 
-/// Removes the temp files in `dir` that no live writer holds. Best effort: whatever cannot be
-/// checked or removed is left, and never trusted, as it has no name in the cache.
+/// Removes the temp files in `dir` that no live writer holds, of any age (the gc's prune,
+/// which walks without following links). Best effort: whatever cannot be checked or removed
+/// is left, and never trusted, as it has no name in the cache.
 pub(crate) fn clean_stale(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    let mut removed = 0;
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if !path.to_string_lossy().ends_with(SUFFIX) {
-            continue;
-        }
-        let Ok(file) = File::open(&path) else {
-            continue;
-        };
-        if flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
-            continue;
-        }
-        if same_file(&file, &path) && std::fs::remove_file(&path).is_ok() {
-            tracing::debug!(
-                "removed {}, left by an interrupted download",
-                path.display()
-            );
-            removed += 1;
-        }
+    let removed = crate::prune::prune_tmp(dir, i64::MAX).map_or(0, |p| p.partials_removed);
+    if removed > 0 {
+        tracing::debug!("removed {removed} files in {} left by interrupted downloads", dir.display());
     }
     removed
 }
