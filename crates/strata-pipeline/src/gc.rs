@@ -224,6 +224,23 @@ mod tests {
         store.put_image(&img, &[ImageRef::parse(tag).unwrap()]).unwrap()
     }
 
+    /// A link planted where the gate's lock file goes is not followed: locking fails (a
+    /// gc does not run, a build goes on unlocked) and the link's target is left untouched.
+    #[test]
+    fn a_link_in_place_of_the_gate_is_not_followed() {
+        let d = tempfile::tempdir().unwrap();
+        let store = d.path().join("store");
+        std::fs::create_dir_all(store.join("strata")).unwrap();
+        let outside = d.path().join("outside");
+        std::fs::write(&outside, b"keep").unwrap();
+        let gate = Gate::new(&store);
+        std::os::unix::fs::symlink(&outside, gate.path()).unwrap();
+        assert!(gate.try_gc().is_err());
+        assert!(gate.try_build().is_err());
+        assert!(gate.gc_waiting(|| panic!("nothing to wait for")).is_err());
+        assert_eq!(std::fs::read(&outside).unwrap(), b"keep");
+    }
+
     #[test]
     fn a_retagged_image_leaves_the_old_one_to_gc_and_the_grace_spares_the_young() {
         let d = tempfile::tempdir().unwrap();
